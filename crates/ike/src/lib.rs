@@ -1,0 +1,4 @@
+//! Sans-IO IKEv1 (RFC 2409) and IKEv2 (RFC 7296) key exchange for l2sec.
+//!
+//! Work in progress: this crate is being built; see the project's issue tracker.
+#![forbid(unsafe_code)]
