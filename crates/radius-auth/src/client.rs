@@ -491,7 +491,7 @@ impl<R: CryptoRng> Client<R> {
         }
         let reply = match pending.body {
             Body::Probe { .. } => None,
-            _ => Reply::from_packet(&packet, secret, &attempt.authenticator),
+            _ => Reply::from_verified(&packet, secret, &attempt.authenticator),
         };
         // Accepted: from here on state changes.
         let server_index = attempt.server;

@@ -146,9 +146,11 @@ fn text(v: &[u8]) -> String {
 }
 
 impl Reply {
-    /// Build the owned reply from a verified response. `secret` and
-    /// `request_authenticator` decrypt the MPPE keys.
-    pub(crate) fn from_packet(
+    /// Build the owned reply from a response whose authenticators the caller has verified
+    /// ([`Client`](crate::Client) does). `secret` and `request_authenticator` decrypt the
+    /// MPPE keys. `None` for a code that is not a response.
+    #[must_use]
+    pub fn from_verified(
         packet: &Packet<'_>,
         secret: &[u8],
         request_authenticator: &[u8; 16],
