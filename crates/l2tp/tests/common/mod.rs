@@ -1,6 +1,8 @@
 //! Shared test helpers: a tiny classic-pcap reader and writer (Ethernet/IPv4/UDP only).
 #![allow(dead_code)]
 
+pub mod pair;
+
 use std::path::{Path, PathBuf};
 
 /// One UDP datagram from a capture.

@@ -1,0 +1,382 @@
+//! LAC ↔ LNS on a virtual clock: handshakes, sessions, data, teardown, over clean and
+//! lossy links (RFC 2661 §5.8, §7).
+
+mod common;
+
+use std::time::Duration;
+
+use common::pair::{LAC, LNS, LinkProfile, Pair};
+use l2sec_l2tp::{
+    CloseReason, Config, Event, SessionHandle, SessionState, TunnelSecret, TunnelState, cdn_result,
+    stopccn_result,
+};
+
+fn config(name: &str) -> Config {
+    let mut c = Config::default();
+    c.host_name = name.as_bytes().to_vec();
+    c
+}
+
+fn secret_config(name: &str, secret: &str, hide: bool) -> Config {
+    let mut c = config(name);
+    c.secret = Some(TunnelSecret::new(secret));
+    c.hide_avps = hide;
+    c
+}
+
+fn up_sessions(events: &[Event]) -> Vec<SessionHandle> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionUp { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tunnel_up(events: &[Event]) -> usize {
+    Pair::count(events, |e| matches!(e, Event::TunnelUp { .. }))
+}
+
+#[test]
+fn handshake_session_data_and_orderly_teardown() {
+    let mut p = Pair::new(config("lac"), config("lns"), 1, LinkProfile::default());
+    let now = p.now;
+    let t = p.lac.connect(now, LNS).unwrap();
+    let s = p.lac.open_session(now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(tunnel_up(&p.lac_events), 1);
+    assert_eq!(tunnel_up(&p.lns_events), 1);
+    assert!(p.lac_events.contains(&Event::TunnelUp { tunnel: t, peer_host_name: b"lns".to_vec() }));
+    assert_eq!(up_sessions(&p.lac_events), vec![s]);
+    let lns_s = up_sessions(&p.lns_events);
+    assert_eq!(lns_s.len(), 1);
+    assert_eq!(p.lac.session(s).unwrap().state, SessionState::Established);
+
+    // PPP both ways.
+    let mut buf = Vec::new();
+    let tx = p.lac.encapsulate(s, b"\xff\x03\xc0\x21\x01\x01\x00\x04", &mut buf).unwrap();
+    assert_eq!(tx.destination, LNS);
+    p.send(LAC, buf.clone());
+    buf.clear();
+    p.lns.encapsulate(lns_s[0], b"\xff\x03\xc0\x21\x02\x01\x00\x04", &mut buf).unwrap();
+    p.send(LNS, buf);
+    p.run_for(Duration::from_millis(50));
+    assert_eq!(
+        p.data,
+        vec![
+            (LNS, lns_s[0], b"\xff\x03\xc0\x21\x01\x01\x00\x04".to_vec()),
+            (LAC, s, b"\xff\x03\xc0\x21\x02\x01\x00\x04".to_vec()),
+        ]
+    );
+
+    // CDN, then StopCCN.
+    p.lac.close_session(p.now, s, cdn_result::ADMINISTRATIVE).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert!(
+        p.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { reason: CloseReason::Peer { result: 3, .. }, .. }))
+    );
+    assert_eq!(p.lns.tunnel(l2sec_l2tp::TunnelId(lns_s[0].tunnel.0)).unwrap().sessions, 0);
+    p.lac.close_tunnel(p.now, t, stopccn_result::GENERAL_REQUEST).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert!(
+        p.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::Peer { result: 1, .. }, .. }))
+    );
+    assert_eq!(p.lac.tunnel(t).unwrap().state, TunnelState::Closing);
+    // Both keep state for the close hold, then forget the tunnel.
+    p.run_for(Duration::from_secs(40));
+    assert_eq!(p.lac.tunnel_count(), 0);
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert_eq!(p.lac.poll_timeout(), None);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+}
+
+#[test]
+fn tunnel_secret_challenge_and_hidden_avps() {
+    let lac = secret_config("lac", "s3cret", true);
+    let lns = secret_config("lns", "s3cret", true);
+    let mut p = Pair::new(lac, lns, 2, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(up_sessions(&p.lac_events).len(), 1);
+    assert_eq!(up_sessions(&p.lns_events).len(), 1);
+    // The ICRQ really carried hidden AVPs after a Random Vector.
+    let icrq = p
+        .wire
+        .iter()
+        .map(|(_, b)| l2sec_l2tp::wire::ControlMessage::parse(b).unwrap())
+        .find(|m| m.message_type() == Some(l2sec_l2tp::wire::MessageType::Icrq))
+        .unwrap();
+    let avps: Vec<_> = icrq.avps().map(Result::unwrap).collect();
+    assert_eq!(avps[1].attribute_type, 36, "Random Vector right after Message Type");
+    assert!(avps.iter().any(|a| a.hidden && a.attribute_type == 14));
+}
+
+#[test]
+fn wrong_secret_fails_authentication_on_both_sides() {
+    let lac = secret_config("lac", "secretB", false);
+    let lns = secret_config("lns", "secretA", false);
+    let mut p = Pair::new(lac, lns, 3, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(2));
+    assert!(
+        p.lac_events.contains(&Event::TunnelDown { tunnel: t, reason: CloseReason::AuthenticationFailed })
+    );
+    assert!(
+        p.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::Peer { result: 4, .. }, .. }))
+    );
+    assert_eq!(tunnel_up(&p.lac_events) + tunnel_up(&p.lns_events), 0);
+}
+
+#[test]
+fn secret_on_one_side_only_is_refused() {
+    let mut p = Pair::new(config("lac"), secret_config("lns", "x", false), 4, LinkProfile::default());
+    p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(2));
+    // The LNS challenged, the LAC has no secret to answer with.
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::AuthenticationFailed, .. }))
+    );
+    assert_eq!(tunnel_up(&p.lns_events), 0);
+}
+
+#[test]
+fn lossy_link_converges_without_double_delivery() {
+    for seed in 0..12 {
+        let link = LinkProfile { drop_pct: 25, duplicate_pct: 15, jitter_ms: 400, control_only: true };
+        let mut p = Pair::new(config("lac"), config("lns"), 100 + seed, link);
+        let t = p.lac.connect(p.now, LNS).unwrap();
+        let mine: Vec<SessionHandle> = (0..20).map(|_| p.lac.open_session(p.now, t).unwrap()).collect();
+        p.run_for(Duration::from_secs(60));
+        let mut lac_up = up_sessions(&p.lac_events);
+        lac_up.sort();
+        let mut expect = mine.clone();
+        expect.sort();
+        assert_eq!(lac_up, expect, "seed {seed}: every LAC session up exactly once");
+        assert_eq!(tunnel_up(&p.lac_events), 1, "seed {seed}");
+        assert_eq!(tunnel_up(&p.lns_events), 1, "seed {seed}");
+        let calls = Pair::count(&p.lns_events, |e| matches!(e, Event::IncomingCall { .. }));
+        assert_eq!(calls, 20, "seed {seed}: each ICRQ processed once despite duplicates");
+        assert_eq!(up_sessions(&p.lns_events).len(), 20, "seed {seed}");
+        let lns_tunnel = match p.lns_events[0] {
+            Event::TunnelUp { tunnel, .. } => tunnel,
+            ref e => panic!("{e:?}"),
+        };
+        assert_eq!(p.lns.tunnel(lns_tunnel).unwrap().sessions, 20);
+
+        // Close everything over the same bad link: both sides end up empty.
+        for s in &mine[..10] {
+            p.lac.close_session(p.now, *s, cdn_result::ADMINISTRATIVE).unwrap();
+        }
+        p.run_for(Duration::from_secs(30));
+        assert_eq!(p.lns.tunnel(lns_tunnel).unwrap().sessions, 10, "seed {seed}");
+        let downs = Pair::count(&p.lns_events, |e| matches!(e, Event::SessionDown { .. }));
+        assert_eq!(downs, 10, "seed {seed}: each CDN processed once");
+        p.lac.close_tunnel(p.now, t, stopccn_result::GENERAL_REQUEST).unwrap();
+        p.run_for(Duration::from_secs(120));
+        assert_eq!(p.lac.tunnel_count(), 0, "seed {seed}");
+        assert_eq!(p.lns.tunnel_count(), 0, "seed {seed}");
+        let lns_down = Pair::count(&p.lns_events, |e| matches!(e, Event::TunnelDown { .. }));
+        assert_eq!(lns_down, 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn sequenced_data_is_never_delivered_twice() {
+    let mut lac = config("lac");
+    lac.data_sequencing = true;
+    lac.data_offset = Some(4);
+    lac.data_length_bit = true;
+    let mut p = Pair::new(lac, config("lns"), 5, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let s = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let lns_s = up_sessions(&p.lns_events)[0];
+    assert!(p.lns.session(lns_s).unwrap().sequencing, "ICCN carried Sequencing Required");
+    p.link = LinkProfile { drop_pct: 10, duplicate_pct: 30, jitter_ms: 50, control_only: false };
+    for i in 0..200u8 {
+        let mut buf = Vec::new();
+        p.lac.encapsulate(s, &[0xff, 0x03, 0x00, 0x21, i], &mut buf).unwrap();
+        p.send(LAC, buf);
+        let mut buf = Vec::new();
+        p.lns.encapsulate(lns_s, &[0xff, 0x03, 0x00, 0x21, i], &mut buf).unwrap();
+        p.send(LNS, buf);
+        p.run_for(Duration::from_millis(10));
+    }
+    p.run_for(Duration::from_secs(1));
+    for side in [LAC, LNS] {
+        let got: Vec<u8> = p.data.iter().filter(|d| d.0 == side).map(|d| d.2[4]).collect();
+        let mut dedup = got.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), got.len(), "no frame twice at {side}");
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in order at {side}");
+        assert!(got.len() > 100, "most frames arrive at {side}: {}", got.len());
+    }
+    assert!(
+        p.errors.iter().any(|(_, e)| *e == l2sec_l2tp::Error::StaleData),
+        "{:?}",
+        &p.errors[..p.errors.len().min(5)]
+    );
+}
+
+#[test]
+fn silent_peer_is_torn_down_after_the_retry_limit() {
+    let mut p = Pair::new(config("lac"), config("lns"), 6, LinkProfile::default());
+    p.blackhole = Some(LNS);
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(120));
+    let sccrqs = p.wire.iter().filter(|(from, _)| *from == LAC).count();
+    assert_eq!(sccrqs, 6, "first try + max_retries (5)");
+    assert!(p.lac_events.contains(&Event::TunnelDown { tunnel: t, reason: CloseReason::RetriesExhausted }));
+    assert_eq!(p.lac.tunnel_count(), 0);
+    // 1 + 2 + 4 + 8 + 8 + 8 seconds (back-off capped at 8 s).
+    let down_at = p.elapsed();
+    assert!(down_at >= Duration::from_secs(31), "{down_at:?}");
+}
+
+#[test]
+fn established_tunnel_sends_hello_and_dies_when_the_peer_goes_quiet() {
+    let mut lac = config("lac");
+    lac.hello_interval = Some(Duration::from_secs(10));
+    let mut p = Pair::new(lac, config("lns"), 7, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(25));
+    let hellos = p
+        .wire
+        .iter()
+        .filter(|(from, b)| {
+            *from == LAC
+                && l2sec_l2tp::wire::ControlMessage::parse(b).unwrap().message_type()
+                    == Some(l2sec_l2tp::wire::MessageType::Hello)
+        })
+        .count();
+    assert_eq!(hellos, 2, "HELLO every 10 s of silence");
+    assert_eq!(p.lac.tunnel(t).unwrap().state, TunnelState::Established);
+    p.blackhole = Some(LNS);
+    p.run_for(Duration::from_secs(60));
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::RetriesExhausted, .. }))
+    );
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { reason: CloseReason::TunnelClosed, .. }))
+    );
+    assert_eq!(p.lac.tunnel_count(), 0);
+}
+
+#[test]
+fn hundreds_of_sessions_in_one_tunnel() {
+    let mut p = Pair::new(config("lac"), config("lns"), 8, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let mine: Vec<SessionHandle> = (0..500).map(|_| p.lac.open_session(p.now, t).unwrap()).collect();
+    let mut ids: Vec<u16> = mine.iter().map(|s| s.session).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 500, "session ids are unique");
+    p.run_for(Duration::from_secs(30));
+    assert_eq!(up_sessions(&p.lac_events).len(), 500);
+    assert_eq!(up_sessions(&p.lns_events).len(), 500);
+    assert_eq!(p.lac.tunnel(t).unwrap().sessions, 500);
+    // Data reaches the right session on the other side.
+    let lns_sessions = up_sessions(&p.lns_events);
+    for (i, s) in mine.iter().enumerate().step_by(50) {
+        let mut buf = Vec::new();
+        p.lac.encapsulate(*s, &(i as u32).to_be_bytes(), &mut buf).unwrap();
+        p.deliver(LNS, &buf);
+    }
+    assert_eq!(p.data.len(), 10);
+    for (_, s, _) in &p.data {
+        assert!(lns_sessions.contains(s));
+    }
+}
+
+#[test]
+fn many_tunnels_per_endpoint_and_the_tunnel_limit() {
+    let mut lns = config("lns");
+    lns.max_tunnels = 3;
+    let mut p = Pair::new(config("lac"), lns, 9, LinkProfile::default());
+    let tunnels: Vec<_> = (0..4).map(|_| p.lac.connect(p.now, LNS).unwrap()).collect();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(tunnel_up(&p.lns_events), 3);
+    assert_eq!(tunnel_up(&p.lac_events), 3);
+    // The fourth was refused with StopCCN 2/4 (insufficient resources).
+    assert!(p.lac_events.iter().any(|e| matches!(
+        e,
+        Event::TunnelDown { reason: CloseReason::Peer { result: 2, error: Some(4), .. }, .. }
+    )));
+    assert!(p.errors.iter().any(|(_, e)| matches!(e, l2sec_l2tp::Error::ResourceLimit(_))));
+    let _ = tunnels;
+}
+
+#[test]
+fn session_limit_refuses_with_cdn() {
+    let mut lns = config("lns");
+    lns.max_sessions_per_tunnel = 2;
+    let mut p = Pair::new(config("lac"), lns, 10, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    for _ in 0..3 {
+        p.lac.open_session(p.now, t).unwrap();
+    }
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(up_sessions(&p.lac_events).len(), 2);
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { reason: CloseReason::Peer { result: 4, .. }, .. }))
+    );
+}
+
+#[test]
+fn simultaneous_open_is_resolved_by_the_tie_breaker() {
+    for seed in 0..6 {
+        let mut p = Pair::new(config("a"), config("b"), 200 + seed, LinkProfile::default());
+        p.lac.connect(p.now, LNS).unwrap();
+        p.lns.connect(p.now, LAC).unwrap();
+        p.run_for(Duration::from_secs(5));
+        let lost = Pair::count(&p.lac_events, |e| {
+            matches!(e, Event::TunnelDown { reason: CloseReason::TieBreakerLost, .. })
+        }) + Pair::count(&p.lns_events, |e| {
+            matches!(e, Event::TunnelDown { reason: CloseReason::TieBreakerLost, .. })
+        });
+        assert_eq!(lost, 1, "seed {seed}: exactly one side gives up its SCCRQ");
+        assert_eq!(tunnel_up(&p.lac_events), 1, "seed {seed}");
+        assert_eq!(tunnel_up(&p.lns_events), 1, "seed {seed}");
+        assert_eq!(p.lac.tunnel_count(), 1);
+        assert_eq!(p.lns.tunnel_count(), 1);
+    }
+}
+
+#[test]
+fn lns_can_end_the_call_and_the_tunnel() {
+    let mut p = Pair::new(config("lac"), config("lns"), 11, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let s = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let lns_s = up_sessions(&p.lns_events)[0];
+    p.lns.close_session(p.now, lns_s, cdn_result::LOST_CARRIER).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { session, reason: CloseReason::Peer { result: 1, .. } } if *session == s)));
+    p.lns.shutdown(p.now);
+    p.run_for(Duration::from_secs(40));
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::Peer { result: 6, .. }, .. }))
+    );
+    assert_eq!(p.lac.tunnel_count() + p.lns.tunnel_count(), 0);
+}
