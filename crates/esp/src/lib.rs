@@ -42,6 +42,7 @@
 //! (RFC 2404) or HMAC-SHA2 (RFC 4868), and AES-GCM-16 (RFC 4106), from the [`Provider`]
 //! chosen at SA creation (RustCrypto, or `ring` for AES-GCM with the `ring` feature).
 #![forbid(unsafe_code)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 mod error;
 pub mod ip;
