@@ -426,8 +426,9 @@ impl<R: CryptoRng> Client<R> {
     }
 
     /// Forget a request (e.g. the PPP session went away). A late answer is then dropped
-    /// as unknown. Returns whether the request was outstanding.
-    pub fn cancel(&mut self, handle: RequestHandle) -> bool {
+    /// as unknown, and a queued request may take its Identifier. Returns whether the
+    /// request was outstanding or queued.
+    pub fn cancel(&mut self, now: Instant, handle: RequestHandle) -> bool {
         let Some(&slot) = self.handles.get(&handle) else {
             return false;
         };
@@ -437,6 +438,7 @@ impl<R: CryptoRng> Client<R> {
         {
             self.servers[server].probing = false;
         }
+        self.drain_queue(now);
         true
     }
 

@@ -4,9 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use l2sec_radius_auth::attr::{
-    Attribute, LoginService, ServiceType, Text, VendorSpecific, FramedProtocol,
-};
+use l2sec_radius_auth::attr::{Attribute, FramedProtocol, LoginService, ServiceType, Text, VendorSpecific};
 use l2sec_radius_auth::crypto;
 use l2sec_radius_auth::ms::{MppeEncryptionPolicy, MppeEncryptionTypes, MsAttribute};
 use l2sec_radius_auth::reply::Reply;
@@ -111,18 +109,22 @@ const LAB_SECRET: &[u8] = b"testing123";
 /// radclient: PAP with Message-Authenticator (frame 3).
 const LAB_PAP_MA_REQUEST: &str = "014b003f7812c22b07fd43ca80308ae2d7b2b0480107616c6963650212e37af5e013e1fa52821c94774c4d3fc7501261bb0f2484d876d4b6186d4631ec38a0";
 /// FreeRADIUS: its Access-Accept (frame 4), no Message-Authenticator.
-const LAB_PAP_MA_ACCEPT: &str = "024b002d6dfc66449c55d1cd9ad795a3e2f6352a060600000002070600000001120d48656c6c6f20616c696365";
+const LAB_PAP_MA_ACCEPT: &str =
+    "024b002d6dfc66449c55d1cd9ad795a3e2f6352a060600000002070600000001120d48656c6c6f20616c696365";
 /// radclient: Status-Server (frame 27) and FreeRADIUS's answer (frame 28).
-const LAB_STATUS_SERVER: &str = "0c7f0026b760470158a8207d7eb1a407b3a0ed5c50120c8588fb81832f101ed423aad05583b1";
+const LAB_STATUS_SERVER: &str =
+    "0c7f0026b760470158a8207d7eb1a407b3a0ed5c50120c8588fb81832f101ed423aad05583b1";
 const LAB_STATUS_ACCEPT: &str = "027f00141dfd48fec26d57a7f46649b992724016";
 /// MS-CHAPv2 with the RFC 2759 §9.2 vector (frames 17, 18).
 const LAB_MSCHAP_REQUEST: &str = "011e006c009bb57ae4fea40542f8a0cb89a1ca560106557365721a18000001370b125b5d7c7d7b3f2f3e3c2c6021322626281a3a000001371934010021402324255e262a28295f2b3a337c7e000000000000000082309ecd8d708b5ea08faa3981cd83544233114a3d85d6df";
 const LAB_MSCHAP_ACCEPT: &str = "021e00bf2450fdcc2abdde3464e3013689235d810606000000020706000000011a33000001371a2d01533d343037413535383931313546443044363230394635313046453943303435363639333243444135361a2a000001371124832edff41f0d1e908faf816c12e68d8b0e8222876824e92193e7363c32d0ea678dad1a2a0000013710248a0bf53b8ccd8265915fd76702dbcf3552f939d5b906da3b3ef8c3f0f61c2f5ad0ce1a0c000001370706000000011a0c00000137080600000006";
 /// fixedip PAP (frames 11, 12).
-const LAB_FIXEDIP_REQUEST: &str = "0100002f7166fae24a65e2c39c1105f10c5c4ac50109666978656469700212cc029ffb3e399c2795d0c9877507f5c0";
+const LAB_FIXEDIP_REQUEST: &str =
+    "0100002f7166fae24a65e2c39c1105f10c5c4ac50109666978656469700212cc029ffb3e399c2795d0c9877507f5c0";
 const LAB_FIXEDIP_ACCEPT: &str = "0200005196077c1d041d0e67fb0de1c28095cde40606000000020706000000010806c000020a0906ffffffff0c06000005781b0600000e101c060000025855060000003c190d6c61622d636c6173732d31";
 /// bob is rejected (frames 13, 14).
-const LAB_BOB_REQUEST: &str = "0125002b2d1971c6d9bd841b41ecf6245f6a7a480105626f62021271faa11155fd8b29e9c3cdeee5ad26fa";
+const LAB_BOB_REQUEST: &str =
+    "0125002b2d1971c6d9bd841b41ecf6245f6a7a480105626f62021271faa11155fd8b29e9c3cdeee5ad26fa";
 const LAB_BOB_REJECT: &str = "03250025a1aead3a09a2b037d17b6721f313372e1211626f622069732072656a6563746564";
 /// Accounting Start and its response (frames 29, 30); a wrong-secret request (frame 35).
 const LAB_ACCT_START: &str = "0409005d2541a40187eb19eab59055a738a45e700109666978656469702806000000012c106c61622d32373434312d3439383104067f0000010506000000010806c000020a2e060000002a2a06000003e82b06000007d0310600000001";
@@ -171,7 +173,9 @@ fn pap_password_of_capture_recovers() {
     assert_eq!(r.verify_message_authenticator(&p.authenticator(), LAB_SECRET), None);
     let st = unhex(LAB_STATUS_ACCEPT);
     let sp = Packet::parse(&st).unwrap();
-    assert!(sp.verify_response_authenticator(&unhex(LAB_STATUS_SERVER)[4..20].try_into().unwrap(), LAB_SECRET));
+    assert!(
+        sp.verify_response_authenticator(&unhex(LAB_STATUS_SERVER)[4..20].try_into().unwrap(), LAB_SECRET)
+    );
 }
 
 #[test]
@@ -285,10 +289,23 @@ fn accounting_request_authenticators() {
 #[test]
 fn every_captured_packet_round_trips() {
     for h in [
-        RFC_7_1_REQUEST, RFC_7_1_ACCEPT, RFC_7_2_REQUEST, RFC_7_2_ACCEPT, LAB_PAP_MA_REQUEST,
-        LAB_PAP_MA_ACCEPT, LAB_STATUS_SERVER, LAB_STATUS_ACCEPT, LAB_MSCHAP_REQUEST,
-        LAB_MSCHAP_ACCEPT, LAB_FIXEDIP_REQUEST, LAB_FIXEDIP_ACCEPT, LAB_BOB_REQUEST,
-        LAB_BOB_REJECT, LAB_ACCT_START, LAB_ACCT_RESPONSE, LAB_ACCT_WRONG_SECRET,
+        RFC_7_1_REQUEST,
+        RFC_7_1_ACCEPT,
+        RFC_7_2_REQUEST,
+        RFC_7_2_ACCEPT,
+        LAB_PAP_MA_REQUEST,
+        LAB_PAP_MA_ACCEPT,
+        LAB_STATUS_SERVER,
+        LAB_STATUS_ACCEPT,
+        LAB_MSCHAP_REQUEST,
+        LAB_MSCHAP_ACCEPT,
+        LAB_FIXEDIP_REQUEST,
+        LAB_FIXEDIP_ACCEPT,
+        LAB_BOB_REQUEST,
+        LAB_BOB_REJECT,
+        LAB_ACCT_START,
+        LAB_ACCT_RESPONSE,
+        LAB_ACCT_WRONG_SECRET,
     ] {
         let bytes = unhex(h);
         let p = Packet::parse(&bytes).unwrap();
@@ -299,7 +316,6 @@ fn every_captured_packet_round_trips() {
             assert!(!matches!(a, Attribute::Unknown { .. }), "{a:?} in {h}");
             w.push(&a).unwrap();
         }
-        drop(w);
         let len = out.len() as u16;
         out[2..4].copy_from_slice(&len.to_be_bytes());
         assert_eq!(out, bytes, "{h}");
