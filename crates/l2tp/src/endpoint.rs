@@ -38,6 +38,10 @@ pub struct TunnelInfo<P> {
     pub state: TunnelState,
     /// Sessions in this tunnel.
     pub sessions: usize,
+    /// Control messages sent or queued and not yet acknowledged by the peer.
+    pub unacked: usize,
+    /// The peer's Host Name.
+    pub peer_host_name: Vec<u8>,
 }
 
 /// Public view of a session.
@@ -115,6 +119,8 @@ where
             peer_tunnel_id: t.peer_id,
             state: t.state,
             sessions: t.sessions.len(),
+            unacked: t.unacked(),
+            peer_host_name: t.peer_host_name.clone(),
         })
     }
 

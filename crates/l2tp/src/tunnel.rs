@@ -181,6 +181,10 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         }
     }
 
+    pub(crate) fn unacked(&self) -> usize {
+        self.reliable.unacked()
+    }
+
     fn handle(&self, session: u16) -> SessionHandle {
         SessionHandle { tunnel: TunnelId(self.local_id), session }
     }
@@ -234,7 +238,7 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
             m.avp(false, AvpValue::VendorName(v));
         }
         m.avp(true, AvpValue::AssignedTunnelId(self.local_id))
-            .avp(false, AvpValue::ReceiveWindowSize(c.receive_window));
+            .avp(true, AvpValue::ReceiveWindowSize(c.receive_window));
         if c.secret.is_some() {
             let mut ch = [0u8; 16];
             ctx.rng.fill_bytes(&mut ch);
@@ -251,7 +255,9 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         self.our_tunnel_avps(&mut m, ctx);
         if ctx.config.tie_breaker {
             let tb = ctx.rng.next_u64();
-            m.avp(true, AvpValue::TieBreaker(tb));
+            // Sent with the M bit clear: xl2tpd 1.3.18 has no handler for it and clears the
+            // tunnel when it is marked mandatory.
+            m.avp(false, AvpValue::TieBreaker(tb));
             self.tie_breaker = Some(tb);
         }
         self.send(now, m, true);
@@ -422,6 +428,11 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
     }
 
     fn flush_ack(&mut self) {
+        if self.peer_id == 0 {
+            // Nobody to address a ZLB to (Tunnel ID 0 would open a new tunnel at the peer).
+            self.reliable.ack_owed = false;
+            return;
+        }
         if self.reliable.ack_owed {
             let seq = Sequence { ns: self.reliable.next_ns(), nr: self.reliable.expected() };
             let mut buf = Vec::with_capacity(12);
@@ -529,7 +540,11 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
 
     fn process_tunnel<R: CryptoRng>(&mut self, now: Instant, t: MessageType, a: Attrs, ctx: &mut Ctx<'_, R>) {
         if t == MessageType::StopCcn {
-            // RFC 2661 §5.7: acknowledge, then keep state for a while.
+            // RFC 2661 §5.7: acknowledge, then keep state for a while. A StopCCN that
+            // answers our SCCRQ tells us the peer's Tunnel ID only here.
+            if self.peer_id == 0 {
+                self.peer_id = a.assigned_tunnel_id.unwrap_or(0);
+            }
             self.reliable.clear_queue_for_close();
             self.enter_closing(now, peer_reason(a.result), ctx);
             self.set_timer(Timer::Ack, Some(now));
