@@ -64,6 +64,8 @@ pub(crate) struct ControlProtocol<N> {
     next_id: u8,
     req_id: u8,
     req: Vec<u8>,
+    /// Whether a valid reply to the outstanding request arrived (its identifier is spent).
+    req_answered: bool,
     /// Data to put in our Terminate-Request (a reason).
     pub terminate_reason: Vec<u8>,
     /// How many Configure-Requests were sent (for tests and statistics).
@@ -72,6 +74,10 @@ pub(crate) struct ControlProtocol<N> {
     pub terminates_sent: u64,
     /// The options of a Configure-Nak/Reject being prepared.
     pending_reply: Vec<u8>,
+    /// The identifier and options of the last Configure-Request we acked.
+    last_acked: Option<(u8, Vec<u8>)>,
+    /// Exact duplicates of an acked request answered again while Opened.
+    pub duplicates_reacked: u64,
 }
 
 /// The input that produced an event, for the reply actions.
@@ -91,11 +97,14 @@ impl<N: Negotiator> ControlProtocol<N> {
             neg,
             next_id: first_id,
             req_id: 0,
+            req_answered: true,
             req: Vec::new(),
             terminate_reason: Vec::new(),
             requests_sent: 0,
             terminates_sent: 0,
             pending_reply: Vec::new(),
+            last_acked: None,
+            duplicates_reacked: 0,
         }
     }
 
@@ -154,6 +163,23 @@ impl<N: Negotiator> ControlProtocol<N> {
                 }
                 match code {
                     code::CONFIGURE_REQUEST => {
+                        // A duplicate of the request we acked (same identifier, same
+                        // options) while Opened is answered with the same Ack instead of
+                        // restarting negotiation: on a duplicating link the §4.1 rule
+                        // (tld,scr,sca) would tear the layer down for a stale copy, and a
+                        // peer that retransmits with the same identifier (pppd does) after
+                        // losing our Ack needs exactly that Ack. A peer that really
+                        // restarts negotiation uses a new identifier (RFC 1661 §5.1).
+                        if self.state() == State::Opened
+                            && self
+                                .last_acked
+                                .as_ref()
+                                .is_some_and(|(id, o)| *id == identifier && o.as_slice() == options)
+                        {
+                            self.duplicates_reacked += 1;
+                            self.send(code::CONFIGURE_ACK, identifier, &[options], out);
+                            return Actions::NONE;
+                        }
                         if !matches!(self.state(), State::Initial | State::Starting) {
                             let mut reply = Vec::new();
                             let j = self.neg.judge_request(options, self.fsm.must_reject(), &mut reply, rng);
@@ -165,18 +191,23 @@ impl<N: Negotiator> ControlProtocol<N> {
                         }
                     }
                     code::CONFIGURE_ACK => {
-                        if identifier != self.req_id || options != self.req.as_slice() {
+                        // RFC 1661 §5.2: the identifier and the options must match the
+                        // outstanding request; §5.1: once answered, the identifier is spent,
+                        // so a duplicate reply is stale.
+                        if self.req_answered || identifier != self.req_id || options != self.req.as_slice() {
                             return Actions::NONE;
                         }
+                        self.req_answered = true;
                         if matches!(self.state(), State::ReqSent | State::AckSent) {
                             self.neg.request_acked();
                         }
                         (Event::Rca, Trigger::None)
                     }
                     _ => {
-                        if identifier != self.req_id {
+                        if self.req_answered || identifier != self.req_id {
                             return Actions::NONE;
                         }
+                        self.req_answered = true;
                         if matches!(
                             self.state(),
                             State::ReqSent | State::AckRcvd | State::AckSent | State::Opened
@@ -229,15 +260,20 @@ impl<N: Negotiator> ControlProtocol<N> {
         }
         // A negotiation starts afresh when a request goes out from a state where none was
         // in progress (RFC 1661 §4.2: Starting, Closed, Stopped; or Opened renegotiating).
-        if acts.contains(Actions::SCR)
-            && matches!(prev, State::Starting | State::Closed | State::Stopped | State::Opened)
-        {
+        let fresh = matches!(prev, State::Starting | State::Closed | State::Stopped | State::Opened);
+        if acts.contains(Actions::SCR) && fresh {
             self.neg.restart(rng);
+            self.last_acked = None;
         }
         if acts.contains(Actions::SCR) {
-            self.req.clear();
+            let old = std::mem::take(&mut self.req);
             self.neg.request_options(&mut self.req);
-            self.req_id = self.take_id();
+            // RFC 1661 §5.1: a retransmission of unchanged options to an unanswered request
+            // may keep its identifier (pppd does); anything else takes a new one.
+            if fresh || self.req_answered || old != self.req {
+                self.req_id = self.take_id();
+            }
+            self.req_answered = false;
             self.requests_sent += 1;
             let req = std::mem::take(&mut self.req);
             self.send(code::CONFIGURE_REQUEST, self.req_id, &[&req], out);
@@ -246,6 +282,7 @@ impl<N: Negotiator> ControlProtocol<N> {
         if let Trigger::Request { id, options, judgement } = trigger {
             if acts.contains(Actions::SCA) {
                 self.neg.peer_request_acked(options);
+                self.last_acked = Some((id, options.to_vec()));
                 self.send(code::CONFIGURE_ACK, id, &[options], out);
             } else if acts.contains(Actions::SCN) {
                 let reply = std::mem::take(&mut self.pending_reply);

@@ -258,6 +258,8 @@ enum Client {
     /// CHAP waiting for a Challenge or answered one.
     Chap {
         responded: Option<(u8, Vec<u8>)>,
+        /// Responses sent for the current challenge (retransmitted while no result comes).
+        sends: u32,
         expect: Option<[u8; 20]>,
         mppe: Option<MppeKeys>,
     },
@@ -842,7 +844,7 @@ impl<R: CryptoRng> Session<R> {
                 self.client = Client::PapSent { id: self.auth_id, sends: 0 };
                 self.send_pap_request(now);
             }
-            Some(_) => self.client = Client::Chap { responded: None, expect: None, mppe: None },
+            Some(_) => self.client = Client::Chap { responded: None, sends: 0, expect: None, mppe: None },
             None => {}
         }
     }
@@ -902,6 +904,14 @@ impl<R: CryptoRng> Session<R> {
             }
             (_, Client::PapSent { sends, .. }) if *sends < max => self.send_pap_request(now),
             (_, Client::PapSent { .. }) => self.auth_failed(now, AuthFailure::Timeout),
+            (_, Client::Chap { responded: Some((_, pkt)), sends, .. }) if *sends < max => {
+                let pkt = pkt.clone();
+                if let Client::Chap { sends, .. } = &mut self.client {
+                    *sends += 1;
+                }
+                self.push_auth(protocol::CHAP, pkt);
+                self.set_timer(Timer::AuthRetransmit, Some(now + self.config.timing.restart));
+            }
             _ => {}
         }
     }
@@ -1252,15 +1262,20 @@ impl<R: CryptoRng> Session<R> {
                     .encode(&mut pkt);
                 self.client = Client::Chap {
                     responded: Some((identifier, pkt.clone())),
+                    sends: 1,
                     expect: new_expect,
                     mppe: new_mppe,
                 };
                 self.push_auth(protocol::CHAP, pkt);
+                // RFC 1994 §4.2 has the authenticator repeat its Success/Failure for a
+                // repeated Response: resend ours if the result is lost.
+                self.set_timer(Timer::AuthRetransmit, Some(now + self.config.timing.restart));
             }
             ChapPacket::Result { code, identifier, message } => {
                 if responded.as_ref().is_none_or(|(rid, _)| *rid != identifier) {
                     return self.stats.discarded += 1;
                 }
+                self.timers[own_timer_index(Timer::AuthRetransmit)] = None;
                 if code == chap_code::SUCCESS {
                     if method == AuthMethod::MsChapV2 {
                         let ok = match (wire::parse_mschapv2_success(message), expect.as_ref()) {
