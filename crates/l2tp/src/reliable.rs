@@ -144,6 +144,8 @@ impl Reliable {
     /// Classifies a received message by its Ns; `bytes` is kept if it must wait.
     pub(crate) fn on_ns(&mut self, ns: u16, bytes: &[u8]) -> Arrival {
         if ns == self.expected {
+            // A copy that arrived early (or a forgery with the same Ns) is now stale.
+            self.out_of_order.remove(&ns);
             self.expected = self.expected.wrapping_add(1);
             self.ack_owed = true;
             Arrival::Deliver
