@@ -17,4 +17,6 @@ pub use auth::{
     PeerCredentials, Rejection,
 };
 pub use crypto::MppeKeys;
+/// The `rand_core` this crate takes its random number generator from.
+pub use rand_core;
 pub use session::{Config, Datagram, Error, Event, Phase, Role, Session, Stats, Timer, Transmit};
