@@ -137,6 +137,8 @@ struct RawPath {
     buf: Vec<u8>,
     sealed: Vec<u8>,
     tag: [u8; 32],
+    /// The tag of `sealed` (later seals overwrite `tag`).
+    sealed_tag: [u8; 32],
     len: usize,
     gcm: aes_gcm::Aes128Gcm,
     ring: ring::aead::LessSafeKey,
@@ -156,6 +158,7 @@ impl RawPath {
             buf: vec![0x5a; len + 16],
             sealed: Vec::new(),
             tag: [0; 32],
+            sealed_tag: [0; 32],
             len,
             gcm: aes_gcm::Aes128Gcm::new_from_slice(&[0x42; 16]).unwrap(),
             ring: ring::aead::LessSafeKey::new(
@@ -168,6 +171,7 @@ impl RawPath {
         };
         r.seal();
         r.sealed = r.buf.clone();
+        r.sealed_tag = r.tag;
         r
     }
 
@@ -212,12 +216,12 @@ impl RawPath {
         let body = &mut self.buf[..self.len];
         match self.kind {
             Raw::GcmRustCrypto => {
-                let tag = aead::Tag::<aes_gcm::Aes128Gcm>::try_from(&self.tag[..16]).unwrap();
+                let tag = aead::Tag::<aes_gcm::Aes128Gcm>::try_from(&self.sealed_tag[..16]).unwrap();
                 self.gcm.decrypt_inout_detached(&nonce.into(), &aad, body.into(), &tag).unwrap();
             }
             Raw::GcmRing => {
                 let n = ring::aead::Nonce::assume_unique_for_key(nonce);
-                let tag = ring::aead::Tag::from(<[u8; 16]>::try_from(&self.tag[..16]).unwrap());
+                let tag = ring::aead::Tag::from(<[u8; 16]>::try_from(&self.sealed_tag[..16]).unwrap());
                 self.ring.open_in_place_separate_tag(n, ring::aead::Aad::from(&aad), tag, body, 0..).unwrap();
             }
             Raw::Cbc128Sha1 => {
