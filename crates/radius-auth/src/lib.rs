@@ -62,6 +62,10 @@ pub mod reply;
 pub mod request;
 pub mod wire;
 
+/// The `rand_core` this crate takes its RNG trait from, so that owners (and fuzz targets)
+/// name the same version.
+pub use rand_core;
+
 pub use attr::Attribute;
 pub use client::{
     Client, ClientConfig, Event, RequestHandle, RetransmitPolicy, Secret, ServerConfig, ServerHealth,
