@@ -472,10 +472,10 @@ fn replay_as_authenticator(name: &str, server_name: &str) {
     r.drain(Some(&secrets));
     for (ts, dir, f) in &frames {
         r.now = t0 + Duration::from_secs_f64(ts - first);
-        if *dir == peer_dir {
-            if let Some(t) = r.out.translate(f) {
-                r.feed(name, &t);
-            }
+        if *dir == peer_dir
+            && let Some(t) = r.out.translate(f)
+        {
+            r.feed(name, &t);
         }
         r.drain(Some(&secrets));
     }
