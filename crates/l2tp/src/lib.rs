@@ -62,6 +62,9 @@ mod secret;
 mod tunnel;
 pub mod wire;
 
+/// The `rand_core` this crate takes its generator from, so owners name the same trait version.
+pub use rand_core;
+
 pub use config::Config;
 pub use endpoint::{Endpoint, Input, SessionInfo, TunnelInfo};
 pub use event::{
