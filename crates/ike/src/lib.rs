@@ -2,3 +2,7 @@
 //!
 //! Work in progress: this crate is being built; see the project's issue tracker.
 #![forbid(unsafe_code)]
+
+pub mod child;
+pub mod crypto;
+pub mod wire;
