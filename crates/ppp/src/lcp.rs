@@ -307,3 +307,108 @@ pub fn auth_option(m: AuthMethod) -> Vec<u8> {
     LcpOption::AuthProtocol(m.protocol()).encode(&mut v);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AuthProtocol, ConfigOption, chap_algorithm};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn opts(list: &[LcpOption<'_>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for o in list {
+            o.encode(&mut v);
+        }
+        v
+    }
+
+    fn peer(methods: Vec<AuthMethod>, rng: &mut ChaCha20Rng) -> Lcp {
+        Lcp::new(LcpConfig::default(), methods, false, true, rng)
+    }
+
+    #[test]
+    fn unsupported_options_rejected_exactly() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut l = peer(vec![AuthMethod::MsChapV2], &mut rng);
+        let mrru = ConfigOption { kind: lcp_option::MRRU, data: &[0x05, 0xdc] };
+        let callback = ConfigOption { kind: lcp_option::CALLBACK, data: &[6] };
+        let quality = LcpOption::QualityProtocol { protocol: 0xc025, data: &[0, 0, 0, 10] };
+        let req = opts(&[
+            LcpOption::Mru(1400),
+            LcpOption::Accm(0),
+            LcpOption::Other(mrru),
+            LcpOption::MagicNumber(0x1234_5678),
+            LcpOption::Other(callback),
+            quality,
+            LcpOption::Pfc,
+            LcpOption::Acfc,
+        ]);
+        let mut reply = Vec::new();
+        assert_eq!(l.judge_request(&req, false, &mut reply, &mut rng), Judgement::Reject);
+        assert_eq!(reply, opts(&[LcpOption::Other(mrru), LcpOption::Other(callback), quality]));
+        // Without them the same request is acked and its values adopted.
+        let req =
+            opts(&[LcpOption::Mru(1400), LcpOption::Accm(0), LcpOption::MagicNumber(7), LcpOption::Pfc]);
+        assert_eq!(l.judge_request(&req, false, &mut Vec::new(), &mut rng), Judgement::Ack);
+        l.peer_request_acked(&req);
+        assert_eq!((l.peer_mru, l.peer_magic, l.send_pfc, l.send_acfc), (1400, 7, true, false));
+    }
+
+    #[test]
+    fn naks_small_mru_own_magic_and_unwanted_auth() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let mut l = peer(vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5], &mut rng);
+        let req = opts(&[
+            LcpOption::Mru(64),
+            LcpOption::AuthProtocol(AuthProtocol::Pap),
+            LcpOption::MagicNumber(l.magic),
+        ]);
+        let mut reply = Vec::new();
+        assert_eq!(l.judge_request(&req, false, &mut reply, &mut rng), Judgement::Nak);
+        let got: Vec<_> = wire::options(&reply).map(|o| LcpOption::from_raw(o.unwrap())).collect();
+        assert_eq!(got[0], LcpOption::Mru(MIN_MRU));
+        assert_eq!(got[1], LcpOption::AuthProtocol(AuthProtocol::Chap(chap_algorithm::MSCHAP_V2)));
+        assert!(matches!(got[2], LcpOption::MagicNumber(m) if m != l.magic && m != 0));
+        assert_eq!(l.magic_collisions, 1);
+        // Max-Failure reached: the same options are rejected instead.
+        let mut reply = Vec::new();
+        assert_eq!(l.judge_request(&req, true, &mut reply, &mut rng), Judgement::Reject);
+        assert_eq!(wire::options(&reply).count(), 3);
+        // EAP is not implemented: Nak'd toward what we accept.
+        let mut reply = Vec::new();
+        let eap = opts(&[LcpOption::AuthProtocol(AuthProtocol::Eap)]);
+        assert_eq!(l.judge_request(&eap, false, &mut reply, &mut rng), Judgement::Nak);
+    }
+
+    #[test]
+    fn authenticator_rejects_auth_demand_and_walks_its_methods() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut l = Lcp::new(
+            LcpConfig::default(),
+            vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5],
+            true,
+            false,
+            &mut rng,
+        );
+        let mut reply = Vec::new();
+        let req = opts(&[LcpOption::AuthProtocol(AuthProtocol::Pap)]);
+        assert_eq!(l.judge_request(&req, false, &mut reply, &mut rng), Judgement::Reject);
+        let mut ours = Vec::new();
+        l.request_options(&mut ours);
+        assert!(ours.windows(5).any(|w| w == [3, 5, 0xc2, 0x23, 0x81]));
+        // The peer Naks toward PAP (not ours): we fall back to our next method, CHAP-MD5.
+        l.request_naked(&opts(&[LcpOption::AuthProtocol(AuthProtocol::Pap)]), &mut rng);
+        let mut ours = Vec::new();
+        l.request_options(&mut ours);
+        assert!(ours.windows(5).any(|w| w == [3, 5, 0xc2, 0x23, 0x05]));
+        assert!(!l.auth_refused);
+        l.request_naked(&opts(&[LcpOption::AuthProtocol(AuthProtocol::Pap)]), &mut rng);
+        assert!(l.auth_refused);
+        // A rejected Magic-Number is dropped from our next request.
+        l.request_rejected(&opts(&[LcpOption::MagicNumber(l.magic)]));
+        let mut ours = Vec::new();
+        l.request_options(&mut ours);
+        assert!(!wire::options(&ours).flatten().any(|o| o.kind == lcp_option::MAGIC_NUMBER));
+    }
+}

@@ -57,7 +57,8 @@ pub struct Config {
     pub echo_interval: Option<Duration>,
     /// Echo-Requests without a reply before the link is declared dead.
     pub echo_failure: u32,
-    /// MS-CHAPv2 retries the authenticator offers when the owner allows one.
+    /// MS-CHAPv2 retries (RFC 2759 §6 `R=1`): how many the authenticator offers when a
+    /// [`Rejection`] asks for one, and how many the peer takes up.
     pub mschap_retries: u32,
     /// Whether to send the `FF 03` address/control prefix (unless ACFC was agreed).
     pub address_control: bool,
@@ -79,7 +80,7 @@ impl Config {
             auth_timeout: Duration::from_secs(30),
             echo_interval: Some(Duration::from_secs(30)),
             echo_failure: 4,
-            mschap_retries: 0,
+            mschap_retries: 1,
             address_control: true,
         }
     }
@@ -1291,9 +1292,31 @@ impl<R: CryptoRng> Session<R> {
                     };
                     self.client_succeeded(now, method, mppe);
                 } else {
-                    let (err, retry, msg) = match MsChapFailure::parse(message) {
-                        Some(f) if method != AuthMethod::ChapMd5 => (Some(f.error), f.retry, f.message),
-                        _ => (None, false, String::from_utf8_lossy(message).into_owned()),
+                    let failure = MsChapFailure::parse(message).filter(|_| method != AuthMethod::ChapMd5);
+                    // RFC 2759 §6: R=1 with a new challenge invites a new Response, with the
+                    // identifier incremented. Taken up to `mschap_retries` times.
+                    if let Some(f) = &failure
+                        && method == AuthMethod::MsChapV2
+                        && f.retry
+                        && self.mschap_retries_left > 0
+                        && let Some(ch) = f.challenge.as_ref().filter(|c| c.len() == 16)
+                    {
+                        self.mschap_retries_left -= 1;
+                        let ch = ch.clone();
+                        if let Client::Chap { responded, .. } = &mut self.client {
+                            *responded = None;
+                        }
+                        let next = ChapPacket::Value {
+                            code: chap_code::CHALLENGE,
+                            identifier: identifier.wrapping_add(1),
+                            value: &ch,
+                            name: &[],
+                        };
+                        return self.chap_client(now, next);
+                    }
+                    let (err, retry, msg) = match failure {
+                        Some(f) => (Some(f.error), f.retry, f.message),
+                        None => (None, false, String::from_utf8_lossy(message).into_owned()),
                     };
                     self.auth_failed(now, AuthFailure::Refused { mschap_error: err, retry, message: msg });
                 }

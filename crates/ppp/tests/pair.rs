@@ -38,6 +38,8 @@ struct Pair {
     /// Drop everything the authenticator sends from this time on.
     auth_silent_after: Option<Instant>,
     secrets: ChapSecrets,
+    /// Rejections the owner gives before consulting the secrets (one per decision).
+    rejections: Vec<l2sec_ppp::Rejection>,
     delivered: [u64; 2],
     /// Last scheduled delivery per direction: the link keeps frames in order.
     last: [Instant; 2],
@@ -68,6 +70,7 @@ impl Pair {
             peer_silent_after: None,
             auth_silent_after: None,
             secrets: ChapSecrets::parse(SECRETS).unwrap(),
+            rejections: Vec::new(),
             delivered: [0; 2],
             last: [t0; 2],
         }
@@ -109,7 +112,11 @@ impl Pair {
             while let Some(e) = self.auth.s.poll_event() {
                 progressed = true;
                 if let Event::Authenticate(req) = &e {
-                    let v = self.secrets.verify("l2sec", req);
+                    let v = if self.rejections.is_empty() {
+                        self.secrets.verify("l2sec", req)
+                    } else {
+                        AuthVerdict::Reject(self.rejections.remove(0))
+                    };
                     self.auth.s.answer_auth(self.now, req.id, v).unwrap();
                 }
                 self.auth.events.push((self.now, e));
@@ -568,4 +575,67 @@ fn unknown_protocol_gets_protocol_reject_and_unknown_code_gets_code_reject() {
     assert!(lcp.iter().any(|p| p.code == wire::code::PROTOCOL_REJECT && p.data == [0x80, 0xfd, 1, 1, 0, 4]));
     assert!(lcp.iter().any(|p| p.code == wire::code::CODE_REJECT && p.data == [99, 5, 0, 5, 0xaa]));
     assert!(p.both_ipv4_up());
+}
+
+#[test]
+fn mschapv2_retry_after_transient_rejection() {
+    // The owner (e.g. a RADIUS timeout) rejects the first attempt but allows a retry
+    // (R=1): the peer answers the new challenge with identifier + 1 and gets in.
+    let mut p = Pair::new(peer_config("msuser", "mspass"), auth_config(vec![AuthMethod::MsChapV2]), 15);
+    p.rejections.push(l2sec_ppp::Rejection {
+        message: "try again".into(),
+        retry: true,
+        ..Default::default()
+    });
+    p.open();
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_ipv4_up));
+    let asked = p.auth.events.iter().filter(|(_, e)| matches!(e, Event::Authenticate(_))).count();
+    assert_eq!(asked, 2);
+    // The second request carried the new challenge from the Failure message.
+    let challenges: Vec<_> = p
+        .auth
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Authenticate(r) => match &r.credentials {
+                l2sec_ppp::Credentials::MsChapV2 { authenticator_challenge, .. } => {
+                    Some(*authenticator_challenge)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_ne!(challenges[0], challenges[1]);
+    assert!(!has(&p.peer.events, |e| matches!(e, Event::AuthFailed(_))));
+}
+
+#[test]
+fn mschapv2_error_codes_reach_the_peer() {
+    // Password expired (648), no retry offered: the peer reports the code and hangs up.
+    let mut p = Pair::new(peer_config("msuser", "mspass"), auth_config(vec![AuthMethod::MsChapV2]), 16);
+    p.rejections.push(l2sec_ppp::Rejection {
+        message: "expired".into(),
+        mschap_error: Some(wire::mschap_error::PASSWD_EXPIRED),
+        retry: false,
+    });
+    p.open();
+    p.run_for(Duration::from_secs(15));
+    assert!(has(&p.peer.events, |e| matches!(
+        e,
+        Event::AuthFailed(AuthFailure::Refused { mschap_error: Some(648), retry: false, message })
+            if message == "expired"
+    )));
+    assert!(has(&p.peer.events, |e| matches!(e, Event::Finished)));
+    // Retries exhausted: a second R=1 is not offered (mschap_retries = 1 by default).
+    let mut p = Pair::new(peer_config("msuser", "mspass"), auth_config(vec![AuthMethod::MsChapV2]), 17);
+    for _ in 0..2 {
+        p.rejections.push(l2sec_ppp::Rejection { retry: true, ..Default::default() });
+    }
+    p.open();
+    p.run_for(Duration::from_secs(15));
+    assert!(has(&p.peer.events, |e| matches!(
+        e,
+        Event::AuthFailed(AuthFailure::Refused { mschap_error: Some(691), retry: false, .. })
+    )));
 }
