@@ -358,3 +358,131 @@ impl Negotiator for Ipv6cp {
         self.peer = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ConfigOption;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn opts(list: &[IpcpOption<'_>]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for o in list {
+            o.encode(&mut v);
+        }
+        v
+    }
+
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+    fn server() -> Ipcp {
+        Ipcp::new(IpcpConfig {
+            local: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            peer: Some(A),
+            dns: [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
+            nbns: [Some(Ipv4Addr::new(192, 0, 2, 139)), None],
+            request_dns: false,
+        })
+    }
+
+    #[test]
+    fn authenticator_assigns_address_and_name_servers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let mut s = server();
+        let z = Ipv4Addr::UNSPECIFIED;
+        // What Windows and pppd clients ask: address, DNS and NBNS, all zero.
+        let req = opts(&[
+            IpcpOption::IpAddress(z),
+            IpcpOption::NameServer(ipcp_option::PRIMARY_DNS, z),
+            IpcpOption::NameServer(ipcp_option::PRIMARY_NBNS, z),
+        ]);
+        let mut reply = Vec::new();
+        assert_eq!(s.judge_request(&req, false, &mut reply, &mut rng), Judgement::Nak);
+        assert_eq!(
+            reply,
+            opts(&[
+                IpcpOption::IpAddress(A),
+                IpcpOption::NameServer(ipcp_option::PRIMARY_DNS, Ipv4Addr::new(192, 0, 2, 53)),
+                IpcpOption::NameServer(ipcp_option::PRIMARY_NBNS, Ipv4Addr::new(192, 0, 2, 139)),
+            ])
+        );
+        // The secondary DNS is not configured: rejected. VJ compression: rejected.
+        let req = opts(&[
+            IpcpOption::IpAddress(A),
+            IpcpOption::IpCompression { protocol: 0x002d, data: &[0x0f, 0x01] },
+            IpcpOption::NameServer(ipcp_option::SECONDARY_DNS, z),
+        ]);
+        let mut reply = Vec::new();
+        assert_eq!(s.judge_request(&req, false, &mut reply, &mut rng), Judgement::Reject);
+        assert_eq!(
+            reply,
+            opts(&[
+                IpcpOption::IpCompression { protocol: 0x002d, data: &[0x0f, 0x01] },
+                IpcpOption::NameServer(ipcp_option::SECONDARY_DNS, z),
+            ])
+        );
+        // The Nak'd values, asked again, are acked and recorded.
+        let req = opts(&[IpcpOption::IpAddress(A)]);
+        assert_eq!(s.judge_request(&req, false, &mut Vec::new(), &mut rng), Judgement::Ack);
+        s.peer_request_acked(&req);
+        assert_eq!(s.peer, Some(A));
+        // The deprecated IP-Addresses option is rejected.
+        let old = opts(&[IpcpOption::Other(ConfigOption { kind: 1, data: &[0; 8] })]);
+        assert_eq!(s.judge_request(&old, false, &mut Vec::new(), &mut rng), Judgement::Reject);
+    }
+
+    #[test]
+    fn peer_learns_from_nak_and_drops_rejected() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let mut p = Ipcp::new(IpcpConfig { request_dns: true, ..IpcpConfig::default() });
+        let mut req = Vec::new();
+        p.request_options(&mut req);
+        assert_eq!(wire::options(&req).count(), 3);
+        p.request_naked(
+            &opts(&[
+                IpcpOption::IpAddress(A),
+                IpcpOption::NameServer(ipcp_option::PRIMARY_DNS, Ipv4Addr::new(9, 9, 9, 9)),
+            ]),
+            &mut rng,
+        );
+        p.request_rejected(&opts(&[IpcpOption::NameServer(
+            ipcp_option::SECONDARY_DNS,
+            Ipv4Addr::UNSPECIFIED,
+        )]));
+        let mut req = Vec::new();
+        p.request_options(&mut req);
+        assert_eq!(
+            req,
+            opts(&[
+                IpcpOption::IpAddress(A),
+                IpcpOption::NameServer(ipcp_option::PRIMARY_DNS, Ipv4Addr::new(9, 9, 9, 9))
+            ])
+        );
+        p.request_acked();
+        assert_eq!(p.params().dns, [Some(Ipv4Addr::new(9, 9, 9, 9)), None]);
+        // A peer without an address to give rejects a request for one (0.0.0.0).
+        let mut reply = Vec::new();
+        let ask = opts(&[IpcpOption::IpAddress(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(p.judge_request(&ask, false, &mut reply, &mut rng), Judgement::Reject);
+    }
+
+    #[test]
+    fn ipv6cp_naks_zero_and_equal_identifiers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let mut v = Ipv6cp::new(&mut rng);
+        let ours = v.want_id.unwrap();
+        for bad in [[0u8; 8], ours] {
+            let mut req = Vec::new();
+            Ipv6cpOption::InterfaceIdentifier(bad).encode(&mut req);
+            let mut reply = Vec::new();
+            assert_eq!(v.judge_request(&req, false, &mut reply, &mut rng), Judgement::Nak);
+            let o = wire::options(&reply).next().unwrap().unwrap();
+            let Ipv6cpOption::InterfaceIdentifier(s) = Ipv6cpOption::from_raw(o) else { panic!() };
+            assert!(s != [0; 8] && s != ours);
+        }
+        let mut req = Vec::new();
+        Ipv6cpOption::InterfaceIdentifier([1, 2, 3, 4, 5, 6, 7, 8]).encode(&mut req);
+        assert_eq!(v.judge_request(&req, false, &mut Vec::new(), &mut rng), Judgement::Ack);
+    }
+}
