@@ -5,4 +5,5 @@
 
 pub mod child;
 pub mod crypto;
+pub mod v1;
 pub mod wire;

@@ -1,0 +1,8 @@
+//! IKEv1 (RFC 2409): key derivation, encrypted-message handling and, later, the Main,
+//! Aggressive and Quick Mode machines.
+
+pub mod crypt;
+pub mod keys;
+
+pub use crypt::{CryptError, Decrypted, IvChain};
+pub use keys::{Iv, Phase1Exchange, Phase1Keys, SecretBytes};
