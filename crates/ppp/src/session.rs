@@ -427,9 +427,10 @@ impl<R: CryptoRng> Session<R> {
         self.lcp_layer(now, a);
     }
 
-    /// Administrative close: LCP Terminate-Request with `reason` as its data.
+    /// Administrative close: LCP Terminate-Request with `reason` (at most 255 octets
+    /// kept) as its data.
     pub fn close(&mut self, now: Instant, reason: &str) {
-        self.lcp.terminate_reason = reason.as_bytes().to_vec();
+        self.lcp.terminate_reason = bounded(reason).to_vec();
         let a = self.lcp.event(now, fsm::Event::Close, &mut self.out, &mut self.rng);
         self.lcp_layer(now, a);
     }
@@ -572,6 +573,20 @@ impl<R: CryptoRng> Session<R> {
     /// Frames a network-layer datagram for sending: appends the frame to `buf`. Fails if
     /// the matching NCP is not Opened or the datagram exceeds the peer's MRU.
     pub fn encode_datagram(&self, dgram: Datagram<'_>, buf: &mut Vec<u8>) -> Result<Transmit, Error> {
+        let payload = match dgram {
+            Datagram::Ipv4(p) | Datagram::Ipv6(p) => p,
+        };
+        let start = buf.len();
+        let proto = self.datagram_header(dgram, buf)?;
+        buf.extend_from_slice(payload);
+        Ok(Transmit { protocol: proto, len: buf.len() - start })
+    }
+
+    /// Appends only the PPP header (address/control if in use, protocol) for `dgram` to
+    /// `buf` and returns the protocol, with the same checks as
+    /// [`Session::encode_datagram`]: for owners that keep headroom in front of the packet
+    /// and want to avoid copying it (at most 4 octets are written).
+    pub fn datagram_header(&self, dgram: Datagram<'_>, buf: &mut Vec<u8>) -> Result<u16, Error> {
         let (proto, payload, open) = match dgram {
             Datagram::Ipv4(p) => (protocol::IPV4, p, self.ipcp.state() == State::Opened),
             Datagram::Ipv6(p) => (protocol::IPV6, p, self.ipv6cp.state() == State::Opened),
@@ -583,11 +598,9 @@ impl<R: CryptoRng> Session<R> {
         if payload.len() > usize::from(mru) {
             return Err(Error::TooLarge { len: payload.len(), mru });
         }
-        let start = buf.len();
         let ac = self.config.address_control && !self.lcp.neg.send_acfc;
         wire::encode_header(ac, self.lcp.neg.send_pfc, proto, buf);
-        buf.extend_from_slice(payload);
-        Ok(Transmit { protocol: proto, len: buf.len() - start })
+        Ok(proto)
     }
 
     fn lcp_id(&mut self) -> u8 {
@@ -1081,16 +1094,16 @@ impl<R: CryptoRng> Session<R> {
             PapPacket::Reply {
                 code: pap_code::AUTHENTICATE_ACK,
                 identifier: pid,
-                message: a.message.as_bytes(),
+                message: bounded(&a.message),
             }
             .encode(&mut reply);
             protocol::PAP
         } else {
             let mut msg = Vec::new();
             if let (AuthMethod::MsChapV2, Some(ar)) = (method, &a.authenticator_response) {
-                wire::encode_mschapv2_success(ar, &a.message, &mut msg);
+                wire::encode_mschapv2_success(ar, &String::from_utf8_lossy(bounded(&a.message)), &mut msg);
             } else {
-                msg.extend_from_slice(a.message.as_bytes());
+                msg.extend_from_slice(bounded(&a.message));
             }
             ChapPacket::Result { code: chap_code::SUCCESS, identifier: pid, message: &msg }
                 .encode(&mut reply);
@@ -1114,7 +1127,7 @@ impl<R: CryptoRng> Session<R> {
                 PapPacket::Reply {
                     code: pap_code::AUTHENTICATE_NAK,
                     identifier: pid,
-                    message: r.message.as_bytes(),
+                    message: bounded(&r.message),
                 }
                 .encode(&mut reply);
                 protocol::PAP
@@ -1123,7 +1136,7 @@ impl<R: CryptoRng> Session<R> {
                 ChapPacket::Result {
                     code: chap_code::FAILURE,
                     identifier: pid,
-                    message: r.message.as_bytes(),
+                    message: bounded(&r.message),
                 }
                 .encode(&mut reply);
                 protocol::CHAP
@@ -1137,7 +1150,7 @@ impl<R: CryptoRng> Session<R> {
                     retry,
                     challenge: Some(challenge.clone()),
                     version: Some(3),
-                    message: r.message.clone(),
+                    message: String::from_utf8_lossy(bounded(&r.message)).into_owned(),
                 };
                 let mut msg = Vec::new();
                 f.encode(&mut msg);
@@ -1324,4 +1337,10 @@ impl<R: CryptoRng> Session<R> {
             ChapPacket::Other(_) => self.stats.discarded += 1,
         }
     }
+}
+
+/// Owner-supplied text put in a packet (Terminate reason, Success/Failure message): at most
+/// 255 octets, so that no packet can outgrow its 16-bit Length.
+fn bounded(s: &str) -> &[u8] {
+    &s.as_bytes()[..s.len().min(255)]
 }

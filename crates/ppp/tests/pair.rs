@@ -639,3 +639,32 @@ fn mschapv2_error_codes_reach_the_peer() {
         Event::AuthFailed(AuthFailure::Refused { mschap_error: Some(691), retry: false, .. })
     )));
 }
+
+#[test]
+fn oversized_owner_text_is_bounded() {
+    // A 100 kB rejection message and close reason must not overflow a packet's Length.
+    let mut p = Pair::new(peer_config("msuser", "mspass"), auth_config(vec![AuthMethod::MsChapV2]), 18);
+    p.rejections.push(l2sec_ppp::Rejection { message: "x".repeat(100_000), ..Default::default() });
+    p.open();
+    p.run_for(Duration::from_secs(15));
+    assert!(has(&p.peer.events, |e| matches!(e, Event::AuthFailed(_))));
+    let longest = p.auth.sent.iter().map(|(_, f)| f.len()).max().unwrap();
+    assert!(longest < 400, "{longest}");
+    let mut p = negotiate(AuthMethod::Pap, "alice", "alicepass", 19);
+    p.peer.s.close(p.now, &"y".repeat(70_000));
+    p.run_for(Duration::from_secs(10));
+    assert!(has(&p.auth.events, |e| matches!(e, Event::Finished)));
+}
+
+#[test]
+fn datagram_header_matches_encode_datagram() {
+    let p = negotiate(AuthMethod::ChapMd5, "alice", "alicepass", 20);
+    let ip = [0x45u8; 40];
+    let mut whole = Vec::new();
+    p.peer.s.encode_datagram(Datagram::Ipv4(&ip), &mut whole).unwrap();
+    let mut head = Vec::new();
+    assert_eq!(p.peer.s.datagram_header(Datagram::Ipv4(&ip), &mut head).unwrap(), protocol::IPV4);
+    head.extend_from_slice(&ip);
+    assert_eq!(head, whole);
+    assert_eq!(&whole[..4], &[0xff, 0x03, 0x00, 0x21]);
+}
