@@ -877,7 +877,7 @@ impl<R: CryptoRng> Session<R> {
             code: chap_code::CHALLENGE,
             identifier: *id,
             value: challenge,
-            name: self.config.name.as_bytes(),
+            name: bounded(&self.config.name),
         }
         .encode(&mut v);
         let rt = *retransmit;
@@ -1227,7 +1227,7 @@ impl<R: CryptoRng> Session<R> {
                 let Some(creds) = self.config.credentials.clone() else {
                     return;
                 };
-                let user = creds.username.as_bytes();
+                let user = bounded(&creds.username);
                 let mut response = Vec::new();
                 let mut new_expect = None;
                 let mut new_mppe = None;
