@@ -10,7 +10,7 @@ use crate::attrs::Attrs;
 use crate::config::Config;
 use crate::event::{CloseReason, Error, Event, SessionHandle, Transmit, TunnelId};
 use crate::reliable::seq_lt;
-use crate::tunnel::{Ctx, SessionState, Tunnel, TunnelState};
+use crate::tunnel::{Ctx, MAX_IDS, SessionState, Tunnel, TunnelState};
 use crate::wire::{ControlMessage, Header, MessageType, Packet, Sequence};
 
 /// What a datagram given to [`Endpoint::handle_input`] turned out to be.
@@ -171,7 +171,7 @@ where
 
     /// Opens a tunnel to `peer` (sends SCCRQ, RFC 2661 §7.2.1).
     pub fn connect(&mut self, now: Instant, peer: P) -> Result<TunnelId, Error> {
-        if self.tunnels.len() >= self.config.max_tunnels {
+        if self.tunnels.len() >= self.config.max_tunnels.min(MAX_IDS) {
             return Err(Error::ResourceLimit("tunnels"));
         }
         let id = self.new_tunnel_id();
@@ -189,7 +189,7 @@ where
         if t.state == TunnelState::Closing {
             return Err(Error::InvalidState);
         }
-        if t.sessions.len() >= max {
+        if t.sessions.len() >= max.min(MAX_IDS) {
             return Err(Error::ResourceLimit("sessions per tunnel"));
         }
         let id = t.new_session_id(&mut self.rng);
@@ -277,6 +277,8 @@ where
             }
             s.rx_seq_seen = true;
             s.data_expected = seq.ns.wrapping_add(1);
+            // RFC 2661 §5.4: once the peer numbers its data messages, so do we.
+            s.data_sequencing = true;
         }
         Ok(Input::Data {
             session: SessionHandle { tunnel: TunnelId(h.tunnel_id), session: h.session_id },
@@ -349,7 +351,7 @@ where
                 self.with_tunnel(rival_id, |t, ctx| t.discard(CloseReason::TieBreakerLost, ctx));
             }
         }
-        if self.tunnels.len() >= self.config.max_tunnels {
+        if self.tunnels.len() >= self.config.max_tunnels.min(MAX_IDS) {
             self.refuse_sccrq(peer, assigned, msg.sequence().ns);
             return Err(Error::ResourceLimit("tunnels"));
         }

@@ -44,17 +44,24 @@ pub enum SessionState {
     Established,
 }
 
+/// Tunnel timers, indexing `Tunnel::timers` (the retransmission deadline lives in the
+/// reliable layer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
-    Retransmit,
+    /// Send the owed acknowledgement as a ZLB if nothing carried it (RFC 2661 §5.8).
     Ack,
+    /// Send HELLO after a quiet period (RFC 2661 §6.5).
     Hello,
+    /// Forget a closed tunnel (RFC 2661 §5.7).
     Close,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [Timer::Retransmit, Timer::Ack, Timer::Hello, Timer::Close];
+    const ALL: [Timer; 3] = [Timer::Ack, Timer::Hello, Timer::Close];
 }
+
+/// Session IDs handed out per tunnel at most (of 65535), so a random free one is found fast.
+pub(crate) const MAX_IDS: usize = 60_000;
 
 /// One session of a tunnel.
 #[derive(Debug)]
@@ -90,7 +97,7 @@ pub(crate) struct Tunnel<P> {
     pub(crate) tie_breaker: Option<u64>,
     pub(crate) peer_host_name: Vec<u8>,
     pub(crate) sessions: HashMap<u16, Session>,
-    timers: [Option<Instant>; 4],
+    timers: [Option<Instant>; 3],
     /// Datagrams ready to go to the peer.
     pub(crate) outbox: VecDeque<Vec<u8>>,
     /// The endpoint removes the tunnel when this is set.
@@ -175,7 +182,7 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
             tie_breaker: None,
             peer_host_name: Vec::new(),
             sessions: HashMap::new(),
-            timers: [None; 4],
+            timers: [None; 3],
             outbox: VecDeque::new(),
             dead: false,
         }
@@ -397,12 +404,13 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
                 Timer::Close => {
                     self.dead = true;
                 }
-                Timer::Retransmit => {}
             }
         }
         if self.reliable.on_retransmit_timeout(now, &mut self.outbox).is_err() {
             self.give_up(ctx);
-        } else if self.reliable.retransmit_at.is_some() && !self.reliable.ack_owed {
+        }
+        if !self.reliable.ack_owed {
+            // A retransmission carried the current Nr.
             self.set_timer(Timer::Ack, None);
         }
     }
@@ -751,7 +759,7 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
                     Some((cdn_result::NO_FACILITIES_PERMANENT, None))
                 } else if !ctx.config.accept_incoming_calls {
                     Some((cdn_result::NO_FACILITIES_PERMANENT, None))
-                } else if self.sessions.len() >= ctx.config.max_sessions_per_tunnel {
+                } else if self.sessions.len() >= ctx.config.max_sessions_per_tunnel.min(MAX_IDS) {
                     Some((cdn_result::NO_FACILITIES_TEMPORARY, None))
                 } else {
                     None
