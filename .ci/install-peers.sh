@@ -20,4 +20,4 @@ fi
 for svc in freeradius xl2tpd strongswan-starter ipsec; do
   (service "$svc" stop || true) >/dev/null 2>&1
 done
-python3 -c 'import scapy, cryptography' 2>/dev/null || pip install -q scapy cryptography
+python3 -c 'import scapy, cryptography' 2>/dev/null || python3 -m pip install -q scapy cryptography
