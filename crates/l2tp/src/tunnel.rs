@@ -394,10 +394,13 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
             match t {
                 Timer::Ack => self.flush_ack(),
                 Timer::Hello => {
-                    if self.state == TunnelState::Established {
-                        // RFC 2661 §6.5: HELLO keepalive after a quiet period.
+                    // RFC 2661 §6.5: HELLO keepalive after a quiet period; not while
+                    // messages are outstanding, whose retransmissions already probe the peer.
+                    if self.state == TunnelState::Established && self.reliable.unacked() == 0 {
                         let m = self.start(0, MessageType::Hello);
                         self.send(now, m, false);
+                    }
+                    if self.state == TunnelState::Established {
                         self.set_timer(Timer::Hello, ctx.config.hello_interval.map(|i| now + i));
                     }
                 }

@@ -388,3 +388,88 @@ fn xl2tpd_lac_cdn_after_iccn_reaches_l2sec_lns() {
     d.run_until(Duration::from_millis(500), |_| false);
     d.tshark_check("lns-cdn");
 }
+
+/// tshark decodes every kind of message l2sec sends (virtual-clock pair, no xl2tpd needed):
+/// hidden AVPs after a Random Vector, Tie Breaker, challenge AVPs, sequenced and offset data
+/// with the L bit, CDN and StopCCN with result and error codes, refusals at the limits, HELLO,
+/// and the last StopCCN after the retry limit.
+#[test]
+#[ignore = "interop: needs tshark; run by .ci/run with --ignored"]
+fn tshark_decodes_every_message_l2sec_sends() {
+    use common::pair::{LAC, LNS, LinkProfile, Pair};
+    let mut all: Vec<(u16, u16, Vec<u8>)> = Vec::new();
+    let mut keep = |p: &Pair| {
+        for (from, b) in &p.wire {
+            let (s, d) = if *from == LAC { (17011, 17010) } else { (17010, 17011) };
+            all.push((s, d, b.clone()));
+        }
+    };
+    // 1. Secret, hidden AVPs, sequenced data with offset and L bit, HELLO, CDN, StopCCN.
+    let mut lac = lac_config(Some("s3cret"));
+    lac.data_sequencing = true;
+    lac.data_offset = Some(3);
+    let mut lns = lac_config(Some("s3cret"));
+    lns.host_name = b"l2sec-lns".to_vec();
+    lns.max_sessions_per_tunnel = 2;
+    let mut p = Pair::new(lac, lns, 31, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let sessions: Vec<_> = (0..3).map(|_| p.lac.open_session(p.now, t).unwrap()).collect();
+    p.run_for(Duration::from_secs(2));
+    let up: Vec<SessionHandle> = p
+        .lac_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionUp { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(up.len(), 2, "third call refused (limit 2): {:?}", p.lac_events);
+    for s in &up {
+        let mut buf = Vec::new();
+        p.lac
+            .encapsulate(*s, &[0xff, 0x03, 0xc0, 0x21, 0x09, 0x07, 0x00, 0x08, 1, 2, 3, 4], &mut buf)
+            .unwrap();
+        p.send(LAC, buf);
+    }
+    p.run_for(Duration::from_secs(3));
+    p.lac.close_session(p.now, up[0], cdn_result::ADMINISTRATIVE).unwrap();
+    p.run_for(Duration::from_secs(1));
+    p.lac.close_tunnel(p.now, t, stopccn_result::SHUTTING_DOWN).unwrap();
+    p.run_for(Duration::from_secs(40));
+    let _ = sessions;
+    keep(&p);
+    // 2. Simultaneous open (Tie Breakers) and the tunnel limit (StopCCN 2/4).
+    let mut lns = Config::default();
+    lns.max_tunnels = 1;
+    let mut p = Pair::new(Config::default(), lns, 32, LinkProfile::default());
+    p.lac.connect(p.now, LNS).unwrap();
+    p.lns.connect(p.now, LAC).unwrap();
+    p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(3));
+    keep(&p);
+    // 3. A silent peer: SCCRQ retransmissions, then the established-tunnel StopCCN.
+    let mut p = Pair::new(lac_config(None), Config::default(), 33, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(1));
+    p.blackhole = Some(LNS);
+    p.run_for(Duration::from_secs(60));
+    assert!(
+        p.lac_events
+            .iter()
+            .any(|e| matches!(e, Event::TunnelDown { reason: CloseReason::RetriesExhausted, .. }))
+    );
+    keep(&p);
+
+    require("tshark");
+    let kinds: std::collections::BTreeSet<u16> = all
+        .iter()
+        .filter_map(|(_, _, b)| ControlMessage::parse(b).ok()?.message_type().map(|t| t.value()))
+        .collect();
+    for k in [1, 2, 3, 4, 6, 10, 11, 12, 14] {
+        assert!(kinds.contains(&k), "message type {k} missing from the transcript: {kinds:?}");
+    }
+    let path = std::env::temp_dir().join(format!("l2sec-l2tp-all-kinds-{}.pcap", std::process::id()));
+    common::write_pcap(&path, &all);
+    decode_ok(&path);
+}
