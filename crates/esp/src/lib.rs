@@ -46,6 +46,7 @@
 
 mod error;
 pub mod ip;
+pub mod keylog;
 pub mod natt;
 pub mod replay;
 mod sa;

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 
 use common::{SUITES, providers};
-use l2sec_esp::{Encryption, InboundSa, Integrity, Mode, OutboundSa, SaParams, natt, testing};
+use l2sec_esp::{Encryption, InboundSa, Integrity, Mode, OutboundSa, SaParams, keylog, natt, testing};
 
 const SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -70,26 +70,6 @@ fn params_with_spi(suite: usize, mode: Mode, esn: bool, spi: u32) -> SaParams {
 // tshark
 // ------------------------------------------------------------------------------------
 
-fn wireshark_names(enc: Encryption, integ: Integrity) -> (&'static str, &'static str) {
-    let e = match enc {
-        Encryption::AesCbc => "AES-CBC [RFC3602]",
-        Encryption::TripleDesCbc => "TripleDES-CBC [RFC2451]",
-        Encryption::Null => "NULL",
-        Encryption::AesGcm16 => "AES-GCM with 16 octet ICV [RFC4106]",
-        _ => unreachable!(),
-    };
-    let a = match integ {
-        Integrity::None => "NULL",
-        Integrity::HmacSha1_96 => "HMAC-SHA-1-96 [RFC2404]",
-        Integrity::HmacSha256_128 => "HMAC-SHA-256-128 [RFC4868]",
-        Integrity::HmacSha256_96 => "HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]",
-        Integrity::HmacSha384_192 => "HMAC-SHA-384-192 [RFC4868]",
-        Integrity::HmacSha512_256 => "HMAC-SHA-512-256 [RFC4868]",
-        _ => unreachable!(),
-    };
-    (e, a)
-}
-
 fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
     let mut f = std::fs::File::create(path).unwrap();
     // Classic pcap, microsecond timestamps, LINKTYPE_RAW (101): frames are IP packets.
@@ -131,21 +111,15 @@ fn tshark_decrypts_and_authenticates_what_l2sec_seals() {
     let mut uat = String::new();
     let mut spi = 0x5000_0000u32;
     for provider in providers() {
-        for (i, (name, enc, integ, _)) in SUITES.iter().enumerate() {
+        for (i, (name, ..)) in SUITES.iter().enumerate() {
             for mode in [Mode::Transport, Mode::Tunnel] {
                 for udp_encap in [false, true] {
                     spi += 1;
                     let p = params_with_spi(i, mode, false, spi);
                     let mut tx = OutboundSa::with_provider(&p, &provider).unwrap();
-                    let (we, wa) = wireshark_names(*enc, *integ);
-                    let (ek, ik) = keys(i);
-                    let hexkey =
-                        |k: &[u8]| if k.is_empty() { String::new() } else { format!("0x{}", hex::encode(k)) };
-                    uat.push_str(&format!(
-                        "\"IPv4\",\"*\",\"*\",\"{spi:#010x}\",\"{we}\",\"{}\",\"{wa}\",\"{}\"\n",
-                        hexkey(&ek),
-                        hexkey(&ik)
-                    ));
+                    // The crate's own key log line is what tshark decrypts with.
+                    uat.push_str(&keylog::esp_sa_line(&p, None, None));
+                    uat.push('\n');
                     for n in 0..2 {
                         let marker = format!("l2sec {name} {} {mode:?} udp={udp_encap} #{n}", provider.name);
                         let esp = match mode {
