@@ -502,6 +502,11 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         if !self.reliable.ack_owed {
             self.set_timer(Timer::Ack, None);
         }
+        if self.timer(Timer::Ack).is_some_and(|t| t <= now) {
+            // Duplicates and StopCCN are acknowledged at once.
+            self.set_timer(Timer::Ack, None);
+            self.flush_ack();
+        }
         if self.state == TunnelState::Closing
             && self.reliable.unacked() == 0
             && self.timer(Timer::Ack).is_some_and(|t| t > now)

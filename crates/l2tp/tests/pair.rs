@@ -380,3 +380,34 @@ fn lns_can_end_the_call_and_the_tunnel() {
     );
     assert_eq!(p.lac.tunnel_count() + p.lns.tunnel_count(), 0);
 }
+
+#[test]
+fn zlb_waits_for_the_ack_delay_and_a_duplicate_is_acknowledged_at_once() {
+    use l2sec_l2tp::wire::ControlMessage;
+    let mut p = Pair::new(config("lac"), config("lns"), 12, LinkProfile::default());
+    p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(1));
+    // SCCRQ (LAC, 0 ms) → SCCRP (LNS, 5 ms, carries the ack) → SCCCN (LAC, 10 ms) →
+    // ZLB (LNS, 15 ms + 100 ms ack delay: nothing else to carry the ack).
+    let kinds: Vec<(u8, Option<u16>, u128)> = p
+        .wire
+        .iter()
+        .zip(&p.wire_times)
+        .map(|((from, b), t)| {
+            let m = ControlMessage::parse(b).unwrap();
+            (*from, m.message_type().map(|t| t.value()), t.as_millis())
+        })
+        .collect();
+    assert_eq!(kinds, vec![(LAC, Some(1), 0), (LNS, Some(2), 5), (LAC, Some(3), 10), (LNS, None, 115)]);
+    let zlb = ControlMessage::parse(&p.wire[3].1).unwrap();
+    assert_eq!((zlb.sequence().ns, zlb.sequence().nr), (1, 2));
+    // Replaying the SCCCN: re-acknowledged immediately with the same Nr, nothing else.
+    let scccn = p.wire[2].1.clone();
+    let sent = p.wire.len();
+    p.deliver(LNS, &scccn);
+    assert_eq!(p.wire.len(), sent + 1);
+    let again = ControlMessage::parse(&p.wire[sent].1).unwrap();
+    assert!(again.is_zlb());
+    assert_eq!(again.sequence().nr, 2);
+    assert_eq!(p.lns_events.len(), 1, "TunnelUp only once: {:?}", p.lns_events);
+}

@@ -44,6 +44,8 @@ pub struct Pair {
     pub data: Vec<(u8, SessionHandle, Vec<u8>)>,
     /// Every datagram each side sent: (sender, bytes).
     pub wire: Vec<(u8, Vec<u8>)>,
+    /// When each `wire` entry was sent (since the start).
+    pub wire_times: Vec<Duration>,
     /// Input errors (dropped datagrams) per receiver.
     pub errors: Vec<(u8, l2sec_l2tp::Error)>,
     /// Stop delivering anything to this side (it went silent / unplugged).
@@ -67,6 +69,7 @@ impl Pair {
             lns_events: Vec::new(),
             data: Vec::new(),
             wire: Vec::new(),
+            wire_times: Vec::new(),
             errors: Vec::new(),
             blackhole: None,
             base_delay: Duration::from_millis(5),
@@ -81,6 +84,7 @@ impl Pair {
     pub fn send(&mut self, from: u8, bytes: Vec<u8>) {
         let to = if from == LAC { LNS } else { LAC };
         self.wire.push((from, bytes.clone()));
+        self.wire_times.push(self.now - self.start);
         let lossy = !self.link.control_only || l2sec_l2tp::wire::is_control(&bytes);
         let mut copies = 1;
         if lossy {
