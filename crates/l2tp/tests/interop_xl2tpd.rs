@@ -317,6 +317,7 @@ fn lns_session(
         ("LNS_PORT", our_port.to_string()),
         ("LAC_PORT", lac_port.to_string()),
         ("PPPD", pppd.to_string()),
+        ("FAKE_PPPD_MODE", "lcp".to_string()),
     ];
     if let Some(s) = secret {
         env.push(("SECRET", s.to_string()));
@@ -344,6 +345,18 @@ fn the_tunnel(d: &Driver) -> TunnelId {
 
 fn lns_hello_and_hangup(mut d: Driver, lac: Xl2tpd, name: &str) {
     let t = the_tunnel(&d);
+    // PPP from the stand-in pppd behind the xl2tpd LAC reaches our session, and an
+    // Echo-Request from us comes back answered.
+    let got = d.run_until(Duration::from_secs(4), |d| {
+        d.data.iter().any(|(_, p)| p.starts_with(&[0xff, 0x03, 0xc0, 0x21, 0x01]))
+    });
+    assert!(got, "no PPP from xl2tpd LAC; log:\n{}", lac.log());
+    let s = d.data[0].0;
+    d.send_data(s, &[0xff, 0x03, 0xc0, 0x21, 0x09, 0x05, 0x00, 0x08, 0, 0, 0, 0]);
+    let echo = d.run_until(Duration::from_secs(3), |d| {
+        d.data.iter().any(|(_, p)| p.starts_with(&[0xff, 0x03, 0xc0, 0x21, 0x0a, 0x05]))
+    });
+    assert!(echo, "no Echo-Reply through the xl2tpd LAC");
     let hello = d.run_until(Duration::from_secs(3), |d| {
         d.sent_types.iter().filter(|t| **t == MessageType::Hello).count() >= 2
             && d.ep.tunnel(t).is_some_and(|i| i.unacked == 0)
@@ -472,4 +485,50 @@ fn tshark_decodes_every_message_l2sec_sends() {
     let path = std::env::temp_dir().join(format!("l2sec-l2tp-all-kinds-{}.pcap", std::process::id()));
     common::write_pcap(&path, &all);
     decode_ok(&path);
+}
+
+/// The lab's independent raw-socket LAC (`hidden-avp-probe.py`) against the l2sec LNS: it
+/// checks our Challenge Response and sends its Assigned Session ID hidden (RFC 2661 §4.3);
+/// the ICRP must come back addressed to that session. With `--hidden-in-sccrq` it hides the
+/// SCCRQ's Assigned Tunnel ID, which xl2tpd 1.3.18 cannot read and l2sec can.
+fn probe(port: u16, args: &[&str]) {
+    require("python3");
+    let mut c = Config::default();
+    c.secret = Some(TunnelSecret::new("probe-secret"));
+    let mut d = Driver::new(port, c, 13);
+    let mut child = Command::new("python3")
+        .arg(format!("{LAB}/xl2tpd/hidden-avp-probe.py"))
+        .arg(port.to_string())
+        .arg("probe-secret")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start hidden-avp-probe.py");
+    let mut status = None;
+    d.run_until(Duration::from_secs(8), |_| {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().unwrap()
+    });
+    let mut out = String::new();
+    use std::io::Read;
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "probe failed ({status}): {out}\nevents {:?}", d.events);
+    assert!(out.contains("Challenge Response VALID"), "{out}");
+    assert!(d.has(|e| matches!(e, Event::IncomingCall { call_serial_number: Some(1), .. })));
+}
+
+#[test]
+#[ignore = "interop: needs python3 and the lab probe; run by .ci/run with --ignored"]
+fn lab_probe_hidden_session_id_is_revealed_by_l2sec_lns() {
+    probe(17020, &[]);
+}
+
+#[test]
+#[ignore = "interop: needs python3 and the lab probe; run by .ci/run with --ignored"]
+fn lab_probe_hidden_tunnel_id_in_sccrq_is_revealed_by_l2sec_lns() {
+    probe(17021, &["--hidden-in-sccrq"]);
 }
