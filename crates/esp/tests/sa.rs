@@ -329,6 +329,24 @@ proptest! {
     }
 
     #[test]
+    fn tunnel_round_trip_any_inner_packet(
+        suite in 0..SUITES.len(),
+        esn: bool,
+        v6: bool,
+        data in proptest::collection::vec(any::<u8>(), 0..1400),
+        tfc in 0usize..64,
+    ) {
+        let (mut tx, mut rx) = pair(suite, Mode::Tunnel, esn);
+        let inner = if v6 { ipv6_udp(&data) } else { ipv4_udp(&data) };
+        // The sender may append TFC padding after the inner packet (RFC 4303 §2.7).
+        let mut padded = inner.clone();
+        padded.resize(inner.len() + tfc, 0);
+        let mut pkt = seal(&mut tx, &padded, if v6 { 41 } else { 4 });
+        let d = rx.decapsulate(&mut pkt).unwrap();
+        prop_assert_eq!(&d.payload[..], &inner[..]);
+    }
+
+    #[test]
     fn decapsulate_never_panics_on_arbitrary_bytes(suite in 0..SUITES.len(), mut bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let (_, mut rx) = pair(suite, Mode::Tunnel, false);
         if bytes.len() >= 4 {
