@@ -106,6 +106,8 @@ pub enum Credentials {
     },
     /// MS-CHAPv1 Response (RFC 2433 §3).
     MsChapV1 {
+        /// The CHAP identifier (RADIUS MS-CHAP-Response carries it as Ident, RFC 2548).
+        identifier: u8,
         /// The 8-octet challenge we sent.
         challenge: [u8; 8],
         /// The LM response (usually zero).
@@ -117,6 +119,9 @@ pub enum Credentials {
     },
     /// MS-CHAPv2 Response (RFC 2759 §4).
     MsChapV2 {
+        /// The CHAP identifier (RADIUS MS-CHAP2-Response carries it as Ident, RFC 2548
+        /// §2.3.2, and MS-CHAP2-Success echoes it).
+        identifier: u8,
         /// The 16-octet authenticator challenge we sent.
         authenticator_challenge: [u8; 16],
         /// The peer's 16-octet challenge.

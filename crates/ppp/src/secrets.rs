@@ -272,6 +272,7 @@ User       *        clientPass
             id: AuthRequestId(1),
             username: b"User".to_vec(),
             credentials: Credentials::MsChapV2 {
+                identifier: 1,
                 authenticator_challenge: h("5B5D7C7D7B3F2F3E3C2C602132262628").try_into().unwrap(),
                 peer_challenge: h("21402324255E262A28295F2B3A337C7E").try_into().unwrap(),
                 nt_response: h("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF").try_into().unwrap(),

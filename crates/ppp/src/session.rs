@@ -1024,6 +1024,7 @@ impl<R: CryptoRng> Session<R> {
                     },
                     AuthMethod::MsChapV2 => match MsChapV2Response::parse(value) {
                         Some(r) => Credentials::MsChapV2 {
+                            identifier,
                             authenticator_challenge: challenge.as_slice().try_into().unwrap_or([0; 16]),
                             peer_challenge: r.peer_challenge,
                             nt_response: r.nt_response,
@@ -1033,6 +1034,7 @@ impl<R: CryptoRng> Session<R> {
                     },
                     AuthMethod::MsChapV1 => match MsChapV1Response::parse(value) {
                         Some(r) => Credentials::MsChapV1 {
+                            identifier,
                             challenge: challenge.as_slice().try_into().unwrap_or([0; 8]),
                             lm_response: r.lm_response,
                             nt_response: r.nt_response,
