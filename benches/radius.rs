@@ -19,9 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use l2sec::radius::rand_core::{TryCryptoRng, TryRng};
 use l2sec::radius::reply::Reply;
 use l2sec::radius::wire::{Code, Packet, PacketWriter};
-use l2sec::radius::{
-    AccessRequest, Client, ClientConfig, Event, NasIdentity, ServerConfig, ServerRole,
-};
+use l2sec::radius::{AccessRequest, Client, ClientConfig, Event, NasIdentity, ServerConfig, ServerRole};
 
 /// Deterministic splitmix64 for benchmarks only: NOT a secure generator.
 struct BenchRng(u64);
@@ -152,7 +150,9 @@ fn in_process(c: &mut Criterion) {
     }
     let verified = f64::from(n) / t0.elapsed().as_secs_f64();
     println!("radius: {built:.0} Access-Requests (PAP + Message-Authenticator) built per second, in-process");
-    println!("radius: {verified:.0} Access-Accepts verified (authenticator + Message-Authenticator + decode) per second, in-process");
+    println!(
+        "radius: {verified:.0} Access-Accepts verified (authenticator + Message-Authenticator + decode) per second, in-process"
+    );
 }
 
 /// Requests/second against a running FreeRADIUS with `window` outstanding.
@@ -224,7 +224,9 @@ fn loopback(_c: &mut Criterion) {
     match loopback_run(addr, secret.as_bytes(), 1, 1) {
         Some(_) => {}
         None => {
-            println!("radius: loopback figure SKIPPED: no RADIUS server answered at {addr} (start the lab radiusd: radius-start.sh; or run `cargo test -p l2sec-radius-auth --test interop_freeradius -- --ignored --nocapture interop_loopback`)");
+            println!(
+                "radius: loopback figure SKIPPED: no RADIUS server answered at {addr} (start the lab radiusd: radius-start.sh; or run `cargo test -p l2sec-radius-auth --test interop_freeradius -- --ignored --nocapture interop_loopback`)"
+            );
             return;
         }
     }
