@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::event::{CloseReason, Error, Event, SessionHandle, Transmit, TunnelId};
 use crate::reliable::seq_lt;
 use crate::tunnel::{Ctx, MAX_IDS, SessionState, Tunnel, TunnelState};
-use crate::wire::{ControlMessage, Header, MessageType, Packet, Sequence};
+use crate::wire::{Accm, AvpValue, CallErrors, ControlMessage, Header, MessageType, Packet, Sequence};
 
 /// What a datagram given to [`Endpoint::handle_input`] turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +208,39 @@ where
             t.close_session(now, h.session, result, None, CloseReason::Local, ctx);
         });
         Ok(())
+    }
+
+    /// LAC: reports WAN errors on a session with WEN (RFC 2661 §6.14).
+    pub fn wan_error_notify(
+        &mut self,
+        now: Instant,
+        h: SessionHandle,
+        errors: CallErrors,
+    ) -> Result<(), Error> {
+        self.session_notice(now, h, MessageType::Wen, AvpValue::CallErrors(errors))
+    }
+
+    /// Tells the peer the PPP ACCM negotiated on a session with SLI (RFC 2661 §6.15).
+    pub fn set_link_info(&mut self, now: Instant, h: SessionHandle, accm: Accm) -> Result<(), Error> {
+        self.session_notice(now, h, MessageType::Sli, AvpValue::Accm(accm))
+    }
+
+    fn session_notice(
+        &mut self,
+        now: Instant,
+        h: SessionHandle,
+        t: MessageType,
+        value: AvpValue<'_>,
+    ) -> Result<(), Error> {
+        let tunnel = self.tunnels.get(&h.tunnel.0).ok_or(Error::UnknownTunnel(h.tunnel.0))?;
+        if !tunnel.sessions.contains_key(&h.session) {
+            return Err(Error::UnknownSession(h.session));
+        }
+        match self.with_tunnel(h.tunnel.0, |t_, _| t_.session_notice(now, h.session, t, value)) {
+            Some(true) => Ok(()),
+            Some(false) => Err(Error::InvalidState),
+            None => Err(Error::UnknownTunnel(h.tunnel.0)),
+        }
     }
 
     /// Ends a tunnel with StopCCN carrying `result` (RFC 2661 §6.4; see

@@ -336,6 +336,23 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         self.send(now, m, true);
     }
 
+    /// Sends WEN (RFC 2661 §6.14) or SLI (§6.15) on an established session.
+    pub(crate) fn session_notice(
+        &mut self,
+        now: Instant,
+        local_id: u16,
+        t: MessageType,
+        value: AvpValue<'_>,
+    ) -> bool {
+        let Some(s) = self.sessions.get(&local_id) else { return false };
+        if s.state != SessionState::Established || self.state != TunnelState::Established {
+            return false;
+        }
+        let mut m = self.start(s.peer_id, t);
+        m.avp(true, value);
+        self.send(now, m, false)
+    }
+
     /// Sends StopCCN (RFC 2661 §6.4) and moves to closing; every session ends.
     pub(crate) fn close<R: CryptoRng>(
         &mut self,

@@ -444,6 +444,18 @@ fn tshark_decodes_every_message_l2sec_sends() {
             .unwrap();
         p.send(LAC, buf);
     }
+    let lns_up = p
+        .lns_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp { session, .. } => Some(*session),
+            _ => None,
+        })
+        .unwrap();
+    let errors = l2sec_l2tp::wire::CallErrors { crc_errors: 1, ..Default::default() };
+    p.lac.wan_error_notify(p.now, up[1], errors).unwrap();
+    let accm = l2sec_l2tp::wire::Accm { reserved: 0, send: 0, receive: 0xffff_ffff };
+    p.lns.set_link_info(p.now, lns_up, accm).unwrap();
     p.run_for(Duration::from_secs(3));
     p.lac.close_session(p.now, up[0], cdn_result::ADMINISTRATIVE).unwrap();
     p.run_for(Duration::from_secs(1));
@@ -479,7 +491,7 @@ fn tshark_decodes_every_message_l2sec_sends() {
         .iter()
         .filter_map(|(_, _, b)| ControlMessage::parse(b).ok()?.message_type().map(|t| t.value()))
         .collect();
-    for k in [1, 2, 3, 4, 6, 10, 11, 12, 14] {
+    for k in [1, 2, 3, 4, 6, 10, 11, 12, 14, 15, 16] {
         assert!(kinds.contains(&k), "message type {k} missing from the transcript: {kinds:?}");
     }
     let path = std::env::temp_dir().join(format!("l2sec-l2tp-all-kinds-{}.pcap", std::process::id()));

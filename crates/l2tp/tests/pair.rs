@@ -411,3 +411,22 @@ fn zlb_waits_for_the_ack_delay_and_a_duplicate_is_acknowledged_at_once() {
     assert_eq!(again.sequence().nr, 2);
     assert_eq!(p.lns_events.len(), 1, "TunnelUp only once: {:?}", p.lns_events);
 }
+
+#[test]
+fn wen_and_sli_travel_between_lac_and_lns() {
+    use l2sec_l2tp::wire::{Accm, CallErrors};
+    let mut p = Pair::new(config("lac"), config("lns"), 13, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let s = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let lns_s = up_sessions(&p.lns_events)[0];
+    let errors = CallErrors { crc_errors: 9, ..CallErrors::default() };
+    p.lac.wan_error_notify(p.now, s, errors).unwrap();
+    let accm = Accm { reserved: 0, send: 0x000a_0000, receive: 0 };
+    p.lns.set_link_info(p.now, lns_s, accm).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert!(p.lns_events.contains(&Event::WanError { session: lns_s, errors }));
+    assert!(p.lac_events.contains(&Event::LinkInfo { session: s, accm }));
+    let bogus = SessionHandle { tunnel: t, session: s.session.wrapping_add(1) };
+    assert!(p.lac.set_link_info(p.now, bogus, accm).is_err());
+}
