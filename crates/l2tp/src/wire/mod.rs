@@ -167,3 +167,79 @@ pub fn encode_zlb(tunnel_id: u16, sequence: Sequence, out: &mut Vec<u8>) {
 pub fn is_control(data: &[u8]) -> bool {
     data.first().is_some_and(|b| b & 0x80 != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xl2tpd's ZLB from the lab capture: T L S set, version 2, length 12.
+    const ZLB: [u8; 12] = [0xc8, 0x02, 0x00, 0x0c, 0xf3, 0x44, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02];
+
+    #[test]
+    fn zlb_header_fields() {
+        let m = ControlMessage::parse(&ZLB).unwrap();
+        assert!(m.is_zlb());
+        assert_eq!(m.header.tunnel_id, 0xf344);
+        assert_eq!(m.sequence(), Sequence { ns: 1, nr: 2 });
+        let mut out = Vec::new();
+        encode_zlb(0xf344, Sequence { ns: 1, nr: 2 }, &mut out);
+        assert_eq!(out, ZLB);
+    }
+
+    #[test]
+    fn header_errors_are_typed() {
+        let mut v3 = ZLB;
+        v3[1] = 0x03;
+        assert_eq!(Packet::parse(&v3), Err(ParseError::Version(3)));
+        let mut short_len = ZLB;
+        short_len[3] = 6; // Length shorter than the header it sits in
+        assert_eq!(Packet::parse(&short_len), Err(ParseError::BadLength(6)));
+        let mut long_len = ZLB;
+        long_len[3] = 13;
+        assert_eq!(Packet::parse(&long_len), Err(ParseError::Truncated { needed: 1 }));
+        assert!(matches!(Packet::parse(&ZLB[..5]), Err(ParseError::Truncated { .. })));
+        // A data header that promises an offset pad the datagram does not have.
+        assert!(matches!(Packet::parse(&[0x02, 0x02, 0, 1, 0, 2, 0, 9]), Err(ParseError::Truncated { .. })));
+        // Control messages must carry L and S, and no offset.
+        assert_eq!(ControlMessage::parse(&[0x80, 0x02, 0, 1, 0, 0]), Err(ParseError::ControlFlags));
+    }
+
+    #[test]
+    fn bytes_after_length_are_not_part_of_the_message() {
+        let mut padded = ZLB.to_vec();
+        padded.extend_from_slice(&[0, 0, 0, 0]);
+        let m = ControlMessage::parse(&padded).unwrap();
+        assert!(m.is_zlb());
+    }
+
+    #[test]
+    fn avp_length_is_checked_against_the_message() {
+        // Length 5 (< 6) and length 20 (> what is there).
+        assert_eq!(Avp::parse(&[0x80, 5, 0, 0, 0, 0]), Err(ParseError::AvpLength(5)));
+        assert_eq!(Avp::parse(&[0x80, 20, 0, 0, 0, 0, 0, 1]), Err(ParseError::AvpLength(20)));
+        let mut it = AvpIter::new(&[0x80, 8, 0, 0, 0, 0, 0, 1, 0xff]);
+        assert!(it.next().unwrap().is_ok());
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none(), "the walk stops after an error");
+    }
+
+    #[test]
+    fn result_code_tolerates_what_devices_send() {
+        assert_eq!(
+            AvpValue::parse(attribute::RESULT_CODE, &[0, 1]),
+            AvpValue::ResultCode(ResultCode { result: 1, error: None, message: None })
+        );
+        assert_eq!(
+            AvpValue::parse(attribute::RESULT_CODE, b"\x00\x02\x00\x06Invalid challenge authentication"),
+            AvpValue::ResultCode(ResultCode {
+                result: 2,
+                error: Some(6),
+                message: Some(b"Invalid challenge authentication")
+            })
+        );
+        // Three bytes cannot hold result + error: kept raw, not misread.
+        assert_eq!(AvpValue::parse(attribute::RESULT_CODE, &[0, 2, 0]), AvpValue::Invalid(&[0, 2, 0]));
+        assert_eq!(AvpValue::parse(attribute::ASSIGNED_TUNNEL_ID, &[0, 2, 0]), AvpValue::Invalid(&[0, 2, 0]));
+        assert_eq!(AvpValue::parse(200, &[1]), AvpValue::Unknown(&[1]));
+    }
+}
