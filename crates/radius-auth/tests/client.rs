@@ -682,3 +682,55 @@ fn bad_requests_are_refused_up_front() {
     let (_, b) = one_send(&mut c, t0);
     assert_eq!(FakeServer::new(S1, b"secret1").pap_password(&b), vec![b'x'; 128]);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn setup() -> (Client<ChaCha20Rng>, FakeServer, Transmit, Vec<u8>, Instant) {
+        let srv = FakeServer::new(S1, b"secret1");
+        let mut c = client(vec![auth(S1, "secret1")]);
+        let t0 = Instant::now();
+        c.authenticate(t0, AccessRequest::pap("alice", "pw")).unwrap();
+        let (t, b) = one_send(&mut c, t0);
+        (c, srv, t, b, t0)
+    }
+
+    proptest! {
+        /// Arbitrary datagrams from the server's address never change the client.
+        #[test]
+        fn arbitrary_datagrams_change_nothing(data in proptest::collection::vec(any::<u8>(), 0..300), id in any::<u8>()) {
+            let (mut c, srv, t, b, t0) = setup();
+            let before = snapshot(&c);
+            let mut d = data;
+            if d.len() >= 20 {
+                // Make many of them look like an answer to the outstanding request.
+                d[1] = if id % 2 == 0 { b[1] } else { id };
+                let len = d.len() as u16;
+                d[2..4].copy_from_slice(&len.to_be_bytes());
+            }
+            prop_assert!(c.handle_input(t0, t.socket, srv.address, &d).is_err());
+            prop_assert_eq!(snapshot(&c), before);
+            prop_assert!(c.poll_event().is_none());
+        }
+
+        /// Any single bit flipped in a genuine answer makes it rejected, with no change.
+        #[test]
+        fn any_bit_flip_in_a_genuine_answer_is_refused(bit in 0usize..(8 * 64)) {
+            let (mut c, srv, t, b, t0) = setup();
+            let good = srv.answer_with(&b, Code::ACCESS_ACCEPT, |w, _| {
+                w.push(&Attribute::FramedIpAddress(Ipv4Addr::new(192, 0, 2, 10))).unwrap();
+                w.push(&Attribute::SessionTimeout(60)).unwrap();
+            });
+            let bit = bit % (8 * good.len());
+            let mut bad = good.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let before = snapshot(&c);
+            prop_assert!(c.handle_input(t0, t.socket, srv.address, &bad).is_err(), "bit {} accepted", bit);
+            prop_assert_eq!(snapshot(&c), before);
+            c.handle_input(t0, t.socket, srv.address, &good).unwrap();
+            let accepted = matches!(c.poll_event(), Some(Event::Reply { .. }));
+            prop_assert!(accepted);
+        }
+    }
+}
