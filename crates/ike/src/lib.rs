@@ -5,5 +5,8 @@
 
 pub mod child;
 pub mod crypto;
+mod error;
 pub mod v1;
 pub mod wire;
+
+pub use error::{Error, ErrorKind};

@@ -346,3 +346,33 @@ fn encrypted_messages_reencrypt_identically() {
     assert_eq!(out, frames[4].bytes);
     assert_eq!(next, d.next_iv);
 }
+
+/// RFC 3947 §3.2: the NAT-D payloads of Main Mode messages 3 and 4 hash the destination
+/// then the source address (192.0.2.1 and 192.0.2.2, port 500; no NAT in the lab).
+/// Both demo peers force UDP encapsulation (swanctl `encap = yes`; the ESP traffic of the
+/// capture is on port 4500), which strongSwan does by sending a bogus hash for its own
+/// address: the destination hashes match, the source hashes must not.
+#[test]
+fn nat_discovery_hashes_match() {
+    use l2sec_ike::v1::natt::nat_discovery_hash;
+    let frames = session("11c45d9f79fcddbe");
+    let client: std::net::SocketAddr = "192.0.2.1:500".parse().unwrap();
+    let server: std::net::SocketAddr = "192.0.2.2:500".parse().unwrap();
+    for (frame, dst, src, faked) in [(&frames[2], server, client, true), (&frames[3], client, server, true)] {
+        let m = Message::parse(&frame.bytes).unwrap();
+        let (c, _) = split_payload_chain(m.header.next_payload, m.body).unwrap();
+        let natd: Vec<&[u8]> =
+            c.iter().filter(|p| p.payload_type == PayloadType::NatDiscovery).map(|p| p.body).collect();
+        assert_eq!(natd.len(), 2, "frame {}", frame.number);
+        let (i, r) = (&m.header.initiator_spi, &m.header.responder_spi);
+        assert!(nat_discovery_hash(PrfAlgorithm::HmacSha1, i, r, dst).ct_eq_bytes(natd[0]));
+        assert_eq!(
+            nat_discovery_hash(PrfAlgorithm::HmacSha1, i, r, src).ct_eq_bytes(natd[1]),
+            !faked,
+            "frame {}",
+            frame.number
+        );
+        let moved: std::net::SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        assert!(!nat_discovery_hash(PrfAlgorithm::HmacSha1, i, r, moved).ct_eq_bytes(natd[0]));
+    }
+}

@@ -3,6 +3,8 @@
 
 pub mod crypt;
 pub mod keys;
+pub mod main_mode;
+pub mod natt;
 
 pub use crypt::{CryptError, Decrypted, IvChain};
 pub use keys::{Iv, Phase1Exchange, Phase1Keys, SecretBytes};

@@ -1,0 +1,869 @@
+//! IKEv1 Main Mode with pre-shared key authentication (RFC 2409 §5, §5.4), both roles,
+//! as a sans-IO machine.
+//!
+//! ```text
+//! Initiator                         Responder
+//!  MM1  HDR, SA               -->
+//!                             <--   MM2  HDR, SA
+//!  MM3  HDR, KE, Ni           -->
+//!                             <--   MM4  HDR, KE, Nr
+//!  MM5  HDR*, IDii, HASH_I    -->
+//!                             <--   MM6  HDR*, IDir, HASH_R
+//! ```
+//!
+//! Drive it like every l2sec machine: after [`MainMode::handle_input`] or
+//! [`MainMode::handle_timeout`], drain [`MainMode::poll_transmit`] and
+//! [`MainMode::poll_event`] until both return `None`, then sleep until
+//! [`MainMode::poll_timeout`].
+//!
+//! Not yet done (later sessions): NAT-D/NAT-T port floating, vendor IDs, INITIAL-CONTACT,
+//! notifications to the peer on failure, signature authentication, lifetime expiry.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRng;
+
+use super::crypt::{self, IvChain};
+use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk};
+use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
+use crate::error::Error;
+use crate::wire::v1::{
+    Attribute, AttributeValue, AuthMethod, DOI_IPSEC, ExchangeType, Flags, Header, IdType, Identification,
+    IkeAttributeType, KEY_IKE, Message, MessageRepr, Payload, PayloadType, Proposal, ProtocolId,
+    SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain,
+};
+
+/// Length of the nonces we send (RFC 2409 §5: 8 to 256 bytes).
+const NONCE_LEN: usize = 32;
+/// RFC 2407 §4.6.1 SIT_IDENTITY_ONLY.
+const SIT_IDENTITY_ONLY: u32 = 1;
+/// Largest message kept for duplicate detection.
+const MAX_REMEMBERED: usize = 4096;
+
+/// One acceptable set of ISAKMP SA algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phase1Proposal {
+    /// Cipher protecting phase-1/2 messages.
+    pub encryption: CipherAlgorithm,
+    /// Hash (and HMAC PRF).
+    pub hash: PrfAlgorithm,
+    /// Diffie-Hellman group.
+    pub group: DhGroup,
+    /// ISAKMP SA lifetime.
+    pub lifetime: Duration,
+}
+
+impl Phase1Proposal {
+    /// RFC 2409 Appendix A attributes of this proposal, PSK authentication.
+    /// `lifetime` holds the 4-byte lifetime for the variable form.
+    fn attributes<'a>(&self, lifetime: &'a [u8; 4]) -> Vec<Attribute<'a>> {
+        let mut a = Vec::with_capacity(7);
+        let (enc, key_bits) = match self.encryption {
+            CipherAlgorithm::TripleDesCbc => (5, None),
+            CipherAlgorithm::AesCbc128 => (7, Some(128)),
+            CipherAlgorithm::AesCbc192 => (7, Some(192)),
+            // AesCbc256 and any later addition.
+            _ => (7, Some(256)),
+        };
+        a.push(Attribute::basic(IkeAttributeType::EncryptionAlgorithm.into(), enc));
+        if let Some(bits) = key_bits {
+            a.push(Attribute::basic(IkeAttributeType::KeyLength.into(), bits));
+        }
+        a.push(Attribute::basic(IkeAttributeType::HashAlgorithm.into(), self.hash.ikev1_hash_id()));
+        a.push(Attribute::basic(
+            IkeAttributeType::AuthenticationMethod.into(),
+            AuthMethod::PreSharedKey.into(),
+        ));
+        a.push(Attribute::basic(IkeAttributeType::GroupDescription.into(), self.group.id()));
+        a.push(Attribute::basic(IkeAttributeType::LifeType.into(), 1));
+        let secs = self.lifetime.as_secs().min(u64::from(u32::MAX));
+        a.push(match u16::try_from(secs) {
+            Ok(s) => Attribute::basic(IkeAttributeType::LifeDuration.into(), s),
+            Err(_) => Attribute {
+                kind: IkeAttributeType::LifeDuration.into(),
+                value: AttributeValue::Variable(lifetime),
+            },
+        });
+        a
+    }
+
+    /// Reads a phase-1 transform; `None` unless it is KEY_IKE with PSK authentication and
+    /// algorithms this crate implements.
+    fn from_transform(t: &Transform<'_>) -> Option<Self> {
+        if t.transform_id != KEY_IKE {
+            return None;
+        }
+        let enc = t.basic(IkeAttributeType::EncryptionAlgorithm.into())?;
+        let key_bits = t.basic(IkeAttributeType::KeyLength.into());
+        let encryption = CipherAlgorithm::from_ikev1(enc, key_bits)?;
+        let hash = PrfAlgorithm::from_ikev1_hash(t.basic(IkeAttributeType::HashAlgorithm.into())?)?;
+        let auth = t.basic(IkeAttributeType::AuthenticationMethod.into())?;
+        if AuthMethod::from(auth) != AuthMethod::PreSharedKey {
+            return None;
+        }
+        let group = DhGroup::from_id(t.basic(IkeAttributeType::GroupDescription.into())?).ok()?;
+        if t.attributes.iter().any(|a| a.kind == u16::from(IkeAttributeType::Prf)) {
+            return None; // RFC 2409: no PRF is defined besides the HMAC form; refuse others.
+        }
+        let lifetime = match t.basic(IkeAttributeType::LifeType.into()) {
+            Some(1) => Duration::from_secs(t.integer(IkeAttributeType::LifeDuration.into())?),
+            _ => Duration::from_secs(28_800), // RFC 2407 §4.5 default: 8 hours
+        };
+        Some(Self { encryption, hash, group, lifetime })
+    }
+
+    fn same_algorithms(&self, other: &Self) -> bool {
+        self.encryption == other.encryption && self.hash == other.hash && self.group == other.group
+    }
+}
+
+/// A phase-1 identity (RFC 2407 §4.6.2), owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// ID type.
+    pub id_type: IdType,
+    /// ID data (address bytes, FQDN text, ...).
+    pub data: Vec<u8>,
+}
+
+impl Identity {
+    /// An ID_IPV4_ADDR identity.
+    #[must_use]
+    pub fn ipv4(addr: std::net::Ipv4Addr) -> Self {
+        Self { id_type: IdType::Ipv4Addr, data: addr.octets().to_vec() }
+    }
+
+    /// An ID_FQDN identity.
+    #[must_use]
+    pub fn fqdn(name: &str) -> Self {
+        Self { id_type: IdType::Fqdn, data: name.as_bytes().to_vec() }
+    }
+
+    fn payload(&self) -> Identification<'_> {
+        // RFC 2409 §5: in phase 1 the protocol/port are 0/0 or UDP/500.
+        Identification { id_type: self.id_type, protocol_id: 17, port: 500, data: &self.data }
+    }
+}
+
+/// Settings of a Main Mode exchange.
+#[derive(Debug, Clone)]
+pub struct MainModeConfig {
+    /// The pre-shared key.
+    pub psk: SecretBytes,
+    /// Our identity, sent in MM5/MM6.
+    pub local_id: Identity,
+    /// Acceptable proposals, most preferred first (the initiator offers them in order).
+    pub proposals: Vec<Phase1Proposal>,
+    /// First retransmission delay; doubles on every retry.
+    pub retransmit_timeout: Duration,
+    /// Retransmissions before giving up.
+    pub max_retransmits: u32,
+    /// The whole exchange must finish within this.
+    pub handshake_timeout: Duration,
+}
+
+impl MainModeConfig {
+    /// A configuration with defaults: AES-128/SHA-1/MODP-2048 then AES-256/SHA-256/MODP-2048,
+    /// 8 h lifetime, 1 s first retransmission, 5 retries, 30 s handshake limit.
+    #[must_use]
+    pub fn new(psk: &[u8], local_id: Identity) -> Self {
+        let lifetime = Duration::from_secs(28_800);
+        Self {
+            psk: SecretBytes::new(psk.to_vec()),
+            local_id,
+            proposals: vec![
+                Phase1Proposal {
+                    encryption: CipherAlgorithm::AesCbc128,
+                    hash: PrfAlgorithm::HmacSha1,
+                    group: DhGroup::Modp2048,
+                    lifetime,
+                },
+                Phase1Proposal {
+                    encryption: CipherAlgorithm::AesCbc256,
+                    hash: PrfAlgorithm::HmacSha256,
+                    group: DhGroup::Modp2048,
+                    lifetime,
+                },
+            ],
+            retransmit_timeout: Duration::from_secs(1),
+            max_retransmits: 5,
+            handshake_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which side of the exchange this machine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sent MM1.
+    Initiator,
+    /// Answered MM1.
+    Responder,
+}
+
+/// Where the exchange stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Responder waiting for MM1.
+    AwaitingSa,
+    /// Initiator sent MM1, waits for MM2.
+    SentSa,
+    /// Responder sent MM2, waits for MM3.
+    SentSaReply,
+    /// Initiator sent MM3, waits for MM4.
+    SentKe,
+    /// Responder sent MM4, waits for MM5.
+    SentKeReply,
+    /// Initiator sent MM5, waits for MM6.
+    SentId,
+    /// The ISAKMP SA is up.
+    Established,
+    /// The exchange failed for good.
+    Failed,
+}
+
+/// What the owner must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The ISAKMP SA is established and the peer authenticated.
+    Established {
+        /// The identity the peer proved.
+        peer_id: Identity,
+        /// The negotiated algorithms.
+        proposal: Phase1Proposal,
+    },
+    /// The exchange failed and will not recover.
+    Failed(Error),
+}
+
+/// A datagram written by [`MainMode::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Bytes appended to the caller's buffer.
+    pub size: usize,
+}
+
+/// The machine's timers, indexing its deadline table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Resend our last message.
+    Retransmit = 0,
+    /// Give up on an unfinished exchange.
+    Handshake = 1,
+}
+
+const TIMER_COUNT: usize = 2;
+
+/// Values learned during the exchange.
+struct Exchange {
+    proposal: Option<Phase1Proposal>,
+    kx: Option<KeyExchange>,
+    sai_b: Vec<u8>,
+    ni_b: Vec<u8>,
+    nr_b: Vec<u8>,
+    g_xi: Vec<u8>,
+    g_xr: Vec<u8>,
+}
+
+/// An IKEv1 Main Mode PSK exchange producing an ISAKMP SA.
+pub struct MainMode<R> {
+    role: Role,
+    state: State,
+    config: MainModeConfig,
+    rng: R,
+    cky_i: [u8; 8],
+    cky_r: [u8; 8],
+    ex: Exchange,
+    keys: Option<Phase1Keys>,
+    ivs: Option<IvChain>,
+    last_sent: Option<Vec<u8>>,
+    send_pending: bool,
+    last_received: Option<Vec<u8>>,
+    retransmits: u32,
+    auth_failures: u32,
+    timers: [Option<Instant>; TIMER_COUNT],
+    events: VecDeque<Event>,
+}
+
+impl<R> core::fmt::Debug for MainMode<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MainMode")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("cky_i", &self.cky_i)
+            .field("cky_r", &self.cky_r)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: CryptoRng> MainMode<R> {
+    fn new(role: Role, config: MainModeConfig, rng: R, now: Instant) -> Self {
+        let mut m = Self {
+            role,
+            state: if role == Role::Initiator { State::SentSa } else { State::AwaitingSa },
+            config,
+            rng,
+            cky_i: [0; 8],
+            cky_r: [0; 8],
+            ex: Exchange {
+                proposal: None,
+                kx: None,
+                sai_b: Vec::new(),
+                ni_b: Vec::new(),
+                nr_b: Vec::new(),
+                g_xi: Vec::new(),
+                g_xr: Vec::new(),
+            },
+            keys: None,
+            ivs: None,
+            last_sent: None,
+            send_pending: false,
+            last_received: None,
+            retransmits: 0,
+            auth_failures: 0,
+            timers: [None; TIMER_COUNT],
+            events: VecDeque::new(),
+        };
+        m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
+        m
+    }
+
+    /// Starts an exchange as initiator: MM1 is ready in [`Self::poll_transmit`].
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] with no proposals.
+    pub fn initiate(config: MainModeConfig, rng: R, now: Instant) -> Result<Self, Error> {
+        if config.proposals.is_empty() || config.proposals.len() > 255 {
+            return Err(Error::Configuration("1 to 255 phase-1 proposals needed"));
+        }
+        let mut m = Self::new(Role::Initiator, config, rng, now);
+        m.rng.fill_bytes(&mut m.cky_i);
+        let lifetimes: Vec<[u8; 4]> = m
+            .config
+            .proposals
+            .iter()
+            .map(|p| {
+                let secs = u32::try_from(p.lifetime.as_secs()).unwrap_or(u32::MAX);
+                secs.to_be_bytes()
+            })
+            .collect();
+        let transforms: Vec<Vec<Attribute<'_>>> =
+            m.config.proposals.iter().zip(&lifetimes).map(|(p, l)| p.attributes(l)).collect();
+        let sa = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: SIT_IDENTITY_ONLY,
+            proposals: vec![Proposal {
+                number: 1,
+                protocol_id: ProtocolId::Isakmp,
+                spi: &[],
+                transforms: transforms
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, attributes)| Transform {
+                        number: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                        transform_id: KEY_IKE,
+                        attributes,
+                    })
+                    .collect(),
+            }],
+        };
+        let mut sai_b = Vec::new();
+        sa.encode_body(&mut sai_b);
+        let msg = m.plain_message(vec![Payload::SecurityAssociation(sa)]);
+        m.ex.sai_b = sai_b;
+        m.send(now, msg);
+        Ok(m)
+    }
+
+    /// A responder waiting for MM1.
+    #[must_use]
+    pub fn respond(config: MainModeConfig, rng: R, now: Instant) -> Self {
+        Self::new(Role::Responder, config, rng, now)
+    }
+
+    /// Our role.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the exchange stands.
+    #[must_use]
+    pub const fn state(&self) -> State {
+        self.state
+    }
+
+    /// The cookies (CKY-I, CKY-R); CKY-R is zero until MM2.
+    #[must_use]
+    pub const fn cookies(&self) -> ([u8; 8], [u8; 8]) {
+        (self.cky_i, self.cky_r)
+    }
+
+    /// The ISAKMP SA keys, once derived (after MM3/MM4).
+    #[must_use]
+    pub fn keys(&self) -> Option<&Phase1Keys> {
+        self.keys.as_ref()
+    }
+
+    /// The IV chain, for the phase-2 exchanges that follow.
+    #[must_use]
+    pub fn iv_chain(&self) -> Option<&IvChain> {
+        self.ivs.as_ref()
+    }
+
+    /// Feeds one received ISAKMP datagram (no non-ESP marker). On error the message is
+    /// dropped and the machine is unchanged. A message whose HASH does not verify is
+    /// dropped too (it may be forged); if the exchange then times out, the failure is
+    /// reported as [`Error::AuthenticationFailed`] rather than [`Error::Timeout`].
+    ///
+    /// # Errors
+    /// Why the message was dropped.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        if matches!(self.state, State::Failed) {
+            return Err(Error::UnexpectedMessage("exchange already failed"));
+        }
+        let message = Message::parse(data)?;
+        let h = message.header;
+        if h.exchange_type != ExchangeType::IdentityProtection || h.message_id != 0 {
+            return Err(Error::UnexpectedMessage("not a Main Mode message"));
+        }
+        if self.state != State::AwaitingSa && h.initiator_spi != self.cky_i {
+            return Err(Error::UnexpectedMessage("unknown initiator cookie"));
+        }
+        if self.last_received.as_deref() == Some(data) {
+            // RFC 2408 §5.? / common practice: a repeated message means our answer was
+            // lost; send it again.
+            if self.last_sent.is_some() && self.role == Role::Responder {
+                self.send_pending = true;
+            }
+            return Ok(());
+        }
+        let result = match (self.role, self.state) {
+            (Role::Responder, State::AwaitingSa) => self.on_mm1(now, &message),
+            (Role::Initiator, State::SentSa) => self.on_mm2(now, &message),
+            (Role::Responder, State::SentSaReply) => self.on_mm3(now, &message),
+            (Role::Initiator, State::SentKe) => self.on_mm4(now, &message),
+            (Role::Responder, State::SentKeReply) => self.on_mm5(now, &message),
+            (Role::Initiator, State::SentId) => self.on_mm6(now, &message),
+            _ => Err(Error::UnexpectedMessage("no message expected in this state")),
+        };
+        match result {
+            Ok(()) => {
+                if data.len() <= MAX_REMEMBERED {
+                    self.last_received = Some(data.to_vec());
+                }
+                Ok(())
+            }
+            Err(Error::AuthenticationFailed) => {
+                // A forged message must not end the exchange: drop it, remember the
+                // failure, and report it if the exchange later gives up.
+                self.auth_failures = self.auth_failures.saturating_add(1);
+                Err(Error::AuthenticationFailed)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the timers due at `now`: retransmission, or failure when retries or the
+    /// handshake time are used up.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let give_up = if self.auth_failures > 0 { Error::AuthenticationFailed } else { Error::Timeout };
+        if self.timers[Timer::Handshake as usize].is_some_and(|t| t <= now) {
+            self.fail(give_up);
+            return;
+        }
+        if self.timers[Timer::Retransmit as usize].is_some_and(|t| t <= now) {
+            if self.retransmits >= self.config.max_retransmits {
+                self.fail(give_up);
+                return;
+            }
+            self.retransmits += 1;
+            self.send_pending = true;
+            let backoff = self.config.retransmit_timeout * 2u32.saturating_pow(self.retransmits);
+            self.timers[Timer::Retransmit as usize] = Some(now + backoff);
+        }
+    }
+
+    /// Appends the next datagram to send to `buf`, if any.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if !self.send_pending {
+            return None;
+        }
+        self.send_pending = false;
+        let msg = self.last_sent.as_ref()?;
+        buf.extend_from_slice(msg);
+        Some(Transmit { size: msg.len() })
+    }
+
+    /// The next event for the owner, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline at which [`Self::handle_timeout`] must be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    // --- steps ------------------------------------------------------------------------
+
+    fn on_mm1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        let payloads = m.payloads()?;
+        let sa = find_sa(&payloads)?;
+        if sa.doi != DOI_IPSEC {
+            return Err(Error::UnexpectedMessage("SA not in the IPsec DOI"));
+        }
+        // Pick the first transform of the initiator (its preference) that we accept.
+        let mut chosen = None;
+        'outer: for p in &sa.proposals {
+            if p.protocol_id != ProtocolId::Isakmp {
+                continue;
+            }
+            for t in &p.transforms {
+                if let Some(offer) = Phase1Proposal::from_transform(t)
+                    && self.config.proposals.iter().any(|o| o.same_algorithms(&offer))
+                {
+                    chosen = Some((p.number, t.clone(), offer));
+                    break 'outer;
+                }
+            }
+        }
+        let (number, transform, proposal) = chosen.ok_or(Error::NoProposalChosen)?;
+        let mut sai_b = Vec::new();
+        sa.encode_body(&mut sai_b);
+        let mut cky_r = [0u8; 8];
+        self.rng.fill_bytes(&mut cky_r);
+        // Commit.
+        self.cky_i = m.header.initiator_spi;
+        self.cky_r = cky_r;
+        self.ex.sai_b = sai_b;
+        self.ex.proposal = Some(proposal);
+        let reply = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: sa.situation,
+            proposals: vec![Proposal {
+                number,
+                protocol_id: ProtocolId::Isakmp,
+                spi: &[],
+                transforms: vec![transform],
+            }],
+        };
+        let msg = self.plain_message(vec![Payload::SecurityAssociation(reply)]);
+        self.state = State::SentSaReply;
+        self.send(now, msg);
+        Ok(())
+    }
+
+    fn on_mm2(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        let payloads = m.payloads()?;
+        let sa = find_sa(&payloads)?;
+        let [p] = sa.proposals.as_slice() else {
+            return Err(Error::UnexpectedMessage("MM2 must carry one proposal"));
+        };
+        let [t] = p.transforms.as_slice() else {
+            return Err(Error::UnexpectedMessage("MM2 must carry one transform"));
+        };
+        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let ours = self
+            .config
+            .proposals
+            .iter()
+            .find(|o| o.same_algorithms(&chosen))
+            .ok_or(Error::NoProposalChosen)?;
+        if m.header.responder_spi == [0; 8] {
+            return Err(Error::UnexpectedMessage("MM2 without responder cookie"));
+        }
+        let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
+        let kx = KeyExchange::generate(proposal.group, &mut self.rng);
+        let mut ni = vec![0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut ni);
+        self.cky_r = m.header.responder_spi;
+        self.ex.proposal = Some(proposal);
+        self.ex.g_xi = kx.public_value().to_vec();
+        self.ex.kx = Some(kx);
+        self.ex.ni_b = ni;
+        let msg =
+            self.plain_message(vec![Payload::KeyExchange(&self.ex.g_xi), Payload::Nonce(&self.ex.ni_b)]);
+        self.state = State::SentKe;
+        self.send(now, msg);
+        Ok(())
+    }
+
+    fn on_mm3(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        self.check_responder_cookie(m)?;
+        let payloads = m.payloads()?;
+        let (g_xi, ni_b) = find_ke_nonce(&payloads)?;
+        let proposal = self.ex.proposal.ok_or(Error::UnexpectedMessage("no SA"))?;
+        let kx = KeyExchange::generate(proposal.group, &mut self.rng);
+        let g_xy = kx.shared_secret(g_xi)?;
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nr);
+        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let keys = Phase1Keys::derive(
+            proposal.hash,
+            proposal.encryption,
+            &skeyid,
+            g_xy.as_bytes(),
+            &self.cky_i,
+            &self.cky_r,
+        );
+        let g_xr = kx.public_value().to_vec();
+        self.ivs = Some(IvChain::new(keys.initial_iv(g_xi, &g_xr)));
+        self.keys = Some(keys);
+        self.ex.g_xi = g_xi.to_vec();
+        self.ex.g_xr = g_xr;
+        self.ex.ni_b = ni_b.to_vec();
+        self.ex.nr_b = nr;
+        self.ex.kx = Some(kx);
+        let msg =
+            self.plain_message(vec![Payload::KeyExchange(&self.ex.g_xr), Payload::Nonce(&self.ex.nr_b)]);
+        self.state = State::SentKeReply;
+        self.send(now, msg);
+        Ok(())
+    }
+
+    fn on_mm4(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        self.check_responder_cookie(m)?;
+        let payloads = m.payloads()?;
+        let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
+        let proposal = self.ex.proposal.ok_or(Error::UnexpectedMessage("no SA"))?;
+        let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
+        let g_xy = kx.shared_secret(g_xr)?;
+        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let keys = Phase1Keys::derive(
+            proposal.hash,
+            proposal.encryption,
+            &skeyid,
+            g_xy.as_bytes(),
+            &self.cky_i,
+            &self.cky_r,
+        );
+        let mut ivs = IvChain::new(keys.initial_iv(&self.ex.g_xi, g_xr));
+        self.ex.g_xr = g_xr.to_vec();
+        self.ex.nr_b = nr_b.to_vec();
+        // MM5: IDii, HASH_I, encrypted.
+        let id = self.config.local_id.clone();
+        let mut idii_b = Vec::new();
+        id.payload().encode_body(&mut idii_b);
+        let hash_i = keys.hash_i(&self.exchange_values(), &idii_b);
+        let msg = self.encrypted_message(
+            &keys,
+            &mut ivs,
+            &[Payload::Identification(id.payload()), Payload::Hash(hash_i.as_bytes())],
+        )?;
+        self.keys = Some(keys);
+        self.ivs = Some(ivs);
+        self.state = State::SentId;
+        self.send(now, msg);
+        Ok(())
+    }
+
+    fn on_mm5(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        self.check_responder_cookie(m)?;
+        let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
+        let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
+        let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
+        let hash_i = keys.hash_i(&self.exchange_values(), &peer.id_b);
+        if !hash_i.ct_eq_bytes(&peer.hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        ivs.commit(0, peer.next_iv);
+        let peer_id = peer.id;
+        let id = self.config.local_id.clone();
+        let mut idir_b = Vec::new();
+        id.payload().encode_body(&mut idir_b);
+        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        let msg = self.encrypted_message(
+            &keys,
+            &mut ivs,
+            &[Payload::Identification(id.payload()), Payload::Hash(hash_r.as_bytes())],
+        )?;
+        self.ivs = Some(ivs);
+        self.established(peer_id);
+        self.send(now, msg);
+        // The responder does not retransmit MM6 on a timer; a repeated MM5 triggers it.
+        self.timers[Timer::Retransmit as usize] = None;
+        self.auth_failures = 0;
+        Ok(())
+    }
+
+    fn on_mm6(&mut self, _now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        self.check_responder_cookie(m)?;
+        let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
+        let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
+        let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
+        let hash_r = keys.hash_r(&self.exchange_values(), &peer.id_b);
+        if !hash_r.ct_eq_bytes(&peer.hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        ivs.commit(0, peer.next_iv);
+        let peer_id = peer.id;
+        self.ivs = Some(ivs);
+        self.timers[Timer::Retransmit as usize] = None;
+        self.established(peer_id);
+        Ok(())
+    }
+
+    // --- helpers ----------------------------------------------------------------------
+
+    fn exchange_values(&self) -> Phase1Exchange<'_> {
+        Phase1Exchange {
+            g_xi: &self.ex.g_xi,
+            g_xr: &self.ex.g_xr,
+            cky_i: &self.cky_i,
+            cky_r: &self.cky_r,
+            sai_b: &self.ex.sai_b,
+        }
+    }
+
+    fn check_responder_cookie(&self, m: &Message<'_>) -> Result<(), Error> {
+        if m.header.responder_spi == self.cky_r {
+            Ok(())
+        } else {
+            Err(Error::UnexpectedMessage("unknown responder cookie"))
+        }
+    }
+
+    /// Decrypts MM5/MM6 and returns the peer's identity (and its ID body as sent), the
+    /// received hash and the IV after this message. Nothing is committed.
+    fn decrypt_id_hash(&self, keys: &Phase1Keys, ivs: &IvChain, m: &Message<'_>) -> Result<PeerAuth, Error> {
+        if !m.header.flags.encrypted() {
+            return Err(Error::UnexpectedMessage("MM5/MM6 must be encrypted"));
+        }
+        let d = crypt::decrypt(keys.cipher(), keys.encryption_key(), &ivs.iv_for(keys, 0), m)?;
+        // With PSK authentication a wrong key shows up as garbage after decryption, so
+        // an undecodable MM5/MM6 counts as a failed authentication.
+        let (payloads, _padding) = parse_payload_chain(m.header.next_payload, &d.plaintext)
+            .map_err(|_| Error::AuthenticationFailed)?;
+        let id = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Identification(id) => Some(*id),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no ID payload"))?;
+        if id.protocol_id != 17 && id.protocol_id != 0 {
+            return Err(Error::UnexpectedMessage("phase-1 ID with a protocol other than UDP"));
+        }
+        let hash = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Hash(h) => Some(h.to_vec()),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no HASH payload"))?;
+        // The HASH covers the ID body as sent; the codec re-encodes it byte for byte.
+        let mut id_b = Vec::new();
+        id.encode_body(&mut id_b);
+        Ok(PeerAuth {
+            id: Identity { id_type: id.id_type, data: id.data.to_vec() },
+            id_b,
+            hash,
+            next_iv: d.next_iv,
+        })
+    }
+
+    fn plain_message(&self, payloads: Vec<Payload<'_>>) -> Vec<u8> {
+        let repr = MessageRepr { header: self.header(Flags(0)), payloads };
+        let mut out = Vec::new();
+        repr.encode(&mut out);
+        out
+    }
+
+    fn encrypted_message(
+        &self,
+        keys: &Phase1Keys,
+        ivs: &mut IvChain,
+        payloads: &[Payload<'_>],
+    ) -> Result<Vec<u8>, Error> {
+        let mut chain = zeroize::Zeroizing::new(Vec::new());
+        let first = encode_payload_chain(payloads, &mut chain);
+        let mut header = self.header(Flags(Flags::ENCRYPTION));
+        header.next_payload = first;
+        let mut out = Vec::new();
+        let next = crypt::encrypt(
+            keys.cipher(),
+            keys.encryption_key(),
+            &ivs.iv_for(keys, 0),
+            &header,
+            &chain,
+            &mut out,
+        )?;
+        ivs.commit(0, next);
+        Ok(out)
+    }
+
+    fn header(&self, flags: Flags) -> Header {
+        Header {
+            initiator_spi: self.cky_i,
+            responder_spi: self.cky_r,
+            next_payload: PayloadType::None,
+            version: Header::VERSION_1_0,
+            exchange_type: ExchangeType::IdentityProtection,
+            flags,
+            message_id: 0,
+            length: 0,
+        }
+    }
+
+    fn send(&mut self, now: Instant, msg: Vec<u8>) {
+        self.last_sent = Some(msg);
+        self.send_pending = true;
+        self.retransmits = 0;
+        self.timers[Timer::Retransmit as usize] = Some(now + self.config.retransmit_timeout);
+    }
+
+    fn established(&mut self, peer_id: Identity) {
+        self.state = State::Established;
+        self.timers[Timer::Handshake as usize] = None;
+        self.ex.kx = None;
+        if let Some(proposal) = self.ex.proposal {
+            self.events.push_back(Event::Established { peer_id, proposal });
+        }
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.state = State::Failed;
+        self.timers = [None; TIMER_COUNT];
+        self.send_pending = false;
+        self.ex.kx = None;
+        self.events.push_back(Event::Failed(error));
+    }
+}
+
+/// What MM5/MM6 carried.
+struct PeerAuth {
+    id: Identity,
+    id_b: Vec<u8>,
+    hash: Vec<u8>,
+    next_iv: super::keys::Iv,
+}
+
+fn find_sa<'a, 'b>(payloads: &'b [Payload<'a>]) -> Result<&'b SecurityAssociation<'a>, Error> {
+    payloads
+        .iter()
+        .find_map(|p| match p {
+            Payload::SecurityAssociation(sa) => Some(sa),
+            _ => None,
+        })
+        .ok_or(Error::UnexpectedMessage("no SA payload"))
+}
+
+fn find_ke_nonce<'a>(payloads: &[Payload<'a>]) -> Result<(&'a [u8], &'a [u8]), Error> {
+    let ke = payloads.iter().find_map(|p| match p {
+        Payload::KeyExchange(k) => Some(*k),
+        _ => None,
+    });
+    let nonce = payloads.iter().find_map(|p| match p {
+        Payload::Nonce(n) => Some(*n),
+        _ => None,
+    });
+    match (ke, nonce) {
+        (Some(k), Some(n)) if (8..=256).contains(&n.len()) => Ok((k, n)),
+        (Some(_), Some(_)) => Err(Error::UnexpectedMessage("nonce not 8 to 256 bytes")),
+        _ => Err(Error::UnexpectedMessage("KE and Nonce payloads required")),
+    }
+}
