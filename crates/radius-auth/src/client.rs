@@ -591,6 +591,7 @@ impl<R: CryptoRng> Client<R> {
     }
 
     /// Next datagram to send: its octets are appended to `buf`.
+    #[must_use = "the datagram must be sent"]
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         while let Some((slot, handle)) = self.transmits.pop_front() {
             let Some(p) = self.slots.get(slot).and_then(Option::as_ref) else {
@@ -613,6 +614,7 @@ impl<R: CryptoRng> Client<R> {
     }
 
     /// Next event for the owner.
+    #[must_use = "events carry the answers"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

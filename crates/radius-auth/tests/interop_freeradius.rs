@@ -509,16 +509,31 @@ fn interop_failover_dead_server_and_status_server_revival() {
 
     // Dead-server revival with Status-Server against the real radiusd: stop it, let a
     // request mark it dead, start it again and wait for the probe to bring it back.
-    let mut d = Driver::new(fast_config(vec![server(r.auth, SECRET, ServerRole::Authentication, false)]));
+    // The accounting port is probed the same way (FreeRADIUS answers Status-Server there
+    // with an Accounting-Response).
+    let mut d = Driver::new(fast_config(vec![
+        server(r.auth, SECRET, ServerRole::Authentication, false),
+        server(r.acct, SECRET, ServerRole::Accounting, false),
+    ]));
     let Reply::AccessAccept(_) = d.request(AccessRequest::pap("alice", "alicepass")) else { panic!() };
     r.stop();
     let h = d.client.authenticate(Instant::now(), AccessRequest::pap("alice", "alicepass")).unwrap();
     d.expect_timeout(h);
+    let h =
+        d.client.account(Instant::now(), AccountingRequest::new(AcctStatusType::START, "revival")).unwrap();
+    d.expect_timeout(h);
     assert!(d.events.contains(&Event::ServerDown { server: 0 }), "{:?}", d.events);
+    assert!(d.events.contains(&Event::ServerDown { server: 1 }), "{:?}", d.events);
     r.restart();
-    d.run(Duration::from_secs(10), |evs| evs.contains(&Event::ServerUp { server: 0 }));
-    assert!(d.events.contains(&Event::ServerUp { server: 0 }), "{:?} {:?}", d.events, d.dropped);
+    let up = |evs: &[Event]| {
+        evs.contains(&Event::ServerUp { server: 0 }) && evs.contains(&Event::ServerUp { server: 1 })
+    };
+    d.run(Duration::from_secs(10), up);
+    assert!(up(&d.events), "{:?} {:?}", d.events, d.dropped);
     let Reply::AccessAccept(_) = d.request(AccessRequest::pap("alice", "alicepass")) else { panic!() };
+    let h =
+        d.client.account(Instant::now(), AccountingRequest::new(AcctStatusType::START, "revived")).unwrap();
+    assert_eq!(d.wait(h), Reply::AccountingResponse);
 }
 
 /// Requests per second against the lab radiusd on loopback with N outstanding (PAP,
