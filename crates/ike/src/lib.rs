@@ -1,6 +1,4 @@
-//! Sans-IO IKEv1 (RFC 2409) and IKEv2 (RFC 7296) key exchange for l2sec.
-//!
-//! Work in progress: this crate is being built; see the project's issue tracker.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod child;
@@ -10,3 +8,6 @@ pub mod v1;
 pub mod wire;
 
 pub use error::{Error, ErrorKind};
+/// The `rand_core` version whose `CryptoRng` the machines take, so owners and tests name
+/// the same trait.
+pub use rand_core;
