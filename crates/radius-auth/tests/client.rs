@@ -632,6 +632,14 @@ fn access_challenge_and_mschapv2_success_with_mppe_keys() {
             text: Text(success.as_bytes()),
         }))))
         .unwrap();
+        for dns in [
+            MsAttribute::PrimaryDnsServer(Ipv4Addr::new(192, 0, 2, 53)),
+            MsAttribute::SecondaryDnsServer(Ipv4Addr::new(192, 0, 2, 54)),
+            MsAttribute::MppeEncryptionPolicy(l2sec_radius_auth::ms::MppeEncryptionPolicy::REQUIRED),
+            MsAttribute::MppeEncryptionTypes(l2sec_radius_auth::ms::MppeEncryptionTypes::RC4_128),
+        ] {
+            w.push(&Attribute::VendorSpecific(VendorSpecific::Microsoft(dns))).unwrap();
+        }
         for (vtype, key, salt) in [(16u8, send, [0x80, 1]), (17, recv, [0x80, 2])] {
             let mut v = 311u32.to_be_bytes().to_vec();
             v.push(vtype);
@@ -645,7 +653,11 @@ fn access_challenge_and_mschapv2_success_with_mppe_keys() {
     let Some(Event::Reply { reply: Reply::AccessAccept(acc), .. }) = c.poll_event() else { panic!() };
     let s = acc.ms_chap2_success.as_ref().unwrap();
     assert_eq!(s.message, b"S=407A5589115FD0D6209F510FE9C04566932CDA56");
+    assert_eq!(acc.primary_dns, Some(Ipv4Addr::new(192, 0, 2, 53)));
+    assert_eq!(acc.secondary_dns, Some(Ipv4Addr::new(192, 0, 2, 54)));
     let keys = acc.mppe.as_ref().unwrap();
+    assert_eq!(keys.policy, Some(l2sec_radius_auth::ms::MppeEncryptionPolicy::REQUIRED));
+    assert_eq!(keys.types, Some(l2sec_radius_auth::ms::MppeEncryptionTypes::RC4_128));
     assert_eq!(hex::encode_upper(&keys.send_key[..]), "8B7CDC149B993A1BA118CB153F56DCCB");
     assert_eq!(hex::encode_upper(&keys.recv_key[..]), "D5F0E9521E3EA9589645E86051C82226");
 }
