@@ -28,8 +28,9 @@ use crate::reply::Reply;
 use crate::request::{AccessRequest, AccountingRequest, NasIdentity, encode_status_server};
 use crate::wire::{Code, Packet};
 
-/// A shared secret. Zeroized on drop, never printed.
-#[derive(Clone, PartialEq, Eq)]
+/// A shared secret. Zeroized on drop, never printed, and not comparable (no
+/// non-constant-time equality on secrets).
+#[derive(Clone)]
 pub struct Secret(Zeroizing<Vec<u8>>);
 
 impl Secret {

@@ -15,7 +15,7 @@ use crate::attr::{
 use crate::crypto;
 use crate::error::EncodeError;
 use crate::ms::{MsAttribute, MsChap2Response};
-use crate::wire::{Code, EAP_MESSAGE, PacketWriter};
+use crate::wire::{Code, EAP_MESSAGE, MESSAGE_AUTHENTICATOR, PacketWriter};
 
 /// How the NAS names itself (RFC 2865 §4.1: at least one of NAS-IP-Address and
 /// NAS-Identifier).
@@ -130,6 +130,7 @@ pub struct AccessRequest {
     /// State (RFC 2865 §5.24) copied from an Access-Challenge, when answering one.
     pub state: Option<Vec<u8>>,
     /// Further attributes, as (type, value); values longer than 253 octets are refused.
+    /// A Message-Authenticator (80) here is skipped: the encoder adds its own.
     pub extra: Vec<(u8, Vec<u8>)>,
 }
 
@@ -212,7 +213,7 @@ impl AccessRequest {
         if let Some(state) = &self.state {
             w.push(&Attribute::State(state))?;
         }
-        for (typ, value) in &self.extra {
+        for (typ, value) in self.extra.iter().filter(|(t, _)| *t != MESSAGE_AUTHENTICATOR) {
             w.push_raw(*typ, value)?;
         }
         w.finish_request(secret);
@@ -299,7 +300,8 @@ pub struct AccountingRequest {
     /// Event-Timestamp (RFC 2869 §5.3), seconds since the Unix epoch, if the owner
     /// knows the wall-clock time.
     pub event_timestamp: Option<u32>,
-    /// Further attributes, as (type, value).
+    /// Further attributes, as (type, value). A Message-Authenticator (80) here is skipped:
+    /// the encoder adds its own.
     pub extra: Vec<(u8, Vec<u8>)>,
 }
 
@@ -378,7 +380,7 @@ impl AccountingRequest {
         if delay > 0 {
             w.push(&Attribute::AcctDelayTime(delay))?;
         }
-        for (typ, value) in &self.extra {
+        for (typ, value) in self.extra.iter().filter(|(t, _)| *t != MESSAGE_AUTHENTICATOR) {
             w.push_raw(*typ, value)?;
         }
         w.finish_accounting_request(secret);

@@ -689,6 +689,15 @@ fn bad_requests_are_refused_up_front() {
     let long = AccessRequest::pap("a".repeat(300), "pw");
     assert_eq!(c.authenticate(t0, long), Err(Error::Encode(l2sec_radius_auth::EncodeError::ValueTooLong)));
     assert_eq!(c.outstanding(), 0);
+    // Extra attributes go out as given, but never a second Message-Authenticator.
+    let mut r = AccessRequest::pap("alice", "pw");
+    r.extra = vec![(80, vec![0; 16]), (87, b"l2tp-7".to_vec())];
+    c.authenticate(t0, r).unwrap();
+    let (_, b) = one_send(&mut c, t0);
+    let p = Packet::parse(&b).unwrap();
+    assert_eq!(p.attributes().filter(|a| a.typ == 80).count(), 1);
+    assert_eq!(p.find(87), Some(&b"l2tp-7"[..]));
+    FakeServer::new(S1, b"secret1").check_request(&b);
     // 128-octet passwords are fine (RFC 2865 §5.2).
     c.authenticate(t0, AccessRequest::pap("alice", [b'x'; 128])).unwrap();
     let (_, b) = one_send(&mut c, t0);
