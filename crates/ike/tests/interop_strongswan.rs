@@ -1,0 +1,273 @@
+//! Interop: our IKEv1 Main Mode PSK initiator against a real strongSwan charon responder.
+//!
+//! The test brings up the lab namespaces with `shared/lab/strongswan/peer.sh`, starts
+//! charon as responder in `LAB-b` (192.0.2.2), then runs itself again inside `LAB-a`
+//! (192.0.2.1) where the inner run speaks IKE over a plain UDP socket on port 500. Finally
+//! charon is asked whether it holds an established IKEv1 SA. Needs root and the lab
+//! packages; it fails (never skips) without them.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use l2sec_ike::crypto::{CipherAlgorithm, DhGroup, PrfAlgorithm};
+use l2sec_ike::v1::main_mode::{Event, Identity, MainMode, MainModeConfig, Phase1Proposal, State};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const INNER_ENV: &str = "L2SEC_IKE_INTEROP_INNER";
+const PSK: &[u8] = b"lab-psk-0123456789";
+
+fn lab_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan"))
+}
+
+/// Tears the lab down however the test ends.
+struct Lab {
+    name: &'static str,
+    peer: PathBuf,
+    state: PathBuf,
+}
+
+impl Lab {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("bash");
+        c.arg(&self.peer)
+            .env("LAB", self.name)
+            .env("LAB_STATE", &self.state)
+            .env("STATE_ROOT", self.state.join("ss"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let out = self.cmd().args(args).output().unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "peer.sh {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Lab {
+    /// Checks the peer is installed, then brings up the direct topology under `name`.
+    fn up(name: &'static str) -> Self {
+        let peer = lab_dir().join("peer.sh");
+        assert!(peer.exists(), "lab script missing: {}", peer.display());
+        for bin in ["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "strongSwan is not installed ({bin} missing): run .ci/install-peers.sh"
+            );
+        }
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
+        let state = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&state).unwrap();
+        let lab = Self { name, peer, state };
+        let _ = lab.cmd().arg("net-down").output();
+        lab.run(&["net-up", "direct"]);
+        lab
+    }
+
+    /// Runs this test binary's test `test` again inside namespace `ns` (a or b).
+    fn spawn_inner(&self, ns: &str, test: &str) -> std::process::Child {
+        self.cmd()
+            .args(["exec", ns])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .env(INNER_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn charon_log_full(&self, name: &str) -> String {
+        std::fs::read_to_string(self.state.join("ss").join(name).join("charon.log")).unwrap_or_default()
+    }
+
+    fn charon_log(&self, name: &str) -> String {
+        tail(&self.charon_log_full(name), 40)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("net-down").output();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn main_mode_psk_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_initiator();
+        return;
+    }
+    let lab = Lab::up("l2ikei");
+    lab.run(&["start", "srv", "l2ikei-b", "responder"]);
+
+    let inner = lab.spawn_inner("a", "main_mode_psk_initiator_against_charon").wait_with_output().unwrap();
+    assert!(
+        inner.status.success(),
+        "inner run failed:\n{}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        lab.charon_log("srv")
+    );
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    assert!(inner_out.contains("established with charon"), "inner run did not establish:\n{inner_out}");
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("{}", inner_out.lines().find(|l| l.contains("established")).unwrap_or(""));
+    println!("charon: {sas}");
+    assert!(
+        sas.contains("version=1") && sas.contains("state=ESTABLISHED"),
+        "charon has no established IKEv1 SA:\n{sas}\n--- charon log tail:\n{}",
+        lab.charon_log("srv")
+    );
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn main_mode_psk_responder_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_responder();
+        return;
+    }
+    let lab = Lab::up("l2iker");
+    lab.run(&["start", "cli", "l2iker-a", "initiator"]);
+    let inner = lab.spawn_inner("b", "main_mode_psk_responder_against_charon");
+    std::thread::sleep(Duration::from_millis(300)); // let the responder bind port 500
+    // charon runs Main Mode, then Quick Mode, which we do not answer yet: `up` fails.
+    let up = lab.cmd().args(["up", "cli", "mm-tun", "4"]).output().unwrap();
+    let inner = inner.wait_with_output().unwrap();
+    assert!(
+        inner.status.success(),
+        "inner responder failed:\n{}\n{}\n--- charon up:\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        String::from_utf8_lossy(&up.stdout),
+        lab.charon_log("cli")
+    );
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    assert!(inner_out.contains("established with charon"), "{inner_out}");
+    println!("{}", inner_out.lines().find(|l| l.contains("established")).unwrap_or(""));
+    let log = lab.charon_log_full("cli");
+    let line = log.lines().find(|l| l.contains("IKE_SA i-v1-mm[") && l.contains("established between"));
+    assert!(line.is_some(), "charon did not establish phase 1:\n{}", tail(&log, 60));
+    println!("charon: {}", line.unwrap_or_default());
+}
+
+/// Runs inside LAB-b: answers one Main Mode exchange from charon.
+fn inner_responder() {
+    let socket = UdpSocket::bind("192.0.2.2:500").expect("bind 192.0.2.2:500 in LAB-b");
+    let config = MainModeConfig::new(PSK, Identity::ipv4("192.0.2.2".parse().unwrap()));
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut mm = MainMode::respond(config, ChaCha20Rng::seed_from_u64(seed), Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut peer = None;
+    let mut buf = Vec::new();
+    let mut rx = [0u8; 65536];
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "no result within 15 s, state {:?}", mm.state());
+        buf.clear();
+        while mm.poll_transmit(now, &mut buf).is_some() {
+            socket.send_to(&buf, peer.expect("a peer before any reply")).unwrap();
+            buf.clear();
+        }
+        while let Some(event) = mm.poll_event() {
+            match event {
+                Event::Established { peer_id, proposal } => {
+                    assert_eq!(peer_id.data, vec![192, 0, 2, 1], "charon's ID");
+                    println!("established with charon: {peer_id:?} {proposal:?}");
+                    // Stay a moment so a repeated MM5 still gets its MM6.
+                    std::thread::sleep(Duration::from_millis(200));
+                    return;
+                }
+                Event::Failed(e) => panic!("Main Mode failed: {e}"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        match socket.recv_from(&mut rx) {
+            Ok((n, from)) => {
+                peer = Some(from);
+                if let Err(e) = mm.handle_input(Instant::now(), &rx[..n]) {
+                    eprintln!("dropped a datagram: {e}");
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                mm.handle_timeout(Instant::now());
+            }
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs inside LAB-a: a real-time owner loop around the Main Mode machine.
+fn inner_initiator() {
+    let socket = UdpSocket::bind("192.0.2.1:500").expect("bind 192.0.2.1:500 in LAB-a");
+    socket.connect("192.0.2.2:500").unwrap();
+    let mut config = MainModeConfig::new(PSK, Identity::ipv4("192.0.2.1".parse().unwrap()));
+    config.proposals = vec![Phase1Proposal {
+        encryption: CipherAlgorithm::AesCbc128,
+        hash: PrfAlgorithm::HmacSha1,
+        group: DhGroup::Modp2048,
+        lifetime: Duration::from_secs(3600),
+    }];
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut mm =
+        MainMode::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).expect("initiate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = Vec::new();
+    let mut rx = [0u8; 65536];
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "no result within 20 s, state {:?}", mm.state());
+        buf.clear();
+        while mm.poll_transmit(now, &mut buf).is_some() {
+            socket.send(&buf).unwrap();
+            buf.clear();
+        }
+        while let Some(event) = mm.poll_event() {
+            match event {
+                Event::Established { peer_id, proposal } => {
+                    assert_eq!(peer_id.data, vec![192, 0, 2, 2], "charon's ID");
+                    assert_eq!(proposal.group, DhGroup::Modp2048);
+                    assert_eq!(mm.state(), State::Established);
+                    println!("established with charon: {peer_id:?}");
+                    return;
+                }
+                Event::Failed(e) => panic!("Main Mode failed: {e}"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        let wait = mm
+            .poll_timeout()
+            .map_or(Duration::from_millis(200), |t| t.saturating_duration_since(now))
+            .clamp(Duration::from_millis(1), Duration::from_millis(200));
+        socket.set_read_timeout(Some(wait)).unwrap();
+        match socket.recv(&mut rx) {
+            Ok(n) => {
+                if let Err(e) = mm.handle_input(Instant::now(), &rx[..n]) {
+                    eprintln!("dropped a datagram: {e}");
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                mm.handle_timeout(Instant::now());
+            }
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
