@@ -181,7 +181,7 @@ fn inner_responder() {
             socket.send_to(&buf, peer.expect("a peer before any reply")).unwrap();
             buf.clear();
         }
-        while let Some(event) = mm.poll_event() {
+        if let Some(event) = mm.poll_event() {
             match event {
                 Event::Established { peer_id, proposal } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 1], "charon's ID");
@@ -240,7 +240,7 @@ fn inner_initiator() {
             socket.send(&buf).unwrap();
             buf.clear();
         }
-        while let Some(event) = mm.poll_event() {
+        if let Some(event) = mm.poll_event() {
             match event {
                 Event::Established { peer_id, proposal } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 2], "charon's ID");
