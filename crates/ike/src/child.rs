@@ -45,6 +45,28 @@ impl EspEncryption {
         }
     }
 
+    /// RFC 2407 §4.4.4 ESP transform ID with the Key Length attribute (bits) of an IKEv1
+    /// Quick Mode transform (RFC 3602 §5.1: AES-CBC defaults to 128 bits when absent;
+    /// RFC 4106 §8.4: AES-GCM needs it).
+    #[must_use]
+    pub const fn from_ikev1(transform_id: u8, key_bits: Option<u16>) -> Option<Self> {
+        let key_len = match key_bits {
+            None => None,
+            Some(128) => Some(16),
+            Some(192) => Some(24),
+            Some(256) => Some(32),
+            Some(_) => return None,
+        };
+        match (transform_id, key_len) {
+            (3, None) => Some(Self::TripleDesCbc),
+            (11, None) => Some(Self::Null),
+            (12, None) => Some(Self::AesCbc { key_len: 16 }),
+            (12, Some(key_len)) => Some(Self::AesCbc { key_len }),
+            (20, Some(key_len)) => Some(Self::AesGcm16 { key_len }),
+            _ => None,
+        }
+    }
+
     /// Bytes of KEYMAT the transform consumes (RFC 4106 §8.1: AES-GCM adds a 4-byte salt).
     #[must_use]
     pub const fn keymat_len(self) -> usize {
@@ -87,6 +109,21 @@ impl EspIntegrity {
             Self::HmacSha384_192 => 6,
             Self::HmacSha512_256 => 7,
             Self::None => 0,
+        }
+    }
+
+    /// The transform for an IKEv1 Authentication Algorithm attribute value (absent
+    /// attribute: none, for combined-mode ciphers).
+    #[must_use]
+    pub const fn from_ikev1(id: Option<u16>) -> Option<Self> {
+        match id {
+            None => Some(Self::None),
+            Some(1) => Some(Self::HmacMd5_96),
+            Some(2) => Some(Self::HmacSha1_96),
+            Some(5) => Some(Self::HmacSha256_128),
+            Some(6) => Some(Self::HmacSha384_192),
+            Some(7) => Some(Self::HmacSha512_256),
+            Some(_) => None,
         }
     }
 
@@ -193,4 +230,38 @@ pub struct ChildSa {
     pub hard_lifetime: Lifetime,
     /// Soft lifetime: rekeying should start when reached.
     pub soft_lifetime: Lifetime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ikev1_transform_mapping_and_keymat_split() {
+        assert_eq!(EspEncryption::from_ikev1(12, Some(256)), Some(EspEncryption::AesCbc { key_len: 32 }));
+        assert_eq!(EspEncryption::from_ikev1(12, None), Some(EspEncryption::AesCbc { key_len: 16 }));
+        assert_eq!(EspEncryption::from_ikev1(20, None), None);
+        assert_eq!(EspEncryption::from_ikev1(12, Some(100)), None);
+        assert_eq!(EspEncryption::from_ikev1(20, Some(128)).map(EspEncryption::keymat_len), Some(20));
+        assert_eq!(EspIntegrity::from_ikev1(Some(2)), Some(EspIntegrity::HmacSha1_96));
+        assert_eq!(EspIntegrity::from_ikev1(Some(3)), None);
+        for i in [1u16, 2, 5, 6, 7] {
+            assert_eq!(EspIntegrity::from_ikev1(Some(i)).map(EspIntegrity::ikev1_id), Some(i));
+        }
+        let keymat: Vec<u8> = (0..40).collect();
+        let k =
+            EspKeys::from_keymat(&keymat, EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha1_96)
+                .unwrap();
+        assert_eq!(k.encryption, (0..16).collect::<Vec<u8>>());
+        assert_eq!(k.integrity, (16..36).collect::<Vec<u8>>());
+        assert!(
+            EspKeys::from_keymat(
+                &keymat[..35],
+                EspEncryption::AesCbc { key_len: 16 },
+                EspIntegrity::HmacSha1_96
+            )
+            .is_none()
+        );
+        assert!(!format!("{k:?}").contains("[0, 1"));
+    }
 }

@@ -376,3 +376,48 @@ fn nat_discovery_hashes_match() {
         assert!(!nat_discovery_hash(PrfAlgorithm::HmacSha1, i, r, moved).ct_eq_bytes(natd[0]));
     }
 }
+
+/// The Child SA description built from the Main Mode tunnel session holds exactly the
+/// ESP keys charon installed, for the initiator's point of view.
+#[test]
+fn child_sa_matches_charon_esp_keys() {
+    use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode, Lifetime};
+    use l2sec_ike::v1::quick::{NegotiatedEsp, child_sa};
+    let ispi = "11c45d9f79fcddbe";
+    let (p1, rest) = main_mode(ispi);
+    let mut ivs = p1.ivs.clone();
+    let mut nonces = Vec::new();
+    for frame in &rest[..2] {
+        let m = Message::parse(&frame.bytes).unwrap();
+        let iv = ivs.iv_for(&p1.keys, m.header.message_id);
+        let d = crypt::decrypt(p1.keys.cipher(), p1.keys.encryption_key(), &iv, &m).unwrap();
+        let (chain, _) = split_payload_chain(m.header.next_payload, &d.plaintext).unwrap();
+        nonces.push(raw(&chain, PayloadType::Nonce).to_vec());
+        ivs.commit(m.header.message_id, d.next_iv);
+    }
+    let k = keys();
+    let get = |f: &str| k[&(ispi.to_string(), format!("esp.mm-tun.{f}"))].clone();
+    let spi = |f: &str| u32::from_be_bytes(get(f).try_into().unwrap());
+    let child = child_sa(
+        &p1.keys,
+        &NegotiatedEsp {
+            spi_in: spi("spi_in"),
+            spi_out: spi("spi_out"),
+            encryption: EspEncryption::AesCbc { key_len: 16 },
+            integrity: EspIntegrity::HmacSha1_96,
+            mode: EspMode::Tunnel,
+            encapsulation: EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 },
+            ni_b: &nonces[0],
+            nr_b: &nonces[1],
+            pfs_g_xy: None,
+            hard_lifetime: Lifetime::default(),
+            soft_lifetime: Lifetime::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(child.spi_out, 0xf640_9d78);
+    assert_eq!(child.keys_out.encryption, get("encryption_initiator_key"));
+    assert_eq!(child.keys_out.integrity, get("integrity_initiator_key"));
+    assert_eq!(child.keys_in.encryption, get("encryption_responder_key"));
+    assert_eq!(child.keys_in.integrity, get("integrity_responder_key"));
+}

@@ -5,6 +5,7 @@ pub mod crypt;
 pub mod keys;
 pub mod main_mode;
 pub mod natt;
+pub mod quick;
 
 pub use crypt::{CryptError, Decrypted, IvChain};
 pub use keys::{Iv, Phase1Exchange, Phase1Keys, SecretBytes};
