@@ -147,3 +147,118 @@ pub fn encrypt(
     }
     Ok(Iv::new(&out[out.len() - block..]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PrfAlgorithm;
+    use crate::v1::keys::Phase1Keys;
+    use crate::wire::v1::{ExchangeType, PayloadType};
+
+    fn keys(cipher: CipherAlgorithm) -> Phase1Keys {
+        let skeyid = PrfAlgorithm::HmacSha1.prf(b"psk", &[b"ni", b"nr"]);
+        Phase1Keys::derive(PrfAlgorithm::HmacSha1, cipher, &skeyid, b"g^xy", &[1; 8], &[2; 8])
+    }
+
+    fn header(message_id: u32) -> Header {
+        Header {
+            initiator_spi: [1; 8],
+            responder_spi: [2; 8],
+            next_payload: PayloadType::Hash,
+            version: Header::VERSION_1_0,
+            exchange_type: ExchangeType::QuickMode,
+            flags: Flags(0),
+            message_id,
+            length: 0,
+        }
+    }
+
+    #[test]
+    fn encrypt_decrypt_and_chain() {
+        for cipher in [CipherAlgorithm::AesCbc256, CipherAlgorithm::TripleDesCbc] {
+            let k = keys(cipher);
+            let mut chain = IvChain::new(k.initial_iv(b"gxi", b"gxr"));
+            let iv = chain.iv_for(&k, 7);
+            assert_eq!(iv, k.phase2_iv(&chain.iv_for(&k, 0), 7));
+            let body = [0u8, 0, 0, 9, 1, 2, 3, 4, 5]; // HASH payload with 5 bytes
+            let mut out = Vec::new();
+            let next = encrypt(cipher, k.encryption_key(), &iv, &header(7), &body, &mut out).unwrap();
+            // 9 bytes pad to one AES block or two 3DES blocks.
+            assert_eq!(out.len(), HEADER_LEN + 9usize.div_ceil(cipher.block_len()) * cipher.block_len());
+            let m = Message::parse(&out).unwrap();
+            assert!(m.header.flags.encrypted());
+            let d = decrypt(cipher, k.encryption_key(), &iv, &m).unwrap();
+            assert_eq!(&d.plaintext[..body.len()], &body);
+            assert!(d.plaintext[body.len()..].iter().all(|&b| b == 0));
+            assert_eq!(d.next_iv, next);
+            // Nothing moves until commit; then the exchange continues from the last block
+            // and other exchanges are unaffected.
+            assert_eq!(chain.iv_for(&k, 7), iv);
+            chain.commit(7, next);
+            assert_eq!(chain.iv_for(&k, 7), next);
+            assert_eq!(chain.iv_for(&k, 8), k.phase2_iv(&chain.iv_for(&k, 0), 8));
+            chain.forget(7);
+            assert_eq!(chain.iv_for(&k, 7), iv);
+            // A wrong IV garbles the first block only.
+            let wrong = decrypt(cipher, k.encryption_key(), &next, &m).unwrap();
+            assert_ne!(&wrong.plaintext[..body.len()], &body);
+        }
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_exchanges() {
+        let k = keys(CipherAlgorithm::AesCbc128);
+        let mut chain = IvChain::new(k.initial_iv(b"a", b"b"));
+        let marker = Iv::new(&[0xee; 16]);
+        for id in 1..=(MAX_PHASE2_EXCHANGES as u32 + 1) {
+            chain.commit(id, marker);
+        }
+        // The oldest was dropped and falls back to the derived IV.
+        assert_eq!(chain.iv_for(&k, 1), k.phase2_iv(&chain.iv_for(&k, 0), 1));
+        assert_eq!(chain.iv_for(&k, 2), marker);
+        chain.commit(0, marker);
+        assert_eq!(chain.iv_for(&k, 0), marker);
+    }
+
+    #[test]
+    fn refuses_plaintext_and_unaligned_bodies() {
+        let k = keys(CipherAlgorithm::AesCbc128);
+        let iv = Iv::new(&[0; 16]);
+        let mut plain = Vec::new();
+        let mut h = header(1);
+        h.length = (HEADER_LEN + 16) as u32;
+        h.encode(&mut plain);
+        plain.extend_from_slice(&[0; 16]);
+        let m = Message::parse(&plain).unwrap();
+        assert_eq!(
+            decrypt(CipherAlgorithm::AesCbc128, k.encryption_key(), &iv, &m).unwrap_err(),
+            CryptError::NotEncrypted
+        );
+        let mut odd = Vec::new();
+        h.flags = Flags(Flags::ENCRYPTION);
+        h.length = (HEADER_LEN + 15) as u32;
+        h.encode(&mut odd);
+        odd.extend_from_slice(&[0; 15]);
+        let m = Message::parse(&odd).unwrap();
+        assert_eq!(
+            decrypt(CipherAlgorithm::AesCbc128, k.encryption_key(), &iv, &m).unwrap_err(),
+            CryptError::NotBlockAligned
+        );
+        assert!(matches!(
+            decrypt(
+                CipherAlgorithm::AesCbc128,
+                &[0; 5],
+                &iv,
+                &Message::parse(&{
+                    let mut v = Vec::new();
+                    h.length = (HEADER_LEN + 16) as u32;
+                    h.encode(&mut v);
+                    v.extend_from_slice(&[0; 16]);
+                    v
+                })
+                .unwrap()
+            ),
+            Err(CryptError::Crypto(CryptoError::KeyLength { .. }))
+        ));
+    }
+}
