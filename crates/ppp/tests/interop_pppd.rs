@@ -114,6 +114,9 @@ fn require(bin: &str) {
 }
 
 fn ensure_guest() -> PathBuf {
+    // Tests run in parallel threads: build the guest once.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     require("qemu-system-x86_64");
     let dir = vmdir();
     if !dir.join("vmlinuz").exists() || !dir.join("initramfs.gz").exists() {
