@@ -260,6 +260,7 @@ where
     /// Wraps a PPP frame for a session into a data message appended to `buf`
     /// (RFC 2661 §3.1: T bit clear; Ns/Nr when sequencing, Length and Offset as configured).
     /// The frame is copied once, straight into the caller's buffer.
+    #[must_use = "the datagram must be sent"]
     pub fn encapsulate(
         &mut self,
         h: SessionHandle,
@@ -325,6 +326,7 @@ where
     ///
     /// Returns the PPP frame of a data message without copying it. An `Err` means the
     /// datagram was dropped and no state changed.
+    #[must_use = "the result says what the datagram was"]
     pub fn handle_input<'d>(&mut self, now: Instant, peer: P, data: &'d [u8]) -> Result<Input<'d>, Error> {
         let packet = Packet::parse(data)?;
         if !packet.header.is_control {
@@ -425,6 +427,7 @@ where
     }
 
     /// The next datagram to send, appended to `buf`; `None` when there is nothing to send.
+    #[must_use]
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit<P>> {
         if let Some((peer, d)) = self.stray.pop_front() {
             buf.extend_from_slice(&d);
@@ -452,6 +455,7 @@ where
     }
 
     /// The next event, or `None`.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -815,6 +815,18 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
                 });
             }
             _ => {
+                let mut header_session = header_session;
+                if header_session == 0 && t == MessageType::Cdn {
+                    // RFC 2661 §6.11: a peer that never learnt our Session ID (our ICRQ
+                    // crossed its CDN) names its own in Assigned Session ID.
+                    if let Some(peer_sid) = a.assigned_session_id.filter(|&x| x != 0) {
+                        header_session = self
+                            .sessions
+                            .iter()
+                            .find(|(_, s)| s.peer_id == peer_sid)
+                            .map_or(0, |(&id, _)| id);
+                    }
+                }
                 let Some(s) = self.sessions.get_mut(&header_session) else {
                     // Unknown or already closed session: acknowledged and ignored.
                     return;

@@ -544,3 +544,35 @@ fn lab_probe_hidden_session_id_is_revealed_by_l2sec_lns() {
 fn lab_probe_hidden_tunnel_id_in_sccrq_is_revealed_by_l2sec_lns() {
     probe(17021, &["--hidden-in-sccrq"]);
 }
+
+/// Ten calls on one tunnel to an xl2tpd LNS, each up to ICCN, then all cleared with CDN.
+#[test]
+#[ignore = "interop: needs xl2tpd and tshark; run by .ci/run with --ignored"]
+fn l2sec_lac_opens_ten_calls_on_one_xl2tpd_tunnel() {
+    let lns = Xl2tpd::start("lns", "lac-many", &[("LNS_PORT", "17010")]);
+    let mut d = Driver::new(17011, lac_config(None), 15);
+    let t = d.ep.connect(Instant::now(), ([127, 0, 0, 1], 17010).into()).unwrap();
+    let calls: Vec<SessionHandle> = (0..10).map(|_| d.ep.open_session(Instant::now(), t).unwrap()).collect();
+    let up = d.run_until(Duration::from_secs(8), |d| {
+        d.events.iter().filter(|e| matches!(e, Event::SessionUp { .. })).count() == 10
+    });
+    assert!(up, "events {:?}\n{}", d.events, lns.log());
+    let logged =
+        d.run_until(Duration::from_secs(3), |_| lns.log().matches("Call established with").count() == 10);
+    assert!(logged, "xl2tpd did not establish every call:\n{}", lns.log());
+    for c in &calls {
+        d.ep.close_session(Instant::now(), *c, cdn_result::ADMINISTRATIVE).unwrap();
+    }
+    let acked = d.run_until(Duration::from_secs(5), |d| {
+        d.ep.tunnel(t).is_some_and(|i| i.unacked == 0 && i.sessions == 0)
+    });
+    assert!(acked, "CDNs not acknowledged");
+    let cleared = d.run_until(Duration::from_secs(3), |_| {
+        lns.log().matches("Connection closed to 127.0.0.1, serial").count() == 10
+    });
+    assert!(cleared, "xl2tpd did not clear every call:\n{}", lns.log());
+    assert_eq!(d.ep.tunnel(t).unwrap().state, TunnelState::Established);
+    d.ep.close_tunnel(Instant::now(), t, stopccn_result::GENERAL_REQUEST).unwrap();
+    d.run_until(Duration::from_secs(3), |d| d.ep.tunnel(t).is_some_and(|i| i.unacked == 0));
+    d.tshark_check("lac-many");
+}

@@ -430,3 +430,26 @@ fn wen_and_sli_travel_between_lac_and_lns() {
     let bogus = SessionHandle { tunnel: t, session: s.session.wrapping_add(1) };
     assert!(p.lac.set_link_info(p.now, bogus, accm).is_err());
 }
+
+#[test]
+fn call_abandoned_before_icrp_is_cleared_on_both_sides() {
+    let mut p = Pair::new(config("lac"), config("lns"), 14, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let s = p.lac.open_session(p.now, t).unwrap();
+    // The CDN follows the ICRQ at once: it cannot name the LNS's session yet (header 0).
+    p.lac.close_session(p.now, s, cdn_result::ADMINISTRATIVE).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let lns_t = match p.lns_events[0] {
+        Event::TunnelUp { tunnel, .. } => tunnel,
+        ref e => panic!("{e:?}"),
+    };
+    assert_eq!(Pair::count(&p.lns_events, |e| matches!(e, Event::IncomingCall { .. })), 1);
+    assert!(
+        p.lns_events
+            .iter()
+            .any(|e| matches!(e, Event::SessionDown { reason: CloseReason::Peer { result: 3, .. }, .. }))
+    );
+    assert_eq!(p.lns.tunnel(lns_t).unwrap().sessions, 0);
+    assert_eq!(p.lac.tunnel(t).unwrap().sessions, 0);
+}
