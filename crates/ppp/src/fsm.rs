@@ -190,7 +190,7 @@ impl std::fmt::Debug for Actions {
 /// RFC 1661 §4.1: the state transition table. Returns the next state and the actions, in
 /// the order the table lists them. An illegal event ("-") leaves the state unchanged and
 /// returns [`Actions::ILLEGAL`]. Open in Stopped/Closing/Stopping and Open in Opened use
-/// no restart option ([r]); TO− in Req-Sent/Ack-Rcvd/Ack-Sent goes to Stopped ([p] is the
+/// no restart option (footnote r); TO− in Req-Sent/Ack-Rcvd/Ack-Sent goes to Stopped (footnote p: it is the
 /// owner's choice of whether to Open passively afterwards).
 #[must_use]
 pub fn transition(state: State, event: Event) -> (State, Actions) {

@@ -198,12 +198,15 @@ impl Negotiator for Lcp {
             Judgement::Reject
         } else if !naks.is_empty() {
             if reject_only {
-                // Max-Failure: reject the options we would have Nak'd.
+                // Max-Failure: reject the options we would have Nak'd (one pass over the
+                // request, so repeated options cannot multiply the reply).
+                let mut naked = [false; 256];
                 for raw in wire::options(&naks).flatten() {
-                    for orig in wire::options(options).flatten() {
-                        if orig.kind == raw.kind {
-                            orig.encode(reply);
-                        }
+                    naked[usize::from(raw.kind)] = true;
+                }
+                for orig in wire::options(options).flatten() {
+                    if naked[usize::from(orig.kind)] {
+                        orig.encode(reply);
                     }
                 }
                 Judgement::Reject
@@ -410,5 +413,29 @@ mod tests {
         let mut ours = Vec::new();
         l.request_options(&mut ours);
         assert!(!wire::options(&ours).flatten().any(|o| o.kind == lcp_option::MAGIC_NUMBER));
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// A request made of thousands of colliding Magic-Numbers: the Nak and the Max-Failure
+    /// Reject stay as large as the request, never larger.
+    #[test]
+    fn repeated_options_do_not_amplify_the_reply() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let mut l = Lcp::new(LcpConfig::default(), vec![], false, false, &mut rng);
+        let mut req = Vec::new();
+        for _ in 0..10_000 {
+            LcpOption::MagicNumber(l.magic).encode(&mut req);
+        }
+        for reject_only in [false, true] {
+            let mut reply = Vec::new();
+            l.judge_request(&req, reject_only, &mut reply, &mut rng);
+            assert_eq!(reply.len(), req.len());
+        }
     }
 }
