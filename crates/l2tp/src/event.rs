@@ -114,6 +114,8 @@ pub enum Event {
         peer_host_name: Vec<u8>,
     },
     /// The tunnel is gone (its sessions with it, each reported as `SessionDown` first).
+    /// Also reported for a tunnel that never came up (refused, failed authentication,
+    /// retries exhausted during setup).
     TunnelDown {
         /// The tunnel.
         tunnel: TunnelId,

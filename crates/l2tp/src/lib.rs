@@ -13,6 +13,25 @@
 //! - [`Endpoint`]: control connections (§7.2) with reliable delivery (§5.8), sessions
 //!   (§7.4, §7.5) and the data path.
 //!
+//! # When to call what
+//!
+//! - [`Endpoint::handle_input`] for every UDP payload received from a peer. Control messages
+//!   are processed; a data message returns [`Input::Data`] with the PPP frame borrowed from
+//!   the datagram. An `Err` means the datagram was dropped and nothing changed.
+//! - [`Endpoint::handle_timeout`] whenever [`Endpoint::poll_timeout`] has passed
+//!   (retransmissions, delayed ZLB acknowledgements, HELLO, forgetting closed tunnels).
+//! - After any input, timeout or command: [`Endpoint::poll_transmit`] until `None` (each
+//!   call appends one datagram to the buffer and says where it goes), then
+//!   [`Endpoint::poll_event`] until `None`.
+//! - Commands: [`Endpoint::connect`], [`Endpoint::open_session`], [`Endpoint::close_session`],
+//!   [`Endpoint::close_tunnel`], [`Endpoint::wan_error_notify`], [`Endpoint::set_link_info`],
+//!   [`Endpoint::shutdown`]; PPP frames go out with [`Endpoint::encapsulate`], which writes
+//!   the datagram straight into the caller's buffer.
+//!
+//! Incoming tunnels (SCCRQ) and calls (ICRQ) are accepted automatically within the limits of
+//! [`Config`]; the owner learns of them through [`Event::TunnelUp`] and
+//! [`Event::IncomingCall`] and may close them at any time.
+//!
 //! # Run loop
 //!
 //! ```
