@@ -55,6 +55,19 @@ pub(crate) trait Negotiator {
     fn restart(&mut self, rng: &mut dyn Rng);
 }
 
+/// Keeps the first option of each type: a Configure-Nak suggests one value per option, and
+/// a request repeating an option cannot make the Nak larger than itself.
+pub(crate) fn first_of_each_kind(options: &[u8]) -> Vec<u8> {
+    let mut seen = [false; 256];
+    let mut out = Vec::with_capacity(options.len());
+    for o in wire::options(options).flatten() {
+        if !std::mem::replace(&mut seen[usize::from(o.kind)], true) {
+            o.encode(&mut out);
+        }
+    }
+    out
+}
+
 /// One control protocol instance.
 #[derive(Debug)]
 pub(crate) struct ControlProtocol<N> {

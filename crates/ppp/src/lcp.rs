@@ -211,7 +211,7 @@ impl Negotiator for Lcp {
                 }
                 Judgement::Reject
             } else {
-                *reply = naks;
+                *reply = crate::cp::first_of_each_kind(&naks);
                 Judgement::Nak
             }
         } else {
@@ -434,8 +434,35 @@ mod hostile {
         }
         for reject_only in [false, true] {
             let mut reply = Vec::new();
-            l.judge_request(&req, reject_only, &mut reply, &mut rng);
-            assert_eq!(reply.len(), req.len());
+            let j = l.judge_request(&req, reject_only, &mut reply, &mut rng);
+            if reject_only {
+                assert_eq!((j, reply.len()), (Judgement::Reject, req.len()));
+            } else {
+                assert_eq!((j, reply.len()), (Judgement::Nak, 6));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile_nak {
+    use super::*;
+    use crate::wire::AuthProtocol;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// 4-octet PAP options Nak'd with 5-octet MS-CHAPv2 ones would outgrow a maximal
+    /// request; the Nak carries one suggestion per option type.
+    #[test]
+    fn nak_has_one_suggestion_per_type() {
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let mut l = Lcp::new(LcpConfig::default(), vec![AuthMethod::MsChapV2], false, true, &mut rng);
+        let mut req = Vec::new();
+        for _ in 0..16_000 {
+            LcpOption::AuthProtocol(AuthProtocol::Pap).encode(&mut req);
+        }
+        let mut reply = Vec::new();
+        assert_eq!(l.judge_request(&req, false, &mut reply, &mut rng), Judgement::Nak);
+        assert_eq!(reply, vec![3, 5, 0xc2, 0x23, 0x81]);
     }
 }

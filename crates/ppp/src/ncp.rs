@@ -165,7 +165,7 @@ impl Negotiator for Ipcp {
             *reply = rejects;
             Judgement::Reject
         } else if !naks.is_empty() {
-            *reply = naks;
+            *reply = crate::cp::first_of_each_kind(&naks);
             Judgement::Nak
         } else {
             Judgement::Ack
@@ -319,7 +319,7 @@ impl Negotiator for Ipv6cp {
             *reply = rejects;
             Judgement::Reject
         } else if !naks.is_empty() {
-            *reply = naks;
+            *reply = crate::cp::first_of_each_kind(&naks);
             Judgement::Nak
         } else {
             Judgement::Ack
