@@ -421,3 +421,75 @@ fn child_sa_matches_charon_esp_keys() {
     assert_eq!(child.keys_in.encryption, get("encryption_responder_key"));
     assert_eq!(child.keys_in.integrity, get("integrity_responder_key"));
 }
+
+/// Our Quick Mode responder accepts charon's real QM1 (HASH(1) verified, AES-128/SHA1
+/// tunnel over UDP chosen) and answers with a HASH(2) that charon's keys would verify.
+#[test]
+fn quick_mode_responder_accepts_charon_qm1() {
+    use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+    use l2sec_ike::v1::quick::{EspProposal, IsakmpContext, QuickMode, QuickModeConfig};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let ispi = "11c45d9f79fcddbe";
+    let (p1, rest) = main_mode(ispi);
+    let m = Message::parse(&rest[0].bytes).unwrap();
+    let ctx = IsakmpContext {
+        phase1_iv: p1.ivs.iv_for(&p1.keys, 0),
+        keys: p1.keys.clone(),
+        cookies: (m.header.initiator_spi, m.header.responder_spi),
+    };
+    let config = QuickModeConfig {
+        proposals: vec![EspProposal {
+            encryption: EspEncryption::AesCbc { key_len: 16 },
+            integrity: EspIntegrity::HmacSha1_96,
+            lifetime: std::time::Duration::from_secs(3600),
+        }],
+        mode: EspMode::Tunnel,
+        encapsulation: EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 },
+        traffic_selectors: None,
+        retransmit_timeout: std::time::Duration::from_secs(1),
+        max_retransmits: 3,
+    };
+    let now = std::time::Instant::now();
+    let mut qr = QuickMode::respond(ctx, config, ChaCha20Rng::seed_from_u64(1), now, &rest[0].bytes).unwrap();
+    let mut qm2 = Vec::new();
+    qr.poll_transmit(now, &mut qm2).unwrap();
+    // Check HASH(2) the way charon would: decrypt with the IV after QM1.
+    let iv = {
+        let d = crypt::decrypt(
+            p1.keys.cipher(),
+            p1.keys.encryption_key(),
+            &p1.ivs.iv_for(&p1.keys, m.header.message_id),
+            &m,
+        )
+        .unwrap();
+        d.next_iv
+    };
+    let ni_b = {
+        let d = crypt::decrypt(
+            p1.keys.cipher(),
+            p1.keys.encryption_key(),
+            &p1.ivs.iv_for(&p1.keys, m.header.message_id),
+            &m,
+        )
+        .unwrap();
+        let (c, _) = split_payload_chain(m.header.next_payload, &d.plaintext).unwrap();
+        raw(&c, PayloadType::Nonce).to_vec()
+    };
+    let reply = Message::parse(&qm2).unwrap();
+    let d = crypt::decrypt(p1.keys.cipher(), p1.keys.encryption_key(), &iv, &reply).unwrap();
+    let after = after_first_payload(&d.plaintext, reply.header.next_payload);
+    let (c, _) = split_payload_chain(reply.header.next_payload, &d.plaintext).unwrap();
+    assert!(p1.keys.quick_hash2(reply.header.message_id, &ni_b, &after).ct_eq_bytes(c[0].body));
+    // The chosen transform carries the RFC 3947 UDP-Encapsulated-Tunnel mode charon asked for.
+    let payloads =
+        l2sec_ike::wire::v1::parse_payload_chain(reply.header.next_payload, &d.plaintext).unwrap().0;
+    let sa = payloads
+        .iter()
+        .find_map(|p| match p {
+            Payload::SecurityAssociation(sa) => Some(sa.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sa.proposals[0].transforms[0].basic(4), Some(3));
+}

@@ -407,6 +407,17 @@ impl<R: CryptoRng> MainMode<R> {
         self.keys.as_ref()
     }
 
+    /// What a Quick Mode needs from this ISAKMP SA, once established.
+    #[must_use]
+    pub fn isakmp_context(&self) -> Option<super::quick::IsakmpContext> {
+        if self.state != State::Established {
+            return None;
+        }
+        let keys = self.keys.clone()?;
+        let phase1_iv = self.ivs.as_ref()?.iv_for(&keys, 0);
+        Some(super::quick::IsakmpContext { keys, phase1_iv, cookies: (self.cky_i, self.cky_r) })
+    }
+
     /// The IV chain, for the phase-2 exchanges that follow.
     #[must_use]
     pub fn iv_chain(&self) -> Option<&IvChain> {

@@ -67,3 +67,695 @@ pub fn child_sa(keys: &Phase1Keys, esp: &NegotiatedEsp<'_>) -> Result<ChildSa, E
         soft_lifetime: esp.soft_lifetime,
     })
 }
+
+// --- the Quick Mode exchange -----------------------------------------------------------
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand_core::CryptoRng;
+
+use super::crypt;
+use super::keys::Iv;
+use crate::wire::v1::{
+    Attribute, DOI_IPSEC, EncapsulationMode, ExchangeType, Flags, Header, IdType, Identification,
+    IpsecAttributeType, Message, Payload, PayloadType, Proposal, ProtocolId, SecurityAssociation, Transform,
+    encode_payload_chain, parse_payload_chain, split_payload_chain,
+};
+
+/// Nonce length we send (RFC 2409 §5: 8 to 256 bytes).
+const QM_NONCE_LEN: usize = 32;
+
+/// One acceptable ESP transform set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EspProposal {
+    /// Encryption.
+    pub encryption: EspEncryption,
+    /// Integrity.
+    pub integrity: EspIntegrity,
+    /// SA lifetime (RFC 2407 §4.5 SA Life Type seconds).
+    pub lifetime: Duration,
+}
+
+/// A Quick Mode client ID (RFC 2409 §5.5 IDci/IDcr: the traffic selector), owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficSelector {
+    /// ID type (address, subnet, range).
+    pub id_type: IdType,
+    /// IP protocol (0 = any; 17 for L2TP's UDP).
+    pub protocol: u8,
+    /// Port (0 = any; 1701 for L2TP).
+    pub port: u16,
+    /// Address bytes.
+    pub data: Vec<u8>,
+}
+
+impl TrafficSelector {
+    fn view(&self) -> Identification<'_> {
+        Identification {
+            id_type: self.id_type,
+            protocol_id: self.protocol,
+            port: self.port,
+            data: &self.data,
+        }
+    }
+
+    fn from_view(id: &Identification<'_>) -> Self {
+        Self { id_type: id.id_type, protocol: id.protocol_id, port: id.port, data: id.data.to_vec() }
+    }
+}
+
+/// Settings of one Quick Mode exchange.
+#[derive(Debug, Clone)]
+pub struct QuickModeConfig {
+    /// Acceptable ESP transforms, most preferred first.
+    pub proposals: Vec<EspProposal>,
+    /// Tunnel or transport.
+    pub mode: EspMode,
+    /// UDP encapsulation (after NAT detection) or none.
+    pub encapsulation: EspEncapsulation,
+    /// Initiator: the (IDci, IDcr) pair to send, or `None` to send no IDs (the SA then
+    /// covers the phase-1 addresses). Ignored by a responder, which echoes the
+    /// initiator's IDs and reports them in [`QuickModeEvent::Established`].
+    pub traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+    /// First retransmission delay; doubles on each retry.
+    pub retransmit_timeout: Duration,
+    /// Retransmissions before giving up.
+    pub max_retransmits: u32,
+}
+
+/// What a Quick Mode exchange tells its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QuickModeEvent {
+    /// The ESP SA pair is negotiated: install it.
+    Established {
+        /// The SA pair.
+        child: Box<ChildSa>,
+        /// The traffic selectors (IDci, IDcr), if the exchange carried them.
+        traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+    },
+    /// The exchange failed.
+    Failed(Error),
+}
+
+/// Where a Quick Mode exchange stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuickModeState {
+    /// Initiator sent HASH(1), waits for HASH(2).
+    SentFirst,
+    /// Responder sent HASH(2), waits for HASH(3).
+    SentSecond,
+    /// Done.
+    Established,
+    /// Given up.
+    Failed,
+}
+
+/// The ISAKMP SA context a Quick Mode runs under.
+#[derive(Debug, Clone)]
+pub struct IsakmpContext {
+    /// The ISAKMP SA keys.
+    pub keys: Phase1Keys,
+    /// The last phase-1 CBC block (the phase-1 IV after MM6/AM3), from which the
+    /// exchange's first IV is derived.
+    pub phase1_iv: Iv,
+    /// (CKY-I, CKY-R).
+    pub cookies: ([u8; 8], [u8; 8]),
+}
+
+/// One IKEv1 Quick Mode exchange (RFC 2409 §5.5) without PFS, as a sans-IO machine.
+/// The owner routes to it the ISAKMP messages whose Message ID equals
+/// [`QuickMode::message_id`], and drains it like the other machines.
+pub struct QuickMode<R> {
+    initiator: bool,
+    state: QuickModeState,
+    ctx: IsakmpContext,
+    config: QuickModeConfig,
+    rng: R,
+    message_id: u32,
+    iv: Iv,
+    spi_in: u32,
+    ni_b: Vec<u8>,
+    sa_i: Vec<u8>,
+    ids: Option<(TrafficSelector, TrafficSelector)>,
+    pending_child: Option<ChildSa>,
+    last_sent: Option<Vec<u8>>,
+    send_pending: bool,
+    last_received: Option<Vec<u8>>,
+    retransmits: u32,
+    retransmit_at: Option<Instant>,
+    events: VecDeque<QuickModeEvent>,
+}
+
+impl<R> core::fmt::Debug for QuickMode<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("QuickMode")
+            .field("initiator", &self.initiator)
+            .field("state", &self.state)
+            .field("message_id", &self.message_id)
+            .field("iv", &self.iv)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EspProposal {
+    fn transform(&self, number: u8, config: &QuickModeConfig) -> Transform<'static> {
+        let (id, key_bits) = match self.encryption {
+            EspEncryption::TripleDesCbc => (3, None),
+            EspEncryption::AesCbc { key_len } => (12, Some(key_len * 8)),
+            EspEncryption::AesGcm16 { key_len } => (20, Some(key_len * 8)),
+            // Null and later additions.
+            _ => (11, None),
+        };
+        let mut attributes = vec![
+            Attribute::basic(IpsecAttributeType::SaLifeType.into(), 1),
+            Attribute::basic(
+                IpsecAttributeType::SaLifeDuration.into(),
+                u16::try_from(self.lifetime.as_secs()).unwrap_or(u16::MAX),
+            ),
+            Attribute::basic(
+                IpsecAttributeType::EncapsulationMode.into(),
+                encapsulation_mode(config.mode, config.encapsulation).into(),
+            ),
+        ];
+        if self.integrity != EspIntegrity::None {
+            attributes.push(Attribute::basic(
+                IpsecAttributeType::AuthenticationAlgorithm.into(),
+                self.integrity.ikev1_id(),
+            ));
+        }
+        if let Some(bits) = key_bits {
+            attributes.push(Attribute::basic(
+                IpsecAttributeType::KeyLength.into(),
+                u16::try_from(bits).unwrap_or(u16::MAX),
+            ));
+        }
+        Transform { number, transform_id: id, attributes }
+    }
+
+    fn from_transform(t: &Transform<'_>) -> Option<(Self, EncapsulationMode)> {
+        let key_bits = t.basic(IpsecAttributeType::KeyLength.into());
+        let encryption = EspEncryption::from_ikev1(t.transform_id, key_bits)?;
+        let integrity =
+            EspIntegrity::from_ikev1(t.basic(IpsecAttributeType::AuthenticationAlgorithm.into()))?;
+        if t.basic(IpsecAttributeType::GroupDescription.into()).is_some() {
+            return None; // PFS is not implemented yet
+        }
+        let mode =
+            EncapsulationMode::from(t.basic(IpsecAttributeType::EncapsulationMode.into()).unwrap_or(1));
+        let lifetime = match t.basic(IpsecAttributeType::SaLifeType.into()) {
+            Some(1) => t
+                .integer(IpsecAttributeType::SaLifeDuration.into())
+                .map_or(Duration::from_secs(28_800), Duration::from_secs),
+            _ => Duration::from_secs(28_800),
+        };
+        Some((Self { encryption, integrity, lifetime }, mode))
+    }
+}
+
+/// RFC 2407 §4.5 / RFC 3947 §5: the Encapsulation Mode value for a mode and encapsulation.
+fn encapsulation_mode(mode: EspMode, encapsulation: EspEncapsulation) -> EncapsulationMode {
+    match (mode, encapsulation) {
+        (EspMode::Tunnel, EspEncapsulation::None) => EncapsulationMode::Tunnel,
+        (EspMode::Transport, EspEncapsulation::None) => EncapsulationMode::Transport,
+        (EspMode::Tunnel, EspEncapsulation::Udp { .. }) => EncapsulationMode::UdpTunnel,
+        (EspMode::Transport, EspEncapsulation::Udp { .. }) => EncapsulationMode::UdpTransport,
+    }
+}
+
+fn mode_matches(wanted: EncapsulationMode, got: EncapsulationMode) -> bool {
+    use EncapsulationMode as E;
+    let norm = |m| match m {
+        E::UdpTunnelDraft => E::UdpTunnel,
+        E::UdpTransportDraft => E::UdpTransport,
+        other => other,
+    };
+    norm(wanted) == norm(got)
+}
+
+impl<R: CryptoRng> QuickMode<R> {
+    fn blank(ctx: IsakmpContext, config: QuickModeConfig, rng: R, initiator: bool) -> Self {
+        Self {
+            initiator,
+            state: QuickModeState::SentFirst,
+            iv: ctx.phase1_iv,
+            ctx,
+            config,
+            rng,
+            message_id: 0,
+            spi_in: 0,
+            ni_b: Vec::new(),
+            sa_i: Vec::new(),
+            ids: None,
+            pending_child: None,
+            last_sent: None,
+            send_pending: false,
+            last_received: None,
+            retransmits: 0,
+            retransmit_at: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Starts a Quick Mode as initiator: draws a Message ID, an SPI and a nonce and
+    /// queues HASH(1), SA, Ni [, IDci, IDcr].
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] without proposals.
+    pub fn initiate(
+        ctx: IsakmpContext,
+        config: QuickModeConfig,
+        rng: R,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        if config.proposals.is_empty() || config.proposals.len() > 255 {
+            return Err(Error::Configuration("1 to 255 ESP proposals needed"));
+        }
+        let mut q = Self::blank(ctx, config, rng, true);
+        while q.message_id == 0 {
+            q.message_id = q.rng.next_u32();
+        }
+        q.iv = q.ctx.keys.phase2_iv(&q.ctx.phase1_iv, q.message_id);
+        q.spi_in = q.fresh_spi();
+        let mut ni = vec![0u8; QM_NONCE_LEN];
+        q.rng.fill_bytes(&mut ni);
+        let spi = q.spi_in.to_be_bytes();
+        let transforms = q
+            .config
+            .proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.transform(u8::try_from(i + 1).unwrap_or(u8::MAX), &q.config))
+            .collect();
+        let sa = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: 1,
+            proposals: vec![Proposal { number: 1, protocol_id: ProtocolId::IpsecEsp, spi: &spi, transforms }],
+        };
+        let ids = q.config.traffic_selectors.clone();
+        let mut rest = vec![Payload::SecurityAssociation(sa), Payload::Nonce(&ni)];
+        if let Some((ci, cr)) = &ids {
+            rest.push(Payload::Identification(ci.view()));
+            rest.push(Payload::Identification(cr.view()));
+        }
+        let mut after = Vec::new();
+        encode_payload_chain(&rest, &mut after);
+        let hash1 = q.ctx.keys.quick_hash1(q.message_id, &after);
+        let msg = q.seal(hash1.as_bytes(), &rest)?;
+        drop(rest);
+        q.ni_b = ni;
+        q.ids = ids;
+        q.sa_i = after;
+        q.send(now, msg);
+        Ok(q)
+    }
+
+    /// Answers a Quick Mode first message (HASH(1), SA, Ni [, IDci, IDcr]) as responder.
+    /// The new machine has HASH(2) queued.
+    ///
+    /// # Errors
+    /// A message that does not decrypt, authenticate or offer an acceptable proposal;
+    /// nothing is created then.
+    pub fn respond(
+        ctx: IsakmpContext,
+        config: QuickModeConfig,
+        rng: R,
+        now: Instant,
+        data: &[u8],
+    ) -> Result<Self, Error> {
+        let m = Message::parse(data)?;
+        if m.header.exchange_type != ExchangeType::QuickMode || m.header.message_id == 0 {
+            return Err(Error::UnexpectedMessage("not a Quick Mode message"));
+        }
+        let mut q = Self::blank(ctx, config, rng, false);
+        q.message_id = m.header.message_id;
+        q.iv = q.ctx.keys.phase2_iv(&q.ctx.phase1_iv, q.message_id);
+        q.check_cookies(&m)?;
+        let opened = q.open(&m)?;
+        if !q.ctx.keys.quick_hash1(q.message_id, &opened.after).ct_eq_bytes(&opened.hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        let payloads = opened.payloads()?;
+        let sa = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::SecurityAssociation(sa) => Some(sa),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no SA payload"))?;
+        let ni_b = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Nonce(n) => Some(*n),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no Nonce payload"))?;
+        if payloads.iter().any(|p| matches!(p, Payload::KeyExchange(_))) {
+            return Err(Error::NoProposalChosen); // PFS not implemented yet
+        }
+        let ids: Vec<TrafficSelector> = payloads
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Identification(id) => Some(TrafficSelector::from_view(id)),
+                _ => None,
+            })
+            .collect();
+        let ids = match ids.as_slice() {
+            [] => None,
+            [ci, cr] => Some((ci.clone(), cr.clone())),
+            _ => return Err(Error::UnexpectedMessage("IDci and IDcr come in pairs")),
+        };
+        let wanted = encapsulation_mode(q.config.mode, q.config.encapsulation);
+        let mut chosen = None;
+        'outer: for p in &sa.proposals {
+            if p.protocol_id != ProtocolId::IpsecEsp || p.spi.len() != 4 {
+                continue;
+            }
+            for t in &p.transforms {
+                if let Some((offer, mode)) = EspProposal::from_transform(t)
+                    && mode_matches(wanted, mode)
+                    && q.config
+                        .proposals
+                        .iter()
+                        .any(|o| o.encryption == offer.encryption && o.integrity == offer.integrity)
+                {
+                    let mut spi = [0u8; 4];
+                    spi.copy_from_slice(p.spi);
+                    chosen = Some((p.number, t.clone(), offer, u32::from_be_bytes(spi)));
+                    break 'outer;
+                }
+            }
+        }
+        let (number, transform, offer, spi_out) = chosen.ok_or(Error::NoProposalChosen)?;
+        q.spi_in = q.fresh_spi();
+        let mut nr = vec![0u8; QM_NONCE_LEN];
+        q.rng.fill_bytes(&mut nr);
+        let spi = q.spi_in.to_be_bytes();
+        let reply_sa = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: sa.situation,
+            proposals: vec![Proposal {
+                number,
+                protocol_id: ProtocolId::IpsecEsp,
+                spi: &spi,
+                transforms: vec![transform],
+            }],
+        };
+        let mut rest = vec![Payload::SecurityAssociation(reply_sa), Payload::Nonce(&nr)];
+        if let Some((ci, cr)) = &ids {
+            rest.push(Payload::Identification(ci.view()));
+            rest.push(Payload::Identification(cr.view()));
+        }
+        let mut after2 = Vec::new();
+        encode_payload_chain(&rest, &mut after2);
+        let hash2 = q.ctx.keys.quick_hash2(q.message_id, ni_b, &after2);
+        let child = child_sa(
+            &q.ctx.keys,
+            &NegotiatedEsp {
+                spi_in: q.spi_in,
+                spi_out,
+                encryption: offer.encryption,
+                integrity: offer.integrity,
+                mode: q.config.mode,
+                encapsulation: q.config.encapsulation,
+                ni_b,
+                nr_b: &nr,
+                pfs_g_xy: None,
+                hard_lifetime: Lifetime { time: Some(offer.lifetime), bytes: None },
+                soft_lifetime: Lifetime { time: Some(offer.lifetime * 9 / 10), bytes: None },
+            },
+        )?;
+        q.iv = opened.next_iv;
+        let msg = q.seal(hash2.as_bytes(), &rest)?;
+        drop(rest);
+        q.ni_b = ni_b.to_vec();
+        q.sa_i = nr; // the responder keeps Nr_b here for HASH(3)
+        q.ids = ids;
+        q.pending_child = Some(child);
+        q.state = QuickModeState::SentSecond;
+        q.last_received = Some(data.to_vec());
+        q.send(now, msg);
+        Ok(q)
+    }
+
+    /// The exchange's Message ID.
+    #[must_use]
+    pub const fn message_id(&self) -> u32 {
+        self.message_id
+    }
+
+    /// Where the exchange stands.
+    #[must_use]
+    pub const fn state(&self) -> QuickModeState {
+        self.state
+    }
+
+    /// Feeds a datagram of this exchange. On error it is dropped and nothing changes.
+    ///
+    /// # Errors
+    /// Why the datagram was dropped.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+        let m = Message::parse(data)?;
+        if m.header.exchange_type != ExchangeType::QuickMode || m.header.message_id != self.message_id {
+            return Err(Error::UnexpectedMessage("not this Quick Mode exchange"));
+        }
+        self.check_cookies(&m)?;
+        if self.last_received.as_deref() == Some(data) {
+            if !self.initiator || self.state == QuickModeState::Established {
+                self.send_pending = self.last_sent.is_some();
+            }
+            return Ok(());
+        }
+        match (self.initiator, self.state) {
+            (true, QuickModeState::SentFirst) => self.on_second(now, &m, data),
+            (false, QuickModeState::SentSecond) => self.on_third(&m, data),
+            _ => Err(Error::UnexpectedMessage("no message expected")),
+        }
+    }
+
+    fn on_second(&mut self, now: Instant, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+        let opened = self.open(m)?;
+        if !self.ctx.keys.quick_hash2(self.message_id, &self.ni_b, &opened.after).ct_eq_bytes(&opened.hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        let payloads = opened.payloads()?;
+        let sa = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::SecurityAssociation(sa) => Some(sa),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no SA payload"))?;
+        let nr_b = payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Nonce(n) => Some(*n),
+                _ => None,
+            })
+            .ok_or(Error::UnexpectedMessage("no Nonce payload"))?;
+        let [p] = sa.proposals.as_slice() else {
+            return Err(Error::UnexpectedMessage("one proposal expected"));
+        };
+        let [t] = p.transforms.as_slice() else {
+            return Err(Error::UnexpectedMessage("one transform expected"));
+        };
+        let spi_out = <[u8; 4]>::try_from(p.spi)
+            .map(u32::from_be_bytes)
+            .map_err(|_| Error::UnexpectedMessage("ESP SPI must be 4 bytes"))?;
+        let (chosen, mode) = EspProposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let ours = self
+            .config
+            .proposals
+            .iter()
+            .find(|o| o.encryption == chosen.encryption && o.integrity == chosen.integrity)
+            .ok_or(Error::NoProposalChosen)?;
+        if !mode_matches(encapsulation_mode(self.config.mode, self.config.encapsulation), mode) {
+            return Err(Error::NoProposalChosen);
+        }
+        let lifetime = chosen.lifetime.min(ours.lifetime);
+        let child = child_sa(
+            &self.ctx.keys,
+            &NegotiatedEsp {
+                spi_in: self.spi_in,
+                spi_out,
+                encryption: chosen.encryption,
+                integrity: chosen.integrity,
+                mode: self.config.mode,
+                encapsulation: self.config.encapsulation,
+                ni_b: &self.ni_b,
+                nr_b,
+                pfs_g_xy: None,
+                hard_lifetime: Lifetime { time: Some(lifetime), bytes: None },
+                soft_lifetime: Lifetime { time: Some(lifetime * 9 / 10), bytes: None },
+            },
+        )?;
+        let hash3 = self.ctx.keys.quick_hash3(self.message_id, &self.ni_b, nr_b);
+        let saved_iv = self.iv;
+        self.iv = opened.next_iv;
+        let msg = match self.seal(hash3.as_bytes(), &[]) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.iv = saved_iv;
+                return Err(e);
+            }
+        };
+        self.last_received = Some(data.to_vec());
+        self.send(now, msg);
+        // The initiator does not retransmit HASH(3) on a timer: a repeated HASH(2)
+        // triggers it.
+        self.retransmit_at = None;
+        self.state = QuickModeState::Established;
+        self.events.push_back(QuickModeEvent::Established {
+            child: Box::new(child),
+            traffic_selectors: self.ids.clone(),
+        });
+        Ok(())
+    }
+
+    fn on_third(&mut self, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+        let opened = self.open(m)?;
+        let expected = self.ctx.keys.quick_hash3(self.message_id, &self.ni_b, &self.sa_i);
+        if !expected.ct_eq_bytes(&opened.hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        self.iv = opened.next_iv;
+        self.last_received = Some(data.to_vec());
+        self.retransmit_at = None;
+        self.state = QuickModeState::Established;
+        if let Some(child) = self.pending_child.take() {
+            self.events.push_back(QuickModeEvent::Established {
+                child: Box::new(child),
+                traffic_selectors: self.ids.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Resends on the retransmission deadline; fails after the configured retries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.retransmit_at.is_some_and(|t| t <= now) {
+            if self.retransmits >= self.config.max_retransmits {
+                self.state = QuickModeState::Failed;
+                self.retransmit_at = None;
+                self.send_pending = false;
+                self.events.push_back(QuickModeEvent::Failed(Error::Timeout));
+                return;
+            }
+            self.retransmits += 1;
+            self.send_pending = true;
+            self.retransmit_at =
+                Some(now + self.config.retransmit_timeout * 2u32.saturating_pow(self.retransmits));
+        }
+    }
+
+    /// Appends the next datagram to send to `buf`, if any.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<super::main_mode::Transmit> {
+        if !self.send_pending {
+            return None;
+        }
+        self.send_pending = false;
+        let msg = self.last_sent.as_ref()?;
+        buf.extend_from_slice(msg);
+        Some(super::main_mode::Transmit { size: msg.len() })
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<QuickModeEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.retransmit_at
+    }
+
+    // --- helpers ----------------------------------------------------------------------
+
+    fn fresh_spi(&mut self) -> u32 {
+        // RFC 4303 §2.1: SPIs 0-255 are reserved.
+        loop {
+            let spi = self.rng.next_u32();
+            if spi > 255 {
+                return spi;
+            }
+        }
+    }
+
+    fn check_cookies(&self, m: &Message<'_>) -> Result<(), Error> {
+        if (m.header.initiator_spi, m.header.responder_spi) == self.ctx.cookies {
+            Ok(())
+        } else {
+            Err(Error::UnexpectedMessage("not this ISAKMP SA"))
+        }
+    }
+
+    /// Encrypts HASH(n) followed by `rest` with the exchange's current IV, advancing it.
+    fn seal(&mut self, hash: &[u8], rest: &[Payload<'_>]) -> Result<Vec<u8>, Error> {
+        let mut payloads = Vec::with_capacity(rest.len() + 1);
+        payloads.push(Payload::Hash(hash));
+        payloads.extend_from_slice(rest);
+        let mut chain = zeroize::Zeroizing::new(Vec::new());
+        let first = encode_payload_chain(&payloads, &mut chain);
+        let header = Header {
+            initiator_spi: self.ctx.cookies.0,
+            responder_spi: self.ctx.cookies.1,
+            next_payload: first,
+            version: Header::VERSION_1_0,
+            exchange_type: ExchangeType::QuickMode,
+            flags: Flags(Flags::ENCRYPTION),
+            message_id: self.message_id,
+            length: 0,
+        };
+        let mut out = Vec::new();
+        let keys = &self.ctx.keys;
+        self.iv = crypt::encrypt(keys.cipher(), keys.encryption_key(), &self.iv, &header, &chain, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts a message of this exchange with the current IV (not advancing it) and
+    /// splits off the leading HASH payload.
+    fn open(&self, m: &Message<'_>) -> Result<Opened, Error> {
+        let keys = &self.ctx.keys;
+        let d = crypt::decrypt(keys.cipher(), keys.encryption_key(), &self.iv, m)?;
+        let plaintext = d.plaintext;
+        let (raw, padding) = split_payload_chain(m.header.next_payload, &plaintext)
+            .map_err(|_| Error::AuthenticationFailed)?;
+        let Some(first) = raw.first().filter(|p| p.payload_type == PayloadType::Hash) else {
+            return Err(Error::UnexpectedMessage("HASH must come first"));
+        };
+        let hash = first.body.to_vec();
+        let after = plaintext[4 + hash.len()..plaintext.len() - padding.len()].to_vec();
+        let first = raw.get(1).map_or(PayloadType::None, |p| p.payload_type);
+        Ok(Opened { hash, after, first, next_iv: d.next_iv })
+    }
+
+    fn send(&mut self, now: Instant, msg: Vec<u8>) {
+        self.last_sent = Some(msg);
+        self.send_pending = true;
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.config.retransmit_timeout);
+    }
+}
+
+/// A decrypted Quick Mode message: its HASH, the payload bytes after it, and the IV
+/// that follows it.
+struct Opened {
+    hash: Vec<u8>,
+    after: Vec<u8>,
+    first: PayloadType,
+    next_iv: Iv,
+}
+
+impl Opened {
+    fn payloads(&self) -> Result<Vec<Payload<'_>>, Error> {
+        let (payloads, rest) =
+            parse_payload_chain(self.first, &self.after).map_err(|_| Error::AuthenticationFailed)?;
+        if rest.is_empty() {
+            Ok(payloads)
+        } else {
+            Err(Error::UnexpectedMessage("bytes after the payload chain"))
+        }
+    }
+}
