@@ -267,6 +267,19 @@ where
         ppp: &[u8],
         buf: &mut Vec<u8>,
     ) -> Result<Transmit<P>, Error> {
+        self.encapsulate_with(h, buf, |b| b.extend_from_slice(ppp))
+    }
+
+    /// Like [`encapsulate`](Self::encapsulate) without any copy: writes the data header into
+    /// `buf`, then lets `write_ppp` append the PPP frame right after it (e.g. a PPP encoder
+    /// writing into the same buffer), then fixes the Length field.
+    #[must_use = "the datagram must be sent"]
+    pub fn encapsulate_with(
+        &mut self,
+        h: SessionHandle,
+        buf: &mut Vec<u8>,
+        write_ppp: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<Transmit<P>, Error> {
         let t = self.tunnels.get_mut(&h.tunnel.0).ok_or(Error::UnknownTunnel(h.tunnel.0))?;
         if t.state != TunnelState::Established {
             return Err(Error::InvalidState);
@@ -286,9 +299,15 @@ where
             header.offset_pad = Some(&pad[..usize::from(off).min(pad.len())]);
         }
         let start = buf.len();
-        header.encode(ppp.len(), buf);
-        buf.extend_from_slice(ppp);
-        Ok(Transmit { destination: t.peer, size: buf.len() - start })
+        header.encode(0, buf);
+        write_ppp(buf);
+        let size = buf.len() - start;
+        if header.has_length {
+            // RFC 2661 §3.1: Length is the whole message, header included.
+            let len = u16::try_from(size).unwrap_or(u16::MAX);
+            buf[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(Transmit { destination: t.peer, size })
     }
 
     fn data_input<'d>(&mut self, peer: P, packet: Packet<'d>) -> Result<Input<'d>, Error> {

@@ -453,3 +453,26 @@ fn call_abandoned_before_icrp_is_cleared_on_both_sides() {
     assert_eq!(p.lns.tunnel(lns_t).unwrap().sessions, 0);
     assert_eq!(p.lac.tunnel(t).unwrap().sessions, 0);
 }
+
+#[test]
+fn encapsulate_with_writes_the_frame_in_place_and_fixes_the_length() {
+    let mut lac = config("lac");
+    lac.data_length_bit = true;
+    lac.data_offset = Some(2);
+    let mut p = Pair::new(lac, config("lns"), 15, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let s = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let mut a = vec![0xee]; // something already in the caller's buffer stays untouched
+    let tx = p.lac.encapsulate_with(s, &mut a, |b| b.extend_from_slice(b"\xff\x03\x00\x21ip")).unwrap();
+    assert_eq!(a[0], 0xee);
+    assert_eq!(tx.size, a.len() - 1);
+    let mut b = Vec::new();
+    p.lac.encapsulate(s, b"\xff\x03\x00\x21ip", &mut b).unwrap();
+    assert_eq!(&a[1..], &b[..], "same bytes both ways");
+    let packet = l2sec_l2tp::wire::Packet::parse(&b).unwrap();
+    assert!(packet.header.has_length && packet.header.offset_pad == Some(&[0, 0][..]));
+    assert_eq!(packet.payload, b"\xff\x03\x00\x21ip");
+    p.deliver(LNS, &b);
+    assert_eq!(p.data.last().unwrap().2, b"\xff\x03\x00\x21ip");
+}
