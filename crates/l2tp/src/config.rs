@@ -53,6 +53,12 @@ pub struct Config {
     pub accept_tunnels: bool,
     /// Answer ICRQ (act as LNS for incoming calls).
     pub accept_incoming_calls: bool,
+    /// Answer an acceptable ICRQ with ICRP at once. When false, the call waits in
+    /// [`SessionState::WaitAnswer`](crate::SessionState::WaitAnswer) after
+    /// [`Event::IncomingCall`](crate::Event::IncomingCall) until the owner calls
+    /// [`Endpoint::accept_call`](crate::Endpoint::accept_call) or refuses it with
+    /// [`Endpoint::close_session`](crate::Endpoint::close_session).
+    pub answer_calls_automatically: bool,
     /// Ask for sequence numbers on data messages (Sequencing Required AVP in ICCN/ICRP)
     /// and send them.
     pub data_sequencing: bool,
@@ -85,6 +91,7 @@ impl Default for Config {
             send_queue_limit: 256,
             accept_tunnels: true,
             accept_incoming_calls: true,
+            answer_calls_automatically: true,
             data_sequencing: false,
             data_length_bit: false,
             data_offset: None,

@@ -197,6 +197,19 @@ where
         Ok(SessionHandle { tunnel, session: id })
     }
 
+    /// LNS: answers a call waiting in [`SessionState::WaitAnswer`] with ICRP
+    /// (RFC 2661 §7.4.2). Refuse a call with [`close_session`](Self::close_session) instead.
+    pub fn accept_call(&mut self, now: Instant, h: SessionHandle) -> Result<(), Error> {
+        let t = self.tunnels.get(&h.tunnel.0).ok_or(Error::UnknownTunnel(h.tunnel.0))?;
+        if !t.sessions.contains_key(&h.session) {
+            return Err(Error::UnknownSession(h.session));
+        }
+        match self.with_tunnel(h.tunnel.0, |t, ctx| t.accept_call(now, h.session, ctx)) {
+            Some(true) => Ok(()),
+            _ => Err(Error::InvalidState),
+        }
+    }
+
     /// Ends a session with CDN carrying `result` (RFC 2661 §6.11; see
     /// [`cdn_result`](crate::cdn_result)).
     pub fn close_session(&mut self, now: Instant, h: SessionHandle, result: u16) -> Result<(), Error> {

@@ -122,13 +122,15 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
-    /// An incoming call arrived (ICRQ) and was answered with ICRP; data may flow once
-    /// `SessionUp` follows.
+    /// An incoming call arrived (ICRQ). Data may flow once `SessionUp` follows.
     IncomingCall {
         /// The new session.
         session: SessionHandle,
         /// Call Serial Number AVP, if any.
         call_serial_number: Option<u32>,
+        /// ICRP already went out (`Config::answer_calls_automatically`); when false the
+        /// owner must call `Endpoint::accept_call` or refuse with `Endpoint::close_session`.
+        answered: bool,
     },
     /// The session is established (ICCN sent or received): PPP frames may flow.
     SessionUp {

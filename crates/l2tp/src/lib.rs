@@ -23,14 +23,17 @@
 //! - After any input, timeout or command: [`Endpoint::poll_transmit`] until `None` (each
 //!   call appends one datagram to the buffer and says where it goes), then
 //!   [`Endpoint::poll_event`] until `None`.
-//! - Commands: [`Endpoint::connect`], [`Endpoint::open_session`], [`Endpoint::close_session`],
+//! - Commands: [`Endpoint::connect`], [`Endpoint::open_session`], [`Endpoint::accept_call`],
+//!   [`Endpoint::close_session`],
 //!   [`Endpoint::close_tunnel`], [`Endpoint::wan_error_notify`], [`Endpoint::set_link_info`],
 //!   [`Endpoint::shutdown`]; PPP frames go out with [`Endpoint::encapsulate`], which writes
 //!   the datagram straight into the caller's buffer.
 //!
-//! Incoming tunnels (SCCRQ) and calls (ICRQ) are accepted automatically within the limits of
-//! [`Config`]; the owner learns of them through [`Event::TunnelUp`] and
-//! [`Event::IncomingCall`] and may close them at any time.
+//! Incoming tunnels (SCCRQ) are accepted within the limits of [`Config`] and reported with
+//! [`Event::TunnelUp`]. Incoming calls (ICRQ) are answered at once by default; with
+//! `Config::answer_calls_automatically = false` the decision goes out as
+//! [`Event::IncomingCall`] and comes back as [`Endpoint::accept_call`] or
+//! [`Endpoint::close_session`]. The owner may close anything at any time.
 //!
 //! # Run loop
 //!

@@ -38,6 +38,8 @@ pub enum SessionState {
     WaitTunnel,
     /// LAC: ICRQ sent, waiting for ICRP.
     WaitReply,
+    /// LNS: ICRQ received, waiting for the owner to accept or refuse the call.
+    WaitAnswer,
     /// LNS: ICRP sent, waiting for ICCN.
     WaitConnect,
     /// Established: data may flow.
@@ -303,6 +305,25 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
             .hidden(ctx, true, AvpValue::CallSerialNumber(serial))
             .avp(true, AvpValue::BearerType(BEARER_TYPE));
         self.send(now, m, true);
+    }
+
+    /// LNS: answers a waiting ICRQ with ICRP (RFC 2661 §7.4.2, wait-answer -> wait-connect).
+    pub(crate) fn accept_call<R: CryptoRng>(
+        &mut self,
+        now: Instant,
+        local_id: u16,
+        ctx: &mut Ctx<'_, R>,
+    ) -> bool {
+        let Some(s) = self.sessions.get_mut(&local_id) else { return false };
+        if s.state != SessionState::WaitAnswer {
+            return false;
+        }
+        s.state = SessionState::WaitConnect;
+        let peer_sid = s.peer_id;
+        let mut m = self.start(peer_sid, MessageType::Icrp);
+        m.hidden(ctx, true, AvpValue::AssignedSessionId(local_id));
+        self.send(now, m, true);
+        true
     }
 
     /// Sends CDN for a session and forgets it (RFC 2661 §7.4: any state -> idle).
@@ -794,11 +815,12 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
                     self.send_cdn(now, peer_sid, local, result, error, ctx);
                     return;
                 }
+                let answer = ctx.config.answer_calls_automatically;
                 self.sessions.insert(
                     local,
                     Session {
                         peer_id: peer_sid,
-                        state: SessionState::WaitConnect,
+                        state: SessionState::WaitAnswer,
                         data_sequencing: ctx.config.data_sequencing,
                         data_ns: 0,
                         data_expected: 0,
@@ -806,13 +828,14 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
                         call_serial_number: a.call_serial_number.unwrap_or(0),
                     },
                 );
-                let mut m = self.start(peer_sid, MessageType::Icrp);
-                m.hidden(ctx, true, AvpValue::AssignedSessionId(local));
-                self.send(now, m, true);
                 ctx.events.push_back(Event::IncomingCall {
                     session: self.handle(local),
                     call_serial_number: a.call_serial_number,
+                    answered: answer,
                 });
+                if answer {
+                    self.accept_call(now, local, ctx);
+                }
             }
             _ => {
                 let mut header_session = header_session;

@@ -476,3 +476,36 @@ fn encapsulate_with_writes_the_frame_in_place_and_fixes_the_length() {
     p.deliver(LNS, &b);
     assert_eq!(p.data.last().unwrap().2, b"\xff\x03\x00\x21ip");
 }
+
+#[test]
+fn owner_answers_incoming_calls_when_asked_to() {
+    let mut lns = config("lns");
+    lns.answer_calls_automatically = false;
+    let mut p = Pair::new(config("lac"), lns, 16, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let a = p.lac.open_session(p.now, t).unwrap();
+    let b = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(5));
+    let waiting: Vec<SessionHandle> = p
+        .lns_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IncomingCall { session, answered: false, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waiting.len(), 2);
+    assert!(up_sessions(&p.lac_events).is_empty(), "no ICRP before the owner answers");
+    assert_eq!(p.lns.session(waiting[0]).unwrap().state, SessionState::WaitAnswer);
+    // Accept one, refuse the other.
+    p.lns.accept_call(p.now, waiting[0]).unwrap();
+    p.lns.close_session(p.now, waiting[1], cdn_result::NO_FACILITIES_TEMPORARY).unwrap();
+    assert_eq!(p.lns.accept_call(p.now, waiting[0]), Err(l2sec_l2tp::Error::InvalidState));
+    p.run_for(Duration::from_secs(2));
+    let up = up_sessions(&p.lac_events);
+    assert_eq!(up.len(), 1);
+    let refused = if up[0] == a { b } else { a };
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { session, reason: CloseReason::Peer { result: 4, .. } } if *session == refused)));
+    assert_eq!(up_sessions(&p.lns_events), vec![waiting[0]]);
+}
