@@ -386,6 +386,12 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         if self.state == TunnelState::Closing {
             return;
         }
+        if self.peer_id == 0 {
+            // RFC 2661 §6.4: StopCCN goes to the peer's Tunnel ID; without one there is
+            // nobody to tell, and the tunnel just goes.
+            self.discard(reason, ctx);
+            return;
+        }
         let mut m = self.start(0, MessageType::StopCcn);
         m.avp(true, AvpValue::AssignedTunnelId(self.local_id)).avp(true, result_avp(result, error));
         self.send(now, m, true);
@@ -593,12 +599,13 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
     }
 
     fn process_tunnel<R: CryptoRng>(&mut self, now: Instant, t: MessageType, a: Attrs, ctx: &mut Ctx<'_, R>) {
+        if self.peer_id == 0 && matches!(t, MessageType::Sccrq | MessageType::Sccrp | MessageType::StopCcn) {
+            // The peer's Tunnel ID arrives in these; learn it first so that even a refusal
+            // (StopCCN) can be addressed to it.
+            self.peer_id = a.assigned_tunnel_id.unwrap_or(0);
+        }
         if t == MessageType::StopCcn {
-            // RFC 2661 §5.7: acknowledge, then keep state for a while. A StopCCN that
-            // answers our SCCRQ tells us the peer's Tunnel ID only here.
-            if self.peer_id == 0 {
-                self.peer_id = a.assigned_tunnel_id.unwrap_or(0);
-            }
+            // RFC 2661 §5.7: acknowledge, then keep state for a while.
             self.reliable.clear_queue_for_close();
             self.enter_closing(now, peer_reason(a.result), ctx);
             self.set_timer(Timer::Ack, Some(now));
@@ -627,7 +634,8 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
         }
         match (t, self.state) {
             (MessageType::Hello, TunnelState::Established) => {}
-            (MessageType::Sccrq, TunnelState::WaitCtlConn) if self.peer_id == 0 => {
+            // Nothing sent yet: this tunnel was made for this SCCRQ.
+            (MessageType::Sccrq, TunnelState::WaitCtlConn) if self.reliable.next_ns() == 0 => {
                 self.on_sccrq(now, a, ctx);
             }
             (MessageType::Sccrp, TunnelState::WaitCtlReply) => self.on_sccrp(now, a, ctx),

@@ -342,3 +342,37 @@ fn garbage_and_replayed_control_messages_do_not_disturb_an_established_tunnel() 
     p.deliver(LNS, &buf);
     assert_eq!(p.data.len(), before + 1);
 }
+
+#[test]
+fn unknown_mandatory_avp_in_sccrq_is_refused_with_stopccn_to_the_peers_tunnel() {
+    let mut p = Scripted::new();
+    let r = p.send(
+        0,
+        MessageType::Sccrq,
+        &[
+            Avp::new(true, AvpValue::ProtocolVersion { version: 1, revision: 0 }),
+            Avp::new(true, AvpValue::HostName(b"scripted")),
+            Avp::new(true, AvpValue::FramingCapabilities(3)),
+            Avp::new(true, AvpValue::AssignedTunnelId(MY_TUNNEL)),
+            unknown(true),
+        ],
+    );
+    assert_eq!(r.len(), 1, "no SCCRP, only the refusal");
+    assert_eq!(result_of(&r[0]), (MessageType::StopCcn, 2, Some(8)));
+    assert_eq!(ControlMessage::parse(&r[0]).unwrap().header.tunnel_id, MY_TUNNEL);
+    assert!(!p.events.iter().any(|e| matches!(e, Event::TunnelUp { .. })));
+}
+
+#[test]
+fn closing_a_tunnel_that_never_heard_back_sends_nothing_to_tunnel_zero() {
+    let mut lac: Endpoint<u8, ChaCha20Rng> = Endpoint::new(Config::default(), ChaCha20Rng::seed_from_u64(6));
+    let now = Instant::now();
+    let t = lac.connect(now, PEER).unwrap();
+    let mut buf = Vec::new();
+    assert!(lac.poll_transmit(now, &mut buf).is_some(), "SCCRQ");
+    lac.close_tunnel(now, t, 1).unwrap();
+    buf.clear();
+    assert!(lac.poll_transmit(now, &mut buf).is_none(), "no StopCCN without a peer Tunnel ID");
+    assert_eq!(lac.tunnel_count(), 0);
+    assert!(matches!(lac.poll_event(), Some(Event::TunnelDown { reason: CloseReason::Local, .. })));
+}
