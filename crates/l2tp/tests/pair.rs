@@ -509,3 +509,26 @@ fn owner_answers_incoming_calls_when_asked_to() {
         Event::SessionDown { session, reason: CloseReason::Peer { result: 4, .. } } if *session == refused)));
     assert_eq!(up_sessions(&p.lns_events), vec![waiting[0]]);
 }
+
+#[test]
+fn lac_numbers_its_data_once_the_lns_does() {
+    let mut lns = config("lns");
+    lns.data_sequencing = true;
+    let mut p = Pair::new(config("lac"), lns, 17, LinkProfile::default());
+    let t = p.lac.connect(p.now, LNS).unwrap();
+    let s = p.lac.open_session(p.now, t).unwrap();
+    p.run_for(Duration::from_secs(2));
+    let lns_s = up_sessions(&p.lns_events)[0];
+    let mut buf = Vec::new();
+    p.lac.encapsulate(s, b"\xff\x03\x00\x21a", &mut buf).unwrap();
+    assert!(l2sec_l2tp::wire::Packet::parse(&buf).unwrap().header.sequence.is_none());
+    buf.clear();
+    p.lns.encapsulate(lns_s, b"\xff\x03\x00\x21b", &mut buf).unwrap();
+    assert!(l2sec_l2tp::wire::Packet::parse(&buf).unwrap().header.sequence.is_some());
+    p.deliver(LAC, &buf);
+    buf.clear();
+    p.lac.encapsulate(s, b"\xff\x03\x00\x21c", &mut buf).unwrap();
+    let seq = l2sec_l2tp::wire::Packet::parse(&buf).unwrap().header.sequence;
+    assert_eq!(seq.map(|s| s.ns), Some(0), "RFC 2661 §5.4: the LAC follows the LNS");
+    assert!(p.lac.session(s).unwrap().sequencing);
+}
