@@ -1,0 +1,112 @@
+//! Fuzzes the IKEv1 Quick Mode machines: arbitrary datagrams go to a responder being
+//! created and to an initiator and responder mid-exchange, mixed with clock jumps and
+//! genuine messages, under a fixed ISAKMP SA. Nothing may panic.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+use l2sec_ike::crypto::{CipherAlgorithm, PrfAlgorithm};
+use l2sec_ike::rand_core::{TryCryptoRng, TryRng};
+use l2sec_ike::v1::keys::{Iv, Phase1Keys};
+use l2sec_ike::v1::quick::{EspProposal, IsakmpContext, QuickMode, QuickModeConfig};
+use libfuzzer_sys::fuzz_target;
+
+/// Deterministic generator for fuzzing only (splitmix64): NOT a secure RNG.
+struct FuzzRng(u64);
+
+impl TryRng for FuzzRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Ok(z ^ (z >> 31))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for c in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+        Ok(())
+    }
+}
+impl TryCryptoRng for FuzzRng {}
+
+fn context() -> IsakmpContext {
+    let prf = PrfAlgorithm::HmacSha1;
+    let skeyid = prf.prf(b"fuzz", &[b"ni", b"nr"]);
+    let keys = Phase1Keys::derive(prf, CipherAlgorithm::AesCbc128, &skeyid, b"gxy", &[1; 8], &[2; 8]);
+    IsakmpContext { keys, phase1_iv: Iv::new(&[3; 16]), cookies: ([1; 8], [2; 8]) }
+}
+
+fn config() -> QuickModeConfig {
+    QuickModeConfig {
+        proposals: vec![EspProposal {
+            encryption: EspEncryption::AesCbc { key_len: 16 },
+            integrity: EspIntegrity::HmacSha1_96,
+            lifetime: Duration::from_secs(3600),
+        }],
+        mode: EspMode::Transport,
+        encapsulation: EspEncapsulation::None,
+        traffic_selectors: None,
+        retransmit_timeout: Duration::from_secs(1),
+        max_retransmits: 2,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut now = Instant::now();
+    let Ok(mut initiator) = QuickMode::initiate(context(), config(), FuzzRng(1), now) else {
+        return;
+    };
+    let mut first = Vec::new();
+    let _ = initiator.poll_transmit(now, &mut first);
+    let mut responder = QuickMode::respond(context(), config(), FuzzRng(2), now, &first).ok();
+    let mut rest = data;
+    while let [op, len, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (chunk, after) = tail.split_at(n);
+        rest = after;
+        match op % 5 {
+            0 => {
+                let _ = QuickMode::respond(context(), config(), FuzzRng(3), now, chunk);
+            }
+            1 => {
+                let _ = initiator.handle_input(now, chunk);
+            }
+            2 => {
+                if let Some(r) = responder.as_mut() {
+                    let _ = r.handle_input(now, chunk);
+                }
+            }
+            3 => {
+                now += Duration::from_millis(u64::from(*len) * 50);
+                initiator.handle_timeout(now);
+                if let Some(r) = responder.as_mut() {
+                    r.handle_timeout(now);
+                }
+            }
+            _ => {
+                let mut buf = Vec::new();
+                if let Some(r) = responder.as_mut() {
+                    if r.poll_transmit(now, &mut buf).is_some() {
+                        let _ = initiator.handle_input(now, &buf);
+                    }
+                    buf.clear();
+                    if initiator.poll_transmit(now, &mut buf).is_some() {
+                        let _ = r.handle_input(now, &buf);
+                    }
+                }
+            }
+        }
+        while initiator.poll_event().is_some() {}
+        if let Some(r) = responder.as_mut() {
+            while r.poll_event().is_some() {}
+        }
+    }
+});
