@@ -668,3 +668,44 @@ fn datagram_header_matches_encode_datagram() {
     assert_eq!(head, whole);
     assert_eq!(&whole[..4], &[0xff, 0x03, 0x00, 0x21]);
 }
+
+#[test]
+fn ipv6cp_protocol_rejected_by_peer_leaves_ipv4_up() {
+    // The authenticator runs IPV6CP, the peer does not (pppd's noipv6): the peer answers
+    // with Protocol-Reject, IPV6CP stops, IPv4 carries on.
+    let mut ac = auth_config(vec![AuthMethod::ChapMd5]);
+    ac.ipv6cp = true;
+    let mut p = Pair::new(peer_config("alice", "alicepass"), ac, 21);
+    p.open();
+    assert!(p.run_until(Duration::from_secs(5), Pair::both_ipv4_up));
+    p.run_for(Duration::from_secs(5));
+    assert!(has(&p.auth.events, |e| matches!(e, Event::ProtocolRejected(protocol::IPV6CP))));
+    assert_eq!(p.auth.s.ipv6cp_state(), State::Stopped);
+    assert!(p.both_ipv4_up());
+    assert_eq!(p.peer.s.stats().protocol_rejects_sent, 1);
+}
+
+#[test]
+fn last_ncp_rejected_closes_the_link() {
+    let mut p = negotiate(AuthMethod::Pap, "alice", "alicepass", 22);
+    // The peer Protocol-Rejects IPCP (RFC 1661 §5.7): IPCP goes down and, with no network
+    // protocol left, the authenticator closes LCP.
+    let mut f = vec![0xff, 0x03, 0xc0, 0x21];
+    wire::encode_packet(wire::code::PROTOCOL_REJECT, 77, &[&[0x80, 0x21], &[1, 1, 0, 4]], &mut f);
+    p.auth.s.handle_input(p.now, &f).unwrap();
+    p.run_for(Duration::from_secs(20));
+    assert!(has(&p.auth.events, |e| matches!(e, Event::Ipv4Down)));
+    assert!(has(&p.auth.events, |e| matches!(e, Event::Finished)));
+    let reasons: Vec<_> = p
+        .auth
+        .sent
+        .iter()
+        .filter_map(|(_, f)| {
+            let fr = Frame::parse(f).ok()?;
+            let pk = Packet::parse(fr.information).ok()?;
+            (fr.protocol == protocol::LCP && pk.code == wire::code::TERMINATE_REQUEST)
+                .then(|| pk.data.to_vec())
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r == b"No network protocols running"), "{reasons:?}");
+}
