@@ -709,3 +709,43 @@ fn last_ncp_rejected_closes_the_link() {
         .collect();
     assert!(reasons.iter().any(|r| r == b"No network protocols running"), "{reasons:?}");
 }
+
+#[test]
+fn ipcp_restart_counter_then_link_closes() {
+    // The peer goes silent once authenticated: the authenticator's IPCP sends Max-Configure
+    // (10) Configure-Requests one Restart period (3 s) apart, TO- one period after the last
+    // (RFC 1661 §4.6), then LCP closes: Max-Terminate (2) Terminate-Requests, Finished.
+    let mut ac = auth_config(vec![AuthMethod::Pap]);
+    ac.echo_interval = None;
+    let mut p = Pair::new(peer_config("alice", "alicepass"), ac, 23);
+    p.open();
+    assert!(p.run_until(Duration::from_secs(5), |p| has(&p.auth.events, |e| matches!(
+        e,
+        Event::Authenticated(_)
+    ))));
+    let silent = p.now;
+    p.peer_silent_after = Some(silent);
+    p.run_for(Duration::from_secs(60));
+    let ipcp_reqs: Vec<_> = p
+        .auth
+        .sent
+        .iter()
+        .filter(|(_, f)| {
+            Frame::parse(f).is_ok_and(|fr| {
+                fr.protocol == protocol::IPCP
+                    && Packet::parse(fr.information).is_ok_and(|pk| pk.code == wire::code::CONFIGURE_REQUEST)
+            })
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(ipcp_reqs.len(), 10);
+    for w in ipcp_reqs.windows(2) {
+        assert_eq!(w[1] - w[0], Duration::from_secs(3));
+    }
+    let terms = lcp_codes(&p.auth.sent, wire::code::TERMINATE_REQUEST);
+    assert_eq!(terms.len(), 2);
+    assert_eq!(terms[0] - ipcp_reqs[9], Duration::from_secs(3));
+    let fin = p.auth.events.iter().find(|(_, e)| matches!(e, Event::Finished)).unwrap().0;
+    assert_eq!(fin - terms[0], Duration::from_secs(6));
+    assert_eq!(p.auth.s.ipcp_state(), State::Initial);
+}

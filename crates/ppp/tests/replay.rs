@@ -232,22 +232,28 @@ impl Outstanding {
 }
 
 fn ipcp_address_acked_for(frames: &[Captured], dir: u8) -> Ipv4Addr {
-    // The IP-Address in the last IPCP Configure-Ack sent by `dir`.
+    ipcp_acked_for(frames, dir, 3).expect("an IPCP Configure-Ack with an address")
+}
+
+/// The address option `kind` in the last IPCP Configure-Ack sent by `dir`.
+fn ipcp_acked_for(frames: &[Captured], dir: u8, kind: u8) -> Option<Ipv4Addr> {
     frames
         .iter()
         .filter(|(_, d, _)| *d == dir)
         .filter_map(|(_, _, f)| {
             let fr = Frame::parse(f).ok()?;
             let p = Packet::parse(fr.information).ok()?;
-            (fr.protocol == protocol::IPCP && p.code == code::CONFIGURE_ACK).then(|| {
-                wire::options(p.data).flatten().find_map(|o| match IpcpOption::from_raw(o) {
-                    IpcpOption::IpAddress(a) => Some(a),
-                    _ => None,
-                })
-            })?
+            (fr.protocol == protocol::IPCP && p.code == code::CONFIGURE_ACK).then_some(p.data)
         })
         .next_back()
-        .expect("an IPCP Configure-Ack")
+        .and_then(|data| {
+            wire::options(data).flatten().find(|o| o.kind == kind).and_then(|o| {
+                match IpcpOption::from_raw(o) {
+                    IpcpOption::IpAddress(a) | IpcpOption::NameServer(_, a) => Some(a),
+                    _ => None,
+                }
+            })
+        })
 }
 
 fn chap_of(frames: &[Captured], code_: u8) -> (u8, Vec<u8>, Vec<u8>) {
@@ -414,6 +420,13 @@ fn replay_as_peer(name: &str) {
     assert!(
         r.has(|e| matches!(e, Event::Ipv4Up(p) if p.local == addr)),
         "{name}: expected IPCP up with {addr}: {:?}",
+        r.events
+    );
+    // The DNS server pppd handed its peer, if any, is the one l2sec learnt.
+    let dns = ipcp_acked_for(&frames, auth_dir, wire::ipcp_option::PRIMARY_DNS);
+    assert!(
+        r.has(|e| matches!(e, Event::Ipv4Up(p) if p.dns[0] == dns)),
+        "{name}: dns {dns:?}: {:?}",
         r.events
     );
     assert!(r.has(|e| matches!(e, Event::Ipv6Up(_))), "{name}: {:?}", r.events);
