@@ -749,3 +749,38 @@ fn ipcp_restart_counter_then_link_closes() {
     assert_eq!(fin - terms[0], Duration::from_secs(6));
     assert_eq!(p.auth.s.ipcp_state(), State::Initial);
 }
+
+#[test]
+fn duplicate_request_in_opened_is_reacked_but_a_new_one_renegotiates() {
+    let mut p = negotiate(AuthMethod::Pap, "alice", "alicepass", 24);
+    // The last LCP Configure-Request the peer sent (and the authenticator acked).
+    let last_req = p
+        .peer
+        .sent
+        .iter()
+        .rev()
+        .map(|(_, f)| f.clone())
+        .find(|f| {
+            Frame::parse(f).is_ok_and(|fr| {
+                fr.protocol == protocol::LCP
+                    && Packet::parse(fr.information).is_ok_and(|pk| pk.code == wire::code::CONFIGURE_REQUEST)
+            })
+        })
+        .unwrap();
+    let downs = |p: &Pair| p.auth.events.iter().filter(|(_, e)| matches!(e, Event::LinkDown)).count();
+    let acks_before = lcp_codes(&p.auth.sent, wire::code::CONFIGURE_ACK).len();
+    // A stale copy (same identifier, same options): Ack again, stay Opened.
+    p.auth.s.handle_input(p.now, &last_req).unwrap();
+    p.drain();
+    assert_eq!(lcp_codes(&p.auth.sent, wire::code::CONFIGURE_ACK).len(), acks_before + 1);
+    assert_eq!(downs(&p), 0);
+    assert!(p.both_ipv4_up());
+    // The same options under a new identifier: RFC 1661 §4.1 RCR+ in Opened
+    // (tld, scr, sca): the link renegotiates, and comes back up.
+    let mut renewed = last_req.clone();
+    renewed[5] = renewed[5].wrapping_add(100);
+    p.auth.s.handle_input(p.now, &renewed).unwrap();
+    p.drain();
+    assert_eq!(downs(&p), 1);
+    assert!(p.run_until(Duration::from_secs(10), Pair::both_ipv4_up));
+}
