@@ -459,13 +459,17 @@ impl<R: CryptoRng> Session<R> {
     /// every call that takes `now`.
     #[must_use]
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let o = self.out.pop_front()?;
+        let mut o = self.out.pop_front()?;
         let start = buf.len();
         let lcp = o.protocol == protocol::LCP;
         let ac = self.config.address_control && (lcp || !self.lcp.neg.send_acfc);
         let pfc = !lcp && self.lcp.neg.send_pfc;
         wire::encode_header(ac, pfc, o.protocol, buf);
         buf.extend_from_slice(&o.packet);
+        if o.protocol == protocol::PAP {
+            // An Authenticate-Request holds the password in clear: wipe our copy.
+            zeroize::Zeroize::zeroize(&mut o.packet);
+        }
         Some(Transmit { protocol: o.protocol, len: buf.len() - start })
     }
 
