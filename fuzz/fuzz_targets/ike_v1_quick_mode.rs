@@ -41,7 +41,7 @@ fn context() -> IsakmpContext {
     let prf = PrfAlgorithm::HmacSha1;
     let skeyid = prf.prf(b"fuzz", &[b"ni", b"nr"]);
     let keys = Phase1Keys::derive(prf, CipherAlgorithm::AesCbc128, &skeyid, b"gxy", &[1; 8], &[2; 8]);
-    IsakmpContext { keys, phase1_iv: Iv::new(&[3; 16]), cookies: ([1; 8], [2; 8]) }
+    IsakmpContext { keys, phase1_iv: Iv::new(&[3; 16]), cookies: ([1; 8], [2; 8]), udp_encapsulated: false }
 }
 
 fn config() -> QuickModeConfig {

@@ -200,7 +200,7 @@ fn inner_responder() {
         }
         if let Some(event) = mm.poll_event() {
             match event {
-                Event::Established { peer_id, proposal } => {
+                Event::Established { peer_id, proposal, .. } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 1], "charon's ID");
                     println!("established with charon: {peer_id:?} {proposal:?}");
                 }
@@ -321,7 +321,7 @@ fn inner_initiator() {
         }
         if let Some(event) = mm.poll_event() {
             match event {
-                Event::Established { peer_id, proposal } => {
+                Event::Established { peer_id, proposal, .. } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 2], "charon's ID");
                     assert_eq!(proposal.group, DhGroup::Modp2048);
                     assert_eq!(mm.state(), State::Established);

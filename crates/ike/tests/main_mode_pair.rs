@@ -244,3 +244,101 @@ fn corrupted_final_message_is_dropped_by_initiator() {
     i.handle_input(now, &mm6).unwrap();
     assert_established(&mut i, &mut r);
 }
+
+mod nat_traversal {
+    use super::*;
+    use l2sec_ike::v1::main_mode::{NatStatus, NatTVariant, NatTraversal};
+    use std::net::SocketAddr;
+
+    fn natt(local: &str, remote: &str, force: bool) -> Option<NatTraversal> {
+        Some(NatTraversal {
+            local: local.parse::<SocketAddr>().unwrap(),
+            remote: remote.parse::<SocketAddr>().unwrap(),
+            force_encapsulation: force,
+        })
+    }
+
+    /// Runs the exchange and returns, per message, whether it was sent UDP-encapsulated.
+    fn exchange(i: &mut Mm, r: &mut Mm, now: Instant) -> Vec<bool> {
+        let mut floated = Vec::new();
+        for _ in 0..3 {
+            let mut buf = Vec::new();
+            let t = i.poll_transmit(now, &mut buf).unwrap();
+            floated.push(t.udp_encapsulated);
+            r.handle_input(now, &buf).unwrap();
+            buf.clear();
+            let t = r.poll_transmit(now, &mut buf).unwrap();
+            floated.push(t.udp_encapsulated);
+            i.handle_input(now, &buf).unwrap();
+        }
+        floated
+    }
+
+    fn nat_of(m: &mut Mm) -> Option<NatStatus> {
+        match m.poll_event() {
+            Some(Event::Established { nat, .. }) => nat,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_nat_between_public_addresses() {
+        let now = Instant::now();
+        let mut ic = config(b"psk", "initiator.lab");
+        ic.nat_traversal = natt("192.0.2.1:500", "192.0.2.2:500", false);
+        let mut rc = config(b"psk", "responder.lab");
+        rc.nat_traversal = natt("192.0.2.2:500", "192.0.2.1:500", false);
+        let (mut i, mut r) = pair(now, ic, rc);
+        assert_eq!(exchange(&mut i, &mut r, now), [false; 6]);
+        let none =
+            NatStatus { variant: NatTVariant::Rfc3947, local_behind_nat: false, remote_behind_nat: false };
+        assert_eq!(nat_of(&mut i), Some(none));
+        assert_eq!(nat_of(&mut r), Some(none));
+        assert!(!i.isakmp_context().unwrap().udp_encapsulated);
+    }
+
+    /// The initiator sits behind a NAT: it sees itself as 10.0.0.2:500, the responder
+    /// sees it as 198.51.100.7:31000. Both detect it and MM5/MM6 move to port 4500.
+    #[test]
+    fn initiator_behind_nat_floats_to_4500() {
+        let now = Instant::now();
+        let mut ic = config(b"psk", "initiator.lab");
+        ic.nat_traversal = natt("10.0.0.2:500", "192.0.2.2:500", false);
+        let mut rc = config(b"psk", "responder.lab");
+        rc.nat_traversal = natt("192.0.2.2:500", "198.51.100.7:31000", false);
+        let (mut i, mut r) = pair(now, ic, rc);
+        assert_eq!(exchange(&mut i, &mut r, now), [false, false, false, false, true, true]);
+        let ni = nat_of(&mut i).unwrap();
+        let nr = nat_of(&mut r).unwrap();
+        assert!(ni.local_behind_nat && !ni.remote_behind_nat);
+        assert!(!nr.local_behind_nat && nr.remote_behind_nat);
+        assert!(i.isakmp_context().unwrap().udp_encapsulated);
+        assert!(r.isakmp_context().unwrap().udp_encapsulated);
+    }
+
+    /// strongSwan's `encap = yes`: a bogus NAT-D for our own address.
+    #[test]
+    fn forced_encapsulation_looks_like_a_nat() {
+        let now = Instant::now();
+        let mut ic = config(b"psk", "initiator.lab");
+        ic.nat_traversal = natt("192.0.2.1:500", "192.0.2.2:500", true);
+        let mut rc = config(b"psk", "responder.lab");
+        rc.nat_traversal = natt("192.0.2.2:500", "192.0.2.1:500", false);
+        let (mut i, mut r) = pair(now, ic, rc);
+        assert_eq!(exchange(&mut i, &mut r, now)[4..], [true, true]);
+        assert!(nat_of(&mut r).unwrap().remote_behind_nat);
+        assert!(nat_of(&mut i).unwrap().local_behind_nat);
+    }
+
+    /// A responder without NAT-T sends no Vendor ID back: no NAT-D, no floating.
+    #[test]
+    fn peer_without_nat_t() {
+        let now = Instant::now();
+        let mut ic = config(b"psk", "initiator.lab");
+        ic.nat_traversal = natt("10.0.0.2:500", "192.0.2.2:500", false);
+        let (mut i, mut r) = pair(now, ic, config(b"psk", "responder.lab"));
+        assert_eq!(exchange(&mut i, &mut r, now), [false; 6]);
+        assert_eq!(nat_of(&mut i), None);
+        assert_eq!(nat_of(&mut r), None);
+    }
+}

@@ -437,6 +437,7 @@ fn quick_mode_responder_accepts_charon_qm1() {
         phase1_iv: p1.ivs.iv_for(&p1.keys, 0),
         keys: p1.keys.clone(),
         cookies: (m.header.initiator_spi, m.header.responder_spi),
+        udp_encapsulated: true,
     };
     let config = QuickModeConfig {
         proposals: vec![EspProposal {

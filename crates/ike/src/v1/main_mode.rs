@@ -16,16 +16,23 @@
 //! [`MainMode::poll_event`] until both return `None`, then sleep until
 //! [`MainMode::poll_timeout`].
 //!
-//! Not yet done (later sessions): NAT-D/NAT-T port floating, vendor IDs, INITIAL-CONTACT,
-//! notifications to the peer on failure, signature authentication, lifetime expiry.
+//! NAT traversal (RFC 3947): with [`MainModeConfig::nat_traversal`] set, both sides send
+//! the NAT-T Vendor IDs in MM1/MM2 and NAT-D payloads in MM3/MM4; when a NAT is detected
+//! (or encapsulation is forced) MM5 onwards go to port 4500 ([`Transmit::udp_encapsulated`])
+//! and the result is reported in [`Event::Established`].
+//!
+//! Not yet done (later sessions): INITIAL-CONTACT, DPD, notifications to the peer on
+//! failure, signature authentication, lifetime expiry.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 
 use super::crypt::{self, IvChain};
 use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk};
+use super::natt::{VENDOR_ID_NAT_T_DRAFT_02N, VENDOR_ID_RFC3947, nat_discovery_hash};
 use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
 use crate::error::Error;
 use crate::wire::v1::{
@@ -146,6 +153,46 @@ impl Identity {
     }
 }
 
+/// Addresses for NAT detection (RFC 3947 §3), as this endpoint sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatTraversal {
+    /// Our address and IKE port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// Claim to be behind a NAT (send a bogus NAT-D for our address) so that ESP is
+    /// UDP-encapsulated even without a NAT (strongSwan's `encap = yes`).
+    pub force_encapsulation: bool,
+}
+
+/// Which NAT-T dialect the peers agreed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatTVariant {
+    /// RFC 3947 (NAT-D = 20, NAT-OA = 21, encapsulation modes 3/4).
+    Rfc3947,
+    /// draft-ietf-ipsec-nat-t-ike-02/03 (NAT-D = 130, NAT-OA = 131, modes 61443/61444).
+    Draft,
+}
+
+/// The outcome of NAT detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NatStatus {
+    /// The negotiated NAT-T dialect.
+    pub variant: NatTVariant,
+    /// Our address is translated (or we forced encapsulation).
+    pub local_behind_nat: bool,
+    /// The peer's address is translated (or the peer forced encapsulation).
+    pub remote_behind_nat: bool,
+}
+
+impl NatStatus {
+    /// ESP must be UDP-encapsulated and IKE moves to port 4500.
+    #[must_use]
+    pub const fn nat_detected(&self) -> bool {
+        self.local_behind_nat || self.remote_behind_nat
+    }
+}
+
 /// Settings of a Main Mode exchange.
 #[derive(Debug, Clone)]
 pub struct MainModeConfig {
@@ -161,6 +208,8 @@ pub struct MainModeConfig {
     pub max_retransmits: u32,
     /// The whole exchange must finish within this.
     pub handshake_timeout: Duration,
+    /// NAT traversal (RFC 3947); `None` sends no NAT-T Vendor IDs and never floats.
+    pub nat_traversal: Option<NatTraversal>,
 }
 
 impl MainModeConfig {
@@ -189,6 +238,7 @@ impl MainModeConfig {
             retransmit_timeout: Duration::from_secs(1),
             max_retransmits: 5,
             handshake_timeout: Duration::from_secs(30),
+            nat_traversal: None,
         }
     }
 }
@@ -233,6 +283,8 @@ pub enum Event {
         peer_id: Identity,
         /// The negotiated algorithms.
         proposal: Phase1Proposal,
+        /// NAT detection result, when NAT-T was negotiated.
+        nat: Option<NatStatus>,
     },
     /// The exchange failed and will not recover.
     Failed(Error),
@@ -243,6 +295,9 @@ pub enum Event {
 pub struct Transmit {
     /// Bytes appended to the caller's buffer.
     pub size: usize,
+    /// RFC 3947 §4: send from port 4500 to the peer's NAT-T port, with the 4-byte
+    /// non-ESP marker (zero) in front of the bytes.
+    pub udp_encapsulated: bool,
 }
 
 /// The machine's timers, indexing its deadline table.
@@ -283,6 +338,8 @@ pub struct MainMode<R> {
     last_received: Option<Vec<u8>>,
     retransmits: u32,
     auth_failures: u32,
+    natt: Option<NatTVariant>,
+    nat: Option<NatStatus>,
     timers: [Option<Instant>; TIMER_COUNT],
     events: VecDeque<Event>,
 }
@@ -323,6 +380,8 @@ impl<R: CryptoRng> MainMode<R> {
             last_received: None,
             retransmits: 0,
             auth_failures: 0,
+            natt: None,
+            nat: None,
             timers: [None; TIMER_COUNT],
             events: VecDeque::new(),
         };
@@ -371,7 +430,12 @@ impl<R: CryptoRng> MainMode<R> {
         };
         let mut sai_b = Vec::new();
         sa.encode_body(&mut sai_b);
-        let msg = m.plain_message(vec![Payload::SecurityAssociation(sa)]);
+        let mut payloads = vec![Payload::SecurityAssociation(sa)];
+        if m.config.nat_traversal.is_some() {
+            payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
+            payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
+        }
+        let msg = m.plain_message(payloads);
         m.ex.sai_b = sai_b;
         m.send(now, msg);
         Ok(m)
@@ -415,7 +479,12 @@ impl<R: CryptoRng> MainMode<R> {
         }
         let keys = self.keys.clone()?;
         let phase1_iv = self.ivs.as_ref()?.iv_for(&keys, 0);
-        Some(super::quick::IsakmpContext { keys, phase1_iv, cookies: (self.cky_i, self.cky_r) })
+        Some(super::quick::IsakmpContext {
+            keys,
+            phase1_iv,
+            cookies: (self.cky_i, self.cky_r),
+            udp_encapsulated: self.floated(),
+        })
     }
 
     /// The IV chain, for the phase-2 exchanges that follow.
@@ -505,7 +574,19 @@ impl<R: CryptoRng> MainMode<R> {
         self.send_pending = false;
         let msg = self.last_sent.as_ref()?;
         buf.extend_from_slice(msg);
-        Some(Transmit { size: msg.len() })
+        Some(Transmit { size: msg.len(), udp_encapsulated: self.floated() })
+    }
+
+    /// RFC 3947 §4: after NAT detection the initiator moves to port 4500 from MM5 on, and
+    /// the responder answers there.
+    fn floated(&self) -> bool {
+        self.nat.is_some_and(|n| n.nat_detected()) && matches!(self.state, State::SentId | State::Established)
+    }
+
+    /// NAT detection result, once MM3/MM4 were processed with NAT-T negotiated.
+    #[must_use]
+    pub const fn nat_status(&self) -> Option<NatStatus> {
+        self.nat
     }
 
     /// The next event for the owner, if any.
@@ -543,6 +624,7 @@ impl<R: CryptoRng> MainMode<R> {
             }
         }
         let (number, transform, proposal) = chosen.ok_or(Error::NoProposalChosen)?;
+        let natt = self.config.nat_traversal.and(natt_variant(&payloads));
         let mut sai_b = Vec::new();
         sa.encode_body(&mut sai_b);
         let mut cky_r = [0u8; 8];
@@ -562,7 +644,16 @@ impl<R: CryptoRng> MainMode<R> {
                 transforms: vec![transform],
             }],
         };
-        let msg = self.plain_message(vec![Payload::SecurityAssociation(reply)]);
+        let mut reply_payloads = vec![Payload::SecurityAssociation(reply)];
+        match natt {
+            Some(NatTVariant::Rfc3947) => reply_payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947)),
+            Some(NatTVariant::Draft) => {
+                reply_payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
+            }
+            None => {}
+        }
+        self.natt = natt;
+        let msg = self.plain_message(reply_payloads);
         self.state = State::SentSaReply;
         self.send(now, msg);
         Ok(())
@@ -588,16 +679,20 @@ impl<R: CryptoRng> MainMode<R> {
             return Err(Error::UnexpectedMessage("MM2 without responder cookie"));
         }
         let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
+        let natt = self.config.nat_traversal.and(natt_variant(&payloads));
         let kx = KeyExchange::generate(proposal.group, &mut self.rng);
         let mut ni = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut ni);
         self.cky_r = m.header.responder_spi;
+        self.natt = natt;
         self.ex.proposal = Some(proposal);
         self.ex.g_xi = kx.public_value().to_vec();
         self.ex.kx = Some(kx);
         self.ex.ni_b = ni;
-        let msg =
-            self.plain_message(vec![Payload::KeyExchange(&self.ex.g_xi), Payload::Nonce(&self.ex.ni_b)]);
+        let natd = self.nat_discovery_payloads(proposal.hash);
+        let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xi), Payload::Nonce(&self.ex.ni_b)];
+        payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
+        let msg = self.plain_message(payloads);
         self.state = State::SentKe;
         self.send(now, msg);
         Ok(())
@@ -608,6 +703,7 @@ impl<R: CryptoRng> MainMode<R> {
         let payloads = m.payloads()?;
         let (g_xi, ni_b) = find_ke_nonce(&payloads)?;
         let proposal = self.ex.proposal.ok_or(Error::UnexpectedMessage("no SA"))?;
+        let nat = self.detect_nat(proposal.hash, &payloads);
         let kx = KeyExchange::generate(proposal.group, &mut self.rng);
         let g_xy = kx.shared_secret(g_xi)?;
         let mut nr = vec![0u8; NONCE_LEN];
@@ -629,8 +725,11 @@ impl<R: CryptoRng> MainMode<R> {
         self.ex.ni_b = ni_b.to_vec();
         self.ex.nr_b = nr;
         self.ex.kx = Some(kx);
-        let msg =
-            self.plain_message(vec![Payload::KeyExchange(&self.ex.g_xr), Payload::Nonce(&self.ex.nr_b)]);
+        self.nat = nat;
+        let natd = self.nat_discovery_payloads(proposal.hash);
+        let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xr), Payload::Nonce(&self.ex.nr_b)];
+        payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
+        let msg = self.plain_message(payloads);
         self.state = State::SentKeReply;
         self.send(now, msg);
         Ok(())
@@ -641,6 +740,7 @@ impl<R: CryptoRng> MainMode<R> {
         let payloads = m.payloads()?;
         let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
         let proposal = self.ex.proposal.ok_or(Error::UnexpectedMessage("no SA"))?;
+        let nat = self.detect_nat(proposal.hash, &payloads);
         let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
         let g_xy = kx.shared_secret(g_xr)?;
         let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
@@ -667,6 +767,7 @@ impl<R: CryptoRng> MainMode<R> {
         )?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
+        self.nat = nat;
         self.state = State::SentId;
         self.send(now, msg);
         Ok(())
@@ -728,6 +829,43 @@ impl<R: CryptoRng> MainMode<R> {
             cky_r: &self.cky_r,
             sai_b: &self.ex.sai_b,
         }
+    }
+
+    /// RFC 3947 §3.2: NAT-D payloads for MM3/MM4: the peer's address first, then ours
+    /// (a random value instead when encapsulation is forced). Empty without NAT-T.
+    fn nat_discovery_payloads(&mut self, hash: PrfAlgorithm) -> Vec<(bool, Vec<u8>)> {
+        let (Some(variant), Some(addrs)) = (self.natt, self.config.nat_traversal) else {
+            return Vec::new();
+        };
+        let draft = variant == NatTVariant::Draft;
+        let remote = nat_discovery_hash(hash, &self.cky_i, &self.cky_r, addrs.remote);
+        let mut local = nat_discovery_hash(hash, &self.cky_i, &self.cky_r, addrs.local).as_bytes().to_vec();
+        if addrs.force_encapsulation {
+            self.rng.fill_bytes(&mut local);
+        }
+        vec![(draft, remote.as_bytes().to_vec()), (draft, local)]
+    }
+
+    /// RFC 3947 §3.2: compares the peer's NAT-D payloads with the addresses we see. The
+    /// first one hashes our address as the peer saw it; the others the peer's own.
+    fn detect_nat(&self, hash: PrfAlgorithm, payloads: &[Payload<'_>]) -> Option<NatStatus> {
+        let variant = self.natt?;
+        let addrs = self.config.nat_traversal?;
+        let hashes: Vec<&[u8]> = payloads
+            .iter()
+            .filter_map(|p| match p {
+                Payload::NatDiscovery { hash, .. } => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        let (first, others) = hashes.split_first()?;
+        let ours = nat_discovery_hash(hash, &self.cky_i, &self.cky_r, addrs.local);
+        let theirs = nat_discovery_hash(hash, &self.cky_i, &self.cky_r, addrs.remote);
+        Some(NatStatus {
+            variant,
+            local_behind_nat: addrs.force_encapsulation || !ours.ct_eq_bytes(first),
+            remote_behind_nat: !others.iter().any(|h| theirs.ct_eq_bytes(h)),
+        })
     }
 
     fn check_responder_cookie(&self, m: &Message<'_>) -> Result<(), Error> {
@@ -832,7 +970,7 @@ impl<R: CryptoRng> MainMode<R> {
         self.timers[Timer::Handshake as usize] = None;
         self.ex.kx = None;
         if let Some(proposal) = self.ex.proposal {
-            self.events.push_back(Event::Established { peer_id, proposal });
+            self.events.push_back(Event::Established { peer_id, proposal, nat: self.nat });
         }
     }
 
@@ -851,6 +989,18 @@ struct PeerAuth {
     id_b: Vec<u8>,
     hash: Vec<u8>,
     next_iv: super::keys::Iv,
+}
+
+/// RFC 3947 §2: the NAT-T dialect a peer announced with its Vendor IDs, RFC first.
+fn natt_variant(payloads: &[Payload<'_>]) -> Option<NatTVariant> {
+    let vid = |v: &[u8]| payloads.iter().any(|p| matches!(p, Payload::VendorId(x) if *x == v));
+    if vid(&VENDOR_ID_RFC3947) {
+        Some(NatTVariant::Rfc3947)
+    } else if vid(&VENDOR_ID_NAT_T_DRAFT_02N) {
+        Some(NatTVariant::Draft)
+    } else {
+        None
+    }
 }
 
 fn find_sa<'a, 'b>(payloads: &'b [Payload<'a>]) -> Result<&'b SecurityAssociation<'a>, Error> {

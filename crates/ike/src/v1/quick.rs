@@ -182,6 +182,8 @@ pub struct IsakmpContext {
     pub phase1_iv: Iv,
     /// (CKY-I, CKY-R).
     pub cookies: ([u8; 8], [u8; 8]),
+    /// IKE runs on port 4500 with the non-ESP marker (NAT detected in phase 1).
+    pub udp_encapsulated: bool,
 }
 
 /// One IKEv1 Quick Mode exchange (RFC 2409 §5.5) without PFS, as a sans-IO machine.
@@ -657,7 +659,7 @@ impl<R: CryptoRng> QuickMode<R> {
         self.send_pending = false;
         let msg = self.last_sent.as_ref()?;
         buf.extend_from_slice(msg);
-        Some(super::main_mode::Transmit { size: msg.len() })
+        Some(super::main_mode::Transmit { size: msg.len(), udp_encapsulated: self.ctx.udp_encapsulated })
     }
 
     /// The next event, if any.
