@@ -784,3 +784,24 @@ fn duplicate_request_in_opened_is_reacked_but_a_new_one_renegotiates() {
     assert_eq!(downs(&p), 1);
     assert!(p.run_until(Duration::from_secs(10), Pair::both_ipv4_up));
 }
+
+#[test]
+fn lower_layer_down_finishes_without_sending() {
+    let mut p = negotiate(AuthMethod::ChapMd5, "alice", "alicepass", 25);
+    let sent = p.auth.sent.len();
+    p.auth.s.lower_down(p.now);
+    p.drain();
+    assert_eq!(p.auth.sent.len(), sent, "nothing to send on a dead lower layer");
+    for want in [
+        |e: &Event| matches!(e, Event::LinkDown),
+        |e: &Event| matches!(e, Event::Ipv4Down),
+        |e: &Event| matches!(e, Event::Finished),
+    ] {
+        assert!(has(&p.auth.events, want));
+    }
+    assert_eq!(p.auth.s.phase(), Phase::Dead);
+    assert_eq!(p.auth.s.lcp_state(), State::Initial);
+    assert_eq!(p.auth.s.poll_timeout(), None);
+    let mut buf = Vec::new();
+    assert!(p.auth.s.encode_datagram(Datagram::Ipv4(&[0x45; 20]), &mut buf).is_err());
+}
