@@ -6,15 +6,19 @@
 //! charon is asked whether it holds an established IKEv1 SA. Needs root and the lab
 //! packages; it fails (never skips) without them.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
 use l2sec_ike::crypto::{CipherAlgorithm, DhGroup, PrfAlgorithm};
-use l2sec_ike::v1::main_mode::{Event, Identity, MainMode, MainModeConfig, Phase1Proposal, State};
+use l2sec_ike::v1::main_mode::{
+    Event, Identity, MainMode, MainModeConfig, NatTraversal, Phase1Proposal, State,
+};
+use l2sec_ike::v1::quick::TrafficSelector;
 use l2sec_ike::v1::quick::{EspProposal, QuickMode, QuickModeConfig, QuickModeEvent};
+use l2sec_ike::wire::v1::IdType;
 use l2sec_ike::wire::v1::{ExchangeType, Message};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -44,7 +48,16 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) -> std::process::Output {
-        let out = self.cmd().args(args).output().unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let out = self
+            .cmd()
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
         assert!(
             out.status.success(),
             "peer.sh {args:?} failed: {}\n{}",
@@ -347,6 +360,244 @@ fn inner_initiator() {
                 mm.handle_timeout(Instant::now());
             }
             Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+// --- NAT-T: Main Mode then Quick Mode with UDP encapsulation ---------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn nat_t_quick_mode_responder_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner(false);
+        return;
+    }
+    let lab = Lab::up("l2iknr");
+    // charon forces UDP encapsulation (libipsec needs it), so both sides float to 4500.
+    lab.run_env(&["start", "cli", "l2iknr-a", "initiator"], &[("ENCAP", "yes")]);
+    let inner = lab.spawn_inner("b", "nat_t_quick_mode_responder_against_charon");
+    std::thread::sleep(Duration::from_millis(300));
+    let up = lab.cmd().args(["up", "cli", "mm-tun", "10"]).output().unwrap();
+    let inner = inner.wait_with_output().unwrap();
+    let log = lab.charon_log_full("cli");
+    assert!(
+        inner.status.success(),
+        "inner responder failed:\n{}\n{}\n--- up:\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        String::from_utf8_lossy(&up.stdout),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    for l in out.lines().filter(|l| l.contains("established")) {
+        println!("{l}");
+    }
+    let child = log.lines().find(|l| l.contains("CHILD_SA mm-tun{") && l.contains("established"));
+    println!("charon: {}", child.unwrap_or("(none)"));
+    assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
+    assert!(up.status.success(), "swanctl --initiate failed:\n{}", String::from_utf8_lossy(&up.stdout));
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn nat_t_quick_mode_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner(true);
+        return;
+    }
+    let lab = Lab::up("l2ikni");
+    lab.run(&["start", "srv", "l2ikni-b", "responder"]);
+    let inner = lab.spawn_inner("a", "nat_t_quick_mode_initiator_against_charon").wait_with_output().unwrap();
+    let log = lab.charon_log_full("srv");
+    assert!(
+        inner.status.success(),
+        "inner initiator failed:\n{}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    for l in out.lines().filter(|l| l.contains("established")) {
+        println!("{l}");
+    }
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("charon: {sas}");
+    assert!(
+        sas.contains("state=INSTALLED") && sas.contains("encap=yes"),
+        "charon has no installed UDP-encapsulated CHILD_SA:\n{sas}\n{}",
+        tail(&log, 60)
+    );
+}
+
+/// Our IKE endpoint in a lab namespace: sockets on 500 and 4500, Main Mode then Quick
+/// Mode, NAT-T with forced encapsulation on our side when initiating.
+fn nat_t_owner(initiator: bool) {
+    let (me, peer_ip) = if initiator { ("192.0.2.1", "192.0.2.2") } else { ("192.0.2.2", "192.0.2.1") };
+    let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
+    let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
+    for s in [&s500, &s4500] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    }
+    let mut peer500: SocketAddr = format!("{peer_ip}:500").parse().unwrap();
+    let mut peer4500: SocketAddr = format!("{peer_ip}:4500").parse().unwrap();
+    let mut config = MainModeConfig::new(PSK, Identity::ipv4(me.parse().unwrap()));
+    config.nat_traversal = Some(NatTraversal {
+        local: format!("{me}:500").parse().unwrap(),
+        remote: peer500,
+        force_encapsulation: initiator,
+    });
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let now = Instant::now();
+    let mut mm = if initiator {
+        MainMode::initiate(config, ChaCha20Rng::seed_from_u64(seed), now).unwrap()
+    } else {
+        MainMode::respond(config, ChaCha20Rng::seed_from_u64(seed), now)
+    };
+    let mut quick: Option<QuickMode<ChaCha20Rng>> = None;
+    let qconfig = QuickModeConfig {
+        proposals: vec![EspProposal {
+            encryption: EspEncryption::AesCbc { key_len: 16 },
+            integrity: EspIntegrity::HmacSha1_96,
+            lifetime: Duration::from_secs(3600),
+        }],
+        mode: EspMode::Tunnel,
+        encapsulation: EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 },
+        traffic_selectors: Some((
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 201] },
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 202] },
+        )),
+        retransmit_timeout: Duration::from_secs(1),
+        max_retransmits: 3,
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut rx = [0u8; 65536];
+    let send = |t: l2sec_ike::v1::main_mode::Transmit, buf: &[u8], p500: SocketAddr, p4500: SocketAddr| {
+        if t.udp_encapsulated {
+            let mut d = vec![0u8; 4];
+            d.extend_from_slice(buf);
+            s4500.send_to(&d, p4500).unwrap();
+        } else {
+            s500.send_to(buf, p500).unwrap();
+        }
+    };
+    loop {
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "no result within 15 s: {:?} {:?}",
+            mm.state(),
+            quick.as_ref().map(|q| q.state())
+        );
+        let mut buf = Vec::new();
+        while let Some(t) = mm.poll_transmit(now, &mut buf) {
+            send(t, &buf, peer500, peer4500);
+            buf.clear();
+        }
+        if let Some(event) = mm.poll_event() {
+            match event {
+                Event::Established { peer_id, nat, .. } => {
+                    println!("main mode established with charon: {peer_id:?} nat {nat:?}");
+                    assert!(nat.is_some_and(|n| n.nat_detected()), "{nat:?}");
+                    if initiator {
+                        let ctx = mm.isakmp_context().unwrap();
+                        let q = QuickMode::initiate(
+                            ctx,
+                            qconfig.clone(),
+                            ChaCha20Rng::seed_from_u64(seed ^ 7),
+                            now,
+                        )
+                        .unwrap();
+                        quick = Some(q);
+                    }
+                }
+                Event::Failed(e) => panic!("Main Mode failed: {e}"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        if let Some(q) = quick.as_mut() {
+            while let Some(t) = q.poll_transmit(now, &mut buf) {
+                send(t, &buf, peer500, peer4500);
+                buf.clear();
+            }
+            if let Some(event) = q.poll_event() {
+                match event {
+                    QuickModeEvent::Established { child, traffic_selectors } => {
+                        println!(
+                            "quick mode established: spi_in {:08x} spi_out {:08x} {:?} {:?} {:?} {:?}",
+                            child.spi_in,
+                            child.spi_out,
+                            child.mode,
+                            child.encapsulation,
+                            child.encryption,
+                            traffic_selectors
+                        );
+                        assert_eq!(
+                            child.encapsulation,
+                            EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 }
+                        );
+                        // Stay a moment so a repeated message still gets its answer.
+                        let until = Instant::now() + Duration::from_millis(500);
+                        while Instant::now() < until {
+                            if let Ok((n, _)) = s4500.recv_from(&mut rx) {
+                                let _ = q.handle_input(Instant::now(), rx.get(4..n).unwrap_or(&[]));
+                                while let Some(t) = q.poll_transmit(Instant::now(), &mut buf) {
+                                    send(t, &buf, peer500, peer4500);
+                                    buf.clear();
+                                }
+                            }
+                        }
+                        return;
+                    }
+                    QuickModeEvent::Failed(e) => panic!("Quick Mode failed: {e}"),
+                    other => panic!("unexpected event {other:?}"),
+                }
+            }
+        }
+        // One datagram from either port (4500 carries the non-ESP marker).
+        let mut got = None;
+        for (sock, encapsulated) in [(&s500, false), (&s4500, true)] {
+            if let Ok((n, from)) = sock.recv_from(&mut rx) {
+                got = Some((n, from, encapsulated));
+                break;
+            }
+        }
+        let Some((n, from, encapsulated)) = got else {
+            mm.handle_timeout(Instant::now());
+            if let Some(q) = quick.as_mut() {
+                q.handle_timeout(Instant::now());
+            }
+            continue;
+        };
+        let data = if encapsulated {
+            peer4500 = from;
+            match rx.get(..4) {
+                Some([0, 0, 0, 0]) => &rx[4..n],
+                _ => continue, // ESP or keepalive, not IKE
+            }
+        } else {
+            peer500 = from;
+            &rx[..n]
+        };
+        let phase2 = Message::parse(data).is_ok_and(|m| m.header.message_id != 0);
+        let quick_mode =
+            Message::parse(data).is_ok_and(|m| m.header.exchange_type == ExchangeType::QuickMode);
+        let result = match (phase2, quick.as_mut(), mm.isakmp_context()) {
+            (false, _, _) => mm.handle_input(Instant::now(), data),
+            (true, Some(q), _) if quick_mode => q.handle_input(Instant::now(), data),
+            (true, None, Some(ctx)) if quick_mode && !initiator => QuickMode::respond(
+                ctx,
+                qconfig.clone(),
+                ChaCha20Rng::seed_from_u64(seed ^ 1),
+                Instant::now(),
+                data,
+            )
+            .map(|q| quick = Some(q)),
+            _ => Err(l2sec_ike::Error::UnexpectedMessage("not handled in this test")),
+        };
+        if let Err(e) = result {
+            eprintln!("dropped a datagram: {e}");
         }
     }
 }
