@@ -396,6 +396,7 @@ fn nat_t_quick_mode_responder_against_charon() {
     let child = log.lines().find(|l| l.contains("CHILD_SA mm-tun{") && l.contains("established"));
     println!("charon: {}", child.unwrap_or("(none)"));
     assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
+    check_esp_keys(&lab, "cli", &out);
     assert!(up.status.success(), "swanctl --initiate failed:\n{}", String::from_utf8_lossy(&up.stdout));
 }
 
@@ -429,6 +430,7 @@ fn nat_t_quick_mode_initiator_against_charon() {
         "charon has no installed UDP-encapsulated CHILD_SA:\n{sas}\n{}",
         tail(&log, 60)
     );
+    check_esp_keys(&lab, "srv", &out);
 }
 
 /// Our IKE endpoint in a lab namespace: sockets on 500 and 4500, Main Mode then Quick
@@ -537,6 +539,14 @@ fn nat_t_owner(initiator: bool) {
                             child.encapsulation,
                             EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 }
                         );
+                        for (spi, keys) in [(child.spi_in, &child.keys_in), (child.spi_out, &child.keys_out)]
+                        {
+                            println!(
+                                "esp key: {spi:08x} {} {}",
+                                hex::encode(&keys.encryption),
+                                hex::encode(&keys.integrity)
+                            );
+                        }
                         // Stay a moment so a repeated message still gets its answer.
                         let until = Instant::now() + Duration::from_millis(500);
                         while Instant::now() < until {
@@ -599,5 +609,31 @@ fn nat_t_owner(initiator: bool) {
         if let Err(e) = result {
             eprintln!("dropped a datagram: {e}");
         }
+    }
+}
+
+/// Compares the ESP keys our Quick Mode derived (printed by the inner run as
+/// `esp key: SPI ENC INTEG`) with the keys charon logged, via the lab's Wireshark
+/// decryption table (`peer.sh keys`).
+fn check_esp_keys(lab: &Lab, instance: &str, inner_out: &str) {
+    let ws = lab.state.join("ws");
+    lab.run(&["keys", ws.to_str().unwrap(), instance]);
+    let table = std::fs::read_to_string(ws.join("esp_sa")).expect("esp_sa table");
+    let ours: Vec<&str> = inner_out.lines().filter(|l| l.starts_with("esp key: ")).collect();
+    assert_eq!(ours.len(), 2, "{inner_out}");
+    for line in ours {
+        let f: Vec<&str> = line["esp key: ".len()..].split_whitespace().collect();
+        let row = table
+            .lines()
+            .find(|r| r.contains(&format!("\"0x{}\"", f[0])))
+            .unwrap_or_else(|| panic!("charon logged no SA with SPI {}:\n{table}", f[0]));
+        assert!(
+            row.contains(&format!("\"0x{}\"", f[1])) && row.contains(&format!("\"0x{}\"", f[2])),
+            "keys differ for SPI {}: ours {} {}, charon {row}",
+            f[0],
+            f[1],
+            f[2]
+        );
+        println!("charon has the same ESP keys for SPI {}", f[0]);
     }
 }
