@@ -494,3 +494,65 @@ fn quick_mode_responder_accepts_charon_qm1() {
         .unwrap();
     assert_eq!(sa.proposals[0].transforms[0].basic(4), Some(3));
 }
+
+/// charon's Delete messages at the end of each session decode and authenticate: one
+/// deletes the ESP SA (charon's inbound SPI), the other the ISAKMP SA (both cookies).
+#[test]
+fn charon_delete_messages_decode() {
+    use l2sec_ike::v1::info::{self, Informational};
+    use l2sec_ike::v1::quick::IsakmpContext;
+    use l2sec_ike::wire::v1::ProtocolId;
+    let ispi = "11c45d9f79fcddbe";
+    let (p1, rest) = main_mode(ispi);
+    let cookies = {
+        let m = Message::parse(&rest[0].bytes).unwrap();
+        (m.header.initiator_spi, m.header.responder_spi)
+    };
+    let ctx = IsakmpContext {
+        phase1_iv: p1.ivs.iv_for(&p1.keys, 0),
+        keys: p1.keys.clone(),
+        cookies,
+        udp_encapsulated: true,
+    };
+    let infos: Vec<Vec<Informational>> =
+        rest[3..5].iter().map(|f| info::decode(&ctx, &f.bytes).unwrap()).collect();
+    let k = keys();
+    let spi_in = k[&(ispi.to_string(), "esp.mm-tun.spi_in".to_string())].clone();
+    assert_eq!(infos[0], [Informational::Delete { protocol_id: ProtocolId::IpsecEsp, spis: vec![spi_in] }]);
+    let mut both = cookies.0.to_vec();
+    both.extend_from_slice(&cookies.1);
+    assert_eq!(infos[1], [Informational::Delete { protocol_id: ProtocolId::Isakmp, spis: vec![both] }]);
+    // A flipped ciphertext bit fails authentication.
+    let mut bad = rest[3].bytes.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(info::decode(&ctx, &bad).is_err());
+}
+
+/// DPD round trip with our encoder and decoder under charon's ISAKMP SA keys.
+#[test]
+fn dpd_round_trip() {
+    use l2sec_ike::v1::info::{self, Informational};
+    use l2sec_ike::v1::quick::IsakmpContext;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let (p1, rest) = main_mode("23fc89c88636ceed");
+    let m = Message::parse(&rest[0].bytes).unwrap();
+    let ctx = IsakmpContext {
+        phase1_iv: p1.ivs.iv_for(&p1.keys, 0),
+        keys: p1.keys.clone(),
+        cookies: (m.header.initiator_spi, m.header.responder_spi),
+        udp_encapsulated: true,
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let ping = info::encode(&ctx, &Informational::dpd(&ctx, 41, false), &mut rng).unwrap();
+    let got = info::decode(&ctx, &ping).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].as_dpd(), Some((41, false)));
+    let ack = info::encode(&ctx, &Informational::dpd(&ctx, 41, true), &mut rng).unwrap();
+    assert_eq!(info::decode(&ctx, &ack).unwrap()[0].as_dpd(), Some((41, true)));
+    // Another ISAKMP SA's keys do not authenticate it.
+    let (other, _) = main_mode("11c45d9f79fcddbe");
+    let wrong = IsakmpContext { keys: other.keys.clone(), ..ctx.clone() };
+    assert!(info::decode(&wrong, &ping).is_err());
+}

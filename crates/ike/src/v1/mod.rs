@@ -2,6 +2,7 @@
 //! Aggressive and Quick Mode machines.
 
 pub mod crypt;
+pub mod info;
 pub mod keys;
 pub mod main_mode;
 pub mod natt;
