@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use l2sec_ike::rand_core::{TryCryptoRng, TryRng};
-use l2sec_ike::v1::main_mode::{Identity, MainMode, MainModeConfig};
+use l2sec_ike::v1::phase1::{Identity, Phase1, Phase1Config};
 use libfuzzer_sys::fuzz_target;
 
 /// Deterministic generator for fuzzing only (splitmix64): NOT a secure RNG.
@@ -37,9 +37,9 @@ impl TryCryptoRng for FuzzRng {}
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let mut now = start;
-    let cfg = |id| MainModeConfig::new(b"fuzz", Identity::fqdn(id));
-    let mut responder = MainMode::respond(cfg("r"), FuzzRng(1), now);
-    let Ok(mut initiator) = MainMode::initiate(cfg("i"), FuzzRng(2), now) else {
+    let cfg = |id| Phase1Config::new(b"fuzz", Identity::fqdn(id));
+    let mut responder = Phase1::respond(cfg("r"), FuzzRng(1), now);
+    let Ok(mut initiator) = Phase1::initiate(cfg("i"), FuzzRng(2), now) else {
         return;
     };
     let mut rest = data;

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
 use l2sec_ike::crypto::{CipherAlgorithm, DhGroup, PrfAlgorithm};
-use l2sec_ike::v1::main_mode::{
-    Event, Identity, MainMode, MainModeConfig, NatTraversal, Phase1Proposal, State,
-};
+use l2sec_ike::v1::phase1::{Event, Identity, NatTraversal, Phase1, Phase1Config, Phase1Proposal, State};
 use l2sec_ike::v1::quick::TrafficSelector;
 use l2sec_ike::v1::quick::{EspProposal, QuickMode, QuickModeConfig, QuickModeEvent};
 use l2sec_ike::wire::v1::IdType;
@@ -195,9 +193,9 @@ fn main_mode_psk_responder_against_charon() {
 /// Runs inside LAB-b: answers charon's Main Mode, then its Quick Mode.
 fn inner_responder() {
     let socket = UdpSocket::bind("192.0.2.2:500").expect("bind 192.0.2.2:500 in LAB-b");
-    let config = MainModeConfig::new(PSK, Identity::ipv4("192.0.2.2".parse().unwrap()));
+    let config = Phase1Config::new(PSK, Identity::ipv4("192.0.2.2".parse().unwrap()));
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let mut mm = MainMode::respond(config, ChaCha20Rng::seed_from_u64(seed), Instant::now());
+    let mut mm = Phase1::respond(config, ChaCha20Rng::seed_from_u64(seed), Instant::now());
     let mut quick: Option<QuickMode<ChaCha20Rng>> = None;
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut peer = None;
@@ -311,7 +309,7 @@ fn tail(s: &str, n: usize) -> String {
 fn inner_initiator() {
     let socket = UdpSocket::bind("192.0.2.1:500").expect("bind 192.0.2.1:500 in LAB-a");
     socket.connect("192.0.2.2:500").unwrap();
-    let mut config = MainModeConfig::new(PSK, Identity::ipv4("192.0.2.1".parse().unwrap()));
+    let mut config = Phase1Config::new(PSK, Identity::ipv4("192.0.2.1".parse().unwrap()));
     config.proposals = vec![Phase1Proposal {
         encryption: CipherAlgorithm::AesCbc128,
         hash: PrfAlgorithm::HmacSha1,
@@ -320,7 +318,7 @@ fn inner_initiator() {
     }];
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let mut mm =
-        MainMode::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).expect("initiate");
+        Phase1::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).expect("initiate");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = Vec::new();
     let mut rx = [0u8; 65536];
@@ -436,6 +434,10 @@ fn nat_t_quick_mode_initiator_against_charon() {
 /// Our IKE endpoint in a lab namespace: sockets on 500 and 4500, Main Mode then Quick
 /// Mode, NAT-T with forced encapsulation on our side when initiating.
 fn nat_t_owner(initiator: bool) {
+    nat_t_owner_mode(initiator, false);
+}
+
+fn nat_t_owner_mode(initiator: bool, aggressive: bool) {
     let (me, peer_ip) = if initiator { ("192.0.2.1", "192.0.2.2") } else { ("192.0.2.2", "192.0.2.1") };
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -444,7 +446,7 @@ fn nat_t_owner(initiator: bool) {
     }
     let mut peer500: SocketAddr = format!("{peer_ip}:500").parse().unwrap();
     let mut peer4500: SocketAddr = format!("{peer_ip}:4500").parse().unwrap();
-    let mut config = MainModeConfig::new(PSK, Identity::ipv4(me.parse().unwrap()));
+    let mut config = Phase1Config::new(PSK, Identity::ipv4(me.parse().unwrap()));
     config.nat_traversal = Some(NatTraversal {
         local: format!("{me}:500").parse().unwrap(),
         remote: peer500,
@@ -452,10 +454,13 @@ fn nat_t_owner(initiator: bool) {
     });
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let now = Instant::now();
-    let mut mm = if initiator {
-        MainMode::initiate(config, ChaCha20Rng::seed_from_u64(seed), now).unwrap()
+    config.allow_aggressive = aggressive;
+    let mut mm = if initiator && aggressive {
+        Phase1::initiate_aggressive(config, ChaCha20Rng::seed_from_u64(seed), now).unwrap()
+    } else if initiator {
+        Phase1::initiate(config, ChaCha20Rng::seed_from_u64(seed), now).unwrap()
     } else {
-        MainMode::respond(config, ChaCha20Rng::seed_from_u64(seed), now)
+        Phase1::respond(config, ChaCha20Rng::seed_from_u64(seed), now)
     };
     let mut quick: Option<QuickMode<ChaCha20Rng>> = None;
     let qconfig = QuickModeConfig {
@@ -475,7 +480,7 @@ fn nat_t_owner(initiator: bool) {
     };
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut rx = [0u8; 65536];
-    let send = |t: l2sec_ike::v1::main_mode::Transmit, buf: &[u8], p500: SocketAddr, p4500: SocketAddr| {
+    let send = |t: l2sec_ike::v1::phase1::Transmit, buf: &[u8], p500: SocketAddr, p4500: SocketAddr| {
         if t.udp_encapsulated {
             let mut d = vec![0u8; 4];
             d.extend_from_slice(buf);
@@ -500,7 +505,10 @@ fn nat_t_owner(initiator: bool) {
         if let Some(event) = mm.poll_event() {
             match event {
                 Event::Established { peer_id, nat, .. } => {
-                    println!("main mode established with charon: {peer_id:?} nat {nat:?}");
+                    println!(
+                        "phase 1 ({:?}) established with charon: {peer_id:?} nat {nat:?}",
+                        mm.exchange_type()
+                    );
                     assert!(nat.is_some_and(|n| n.nat_detected()), "{nat:?}");
                     if initiator {
                         let ctx = mm.isakmp_context().unwrap();
@@ -636,4 +644,65 @@ fn check_esp_keys(lab: &Lab, instance: &str, inner_out: &str) {
         );
         println!("charon has the same ESP keys for SPI {}", f[0]);
     }
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn aggressive_mode_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner_mode(true, true);
+        return;
+    }
+    let lab = Lab::up("l2ikai");
+    lab.run(&["start", "srv", "l2ikai-b", "responder"]);
+    let inner = lab.spawn_inner("a", "aggressive_mode_initiator_against_charon").wait_with_output().unwrap();
+    let log = lab.charon_log_full("srv");
+    assert!(
+        inner.status.success(),
+        "inner initiator failed:\n{}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    for l in out.lines().filter(|l| l.contains("established")) {
+        println!("{l}");
+    }
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("charon: {sas}");
+    assert!(sas.contains("r-v1-am") && sas.contains("state=INSTALLED"), "{sas}\n{}", tail(&log, 60));
+    check_esp_keys(&lab, "srv", &out);
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn aggressive_mode_responder_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner_mode(false, true);
+        return;
+    }
+    let lab = Lab::up("l2ikar");
+    lab.run_env(&["start", "cli", "l2ikar-a", "initiator"], &[("ENCAP", "yes")]);
+    let inner = lab.spawn_inner("b", "aggressive_mode_responder_against_charon");
+    std::thread::sleep(Duration::from_millis(300));
+    let up = lab.cmd().args(["up", "cli", "am-tun", "10"]).output().unwrap();
+    let inner = inner.wait_with_output().unwrap();
+    let log = lab.charon_log_full("cli");
+    assert!(
+        inner.status.success(),
+        "inner responder failed:\n{}\n{}\n--- up:\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        String::from_utf8_lossy(&up.stdout),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    for l in out.lines().filter(|l| l.contains("established")) {
+        println!("{l}");
+    }
+    let child = log.lines().find(|l| l.contains("CHILD_SA am-tun{") && l.contains("established"));
+    println!("charon: {}", child.unwrap_or("(none)"));
+    assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
+    check_esp_keys(&lab, "cli", &out);
 }

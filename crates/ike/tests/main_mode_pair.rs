@@ -3,20 +3,20 @@
 use std::time::{Duration, Instant};
 
 use l2sec_ike::crypto::{CipherAlgorithm, DhGroup, PrfAlgorithm};
-use l2sec_ike::v1::main_mode::{Event, Identity, MainMode, MainModeConfig, Phase1Proposal, Role, State};
+use l2sec_ike::v1::phase1::{Event, Identity, Phase1, Phase1Config, Phase1Proposal, Role, State};
 use l2sec_ike::{Error, ErrorKind};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-type Mm = MainMode<ChaCha20Rng>;
+type Mm = Phase1<ChaCha20Rng>;
 
-fn config(psk: &[u8], id: &str) -> MainModeConfig {
-    MainModeConfig::new(psk, Identity::fqdn(id))
+fn config(psk: &[u8], id: &str) -> Phase1Config {
+    Phase1Config::new(psk, Identity::fqdn(id))
 }
 
-fn pair(now: Instant, i_cfg: MainModeConfig, r_cfg: MainModeConfig) -> (Mm, Mm) {
-    let i = MainMode::initiate(i_cfg, ChaCha20Rng::seed_from_u64(1), now).unwrap();
-    let r = MainMode::respond(r_cfg, ChaCha20Rng::seed_from_u64(2), now);
+fn pair(now: Instant, i_cfg: Phase1Config, r_cfg: Phase1Config) -> (Mm, Mm) {
+    let i = Phase1::initiate(i_cfg, ChaCha20Rng::seed_from_u64(1), now).unwrap();
+    let r = Phase1::respond(r_cfg, ChaCha20Rng::seed_from_u64(2), now);
     (i, r)
 }
 
@@ -247,7 +247,7 @@ fn corrupted_final_message_is_dropped_by_initiator() {
 
 mod nat_traversal {
     use super::*;
-    use l2sec_ike::v1::main_mode::{NatStatus, NatTVariant, NatTraversal};
+    use l2sec_ike::v1::phase1::{NatStatus, NatTVariant, NatTraversal};
     use std::net::SocketAddr;
 
     fn natt(local: &str, remote: &str, force: bool) -> Option<NatTraversal> {

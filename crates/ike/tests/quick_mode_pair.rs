@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use l2sec_ike::Error;
 use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
-use l2sec_ike::v1::main_mode::{Identity, MainMode, MainModeConfig};
+use l2sec_ike::v1::phase1::{Identity, Phase1, Phase1Config};
 use l2sec_ike::v1::quick::{
     EspProposal, IsakmpContext, QuickMode, QuickModeConfig, QuickModeEvent, QuickModeState, TrafficSelector,
 };
@@ -16,9 +16,9 @@ type Qm = QuickMode<ChaCha20Rng>;
 
 /// Runs Main Mode to completion and returns both ISAKMP contexts.
 fn phase1(now: Instant) -> (IsakmpContext, IsakmpContext) {
-    let cfg = |id| MainModeConfig::new(b"psk", Identity::fqdn(id));
-    let mut i = MainMode::initiate(cfg("i"), ChaCha20Rng::seed_from_u64(10), now).unwrap();
-    let mut r = MainMode::respond(cfg("r"), ChaCha20Rng::seed_from_u64(11), now);
+    let cfg = |id| Phase1Config::new(b"psk", Identity::fqdn(id));
+    let mut i = Phase1::initiate(cfg("i"), ChaCha20Rng::seed_from_u64(10), now).unwrap();
+    let mut r = Phase1::respond(cfg("r"), ChaCha20Rng::seed_from_u64(11), now);
     for _ in 0..6 {
         let mut buf = Vec::new();
         if i.poll_transmit(now, &mut buf).is_some() {

@@ -4,8 +4,8 @@
 pub mod crypt;
 pub mod info;
 pub mod keys;
-pub mod main_mode;
 pub mod natt;
+pub mod phase1;
 pub mod quick;
 
 pub use crypt::{CryptError, Decrypted, IvChain};

@@ -652,14 +652,14 @@ impl<R: CryptoRng> QuickMode<R> {
     }
 
     /// Appends the next datagram to send to `buf`, if any.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<super::main_mode::Transmit> {
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<super::phase1::Transmit> {
         if !self.send_pending {
             return None;
         }
         self.send_pending = false;
         let msg = self.last_sent.as_ref()?;
         buf.extend_from_slice(msg);
-        Some(super::main_mode::Transmit { size: msg.len(), udp_encapsulated: self.ctx.udp_encapsulated })
+        Some(super::phase1::Transmit { size: msg.len(), udp_encapsulated: self.ctx.udp_encapsulated })
     }
 
     /// The next event, if any.

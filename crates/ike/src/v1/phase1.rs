@@ -1,5 +1,5 @@
-//! IKEv1 Main Mode with pre-shared key authentication (RFC 2409 §5, §5.4), both roles,
-//! as a sans-IO machine.
+//! IKEv1 phase 1 with pre-shared key authentication: Main Mode (RFC 2409 §5, §5.4) and
+//! Aggressive Mode (§5, §5.4), both roles, as one sans-IO machine, [`Phase1`].
 //!
 //! ```text
 //! Initiator                         Responder
@@ -9,14 +9,21 @@
 //!                             <--   MM4  HDR, KE, Nr
 //!  MM5  HDR*, IDii, HASH_I    -->
 //!                             <--   MM6  HDR*, IDir, HASH_R
+//!
+//!  AM1  HDR, SA, KE, Ni, IDii -->
+//!                             <--   AM2  HDR, SA, KE, Nr, IDir, HASH_R
+//!  AM3  HDR*, HASH_I          -->
 //! ```
 //!
-//! Drive it like every l2sec machine: after [`MainMode::handle_input`] or
-//! [`MainMode::handle_timeout`], drain [`MainMode::poll_transmit`] and
-//! [`MainMode::poll_event`] until both return `None`, then sleep until
-//! [`MainMode::poll_timeout`].
+//! Aggressive Mode with a pre-shared key exposes a hash an eavesdropper can attack
+//! offline; a responder accepts it only with [`Phase1Config::allow_aggressive`].
 //!
-//! NAT traversal (RFC 3947): with [`MainModeConfig::nat_traversal`] set, both sides send
+//! Drive it like every l2sec machine: after [`Phase1::handle_input`] or
+//! [`Phase1::handle_timeout`], drain [`Phase1::poll_transmit`] and
+//! [`Phase1::poll_event`] until both return `None`, then sleep until
+//! [`Phase1::poll_timeout`].
+//!
+//! NAT traversal (RFC 3947): with [`Phase1Config::nat_traversal`] set, both sides send
 //! the NAT-T Vendor IDs in MM1/MM2 and NAT-D payloads in MM3/MM4; when a NAT is detected
 //! (or encapsulation is forced) MM5 onwards go to port 4500 ([`Transmit::udp_encapsulated`])
 //! and the result is reported in [`Event::Established`].
@@ -195,7 +202,7 @@ impl NatStatus {
 
 /// Settings of a Main Mode exchange.
 #[derive(Debug, Clone)]
-pub struct MainModeConfig {
+pub struct Phase1Config {
     /// The pre-shared key.
     pub psk: SecretBytes,
     /// Our identity, sent in MM5/MM6.
@@ -210,9 +217,11 @@ pub struct MainModeConfig {
     pub handshake_timeout: Duration,
     /// NAT traversal (RFC 3947); `None` sends no NAT-T Vendor IDs and never floats.
     pub nat_traversal: Option<NatTraversal>,
+    /// Responder: also answer Aggressive Mode (off by default).
+    pub allow_aggressive: bool,
 }
 
-impl MainModeConfig {
+impl Phase1Config {
     /// A configuration with defaults: AES-128/SHA-1/MODP-2048 then AES-256/SHA-256/MODP-2048,
     /// 8 h lifetime, 1 s first retransmission, 5 retries, 30 s handshake limit.
     #[must_use]
@@ -239,6 +248,7 @@ impl MainModeConfig {
             max_retransmits: 5,
             handshake_timeout: Duration::from_secs(30),
             nat_traversal: None,
+            allow_aggressive: false,
         }
     }
 }
@@ -290,7 +300,7 @@ pub enum Event {
     Failed(Error),
 }
 
-/// A datagram written by [`MainMode::poll_transmit`].
+/// A datagram written by [`Phase1::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Bytes appended to the caller's buffer.
@@ -320,13 +330,16 @@ struct Exchange {
     nr_b: Vec<u8>,
     g_xi: Vec<u8>,
     g_xr: Vec<u8>,
+    /// Aggressive Mode responder: the initiator's ID payload body and identity from AM1.
+    idii: Option<(Vec<u8>, Identity)>,
 }
 
-/// An IKEv1 Main Mode PSK exchange producing an ISAKMP SA.
-pub struct MainMode<R> {
+/// An IKEv1 phase-1 exchange (Main or Aggressive Mode, PSK) producing an ISAKMP SA.
+pub struct Phase1<R> {
     role: Role,
+    exchange: ExchangeType,
     state: State,
-    config: MainModeConfig,
+    config: Phase1Config,
     rng: R,
     cky_i: [u8; 8],
     cky_r: [u8; 8],
@@ -344,9 +357,9 @@ pub struct MainMode<R> {
     events: VecDeque<Event>,
 }
 
-impl<R> core::fmt::Debug for MainMode<R> {
+impl<R> core::fmt::Debug for Phase1<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MainMode")
+        f.debug_struct("Phase1")
             .field("role", &self.role)
             .field("state", &self.state)
             .field("cky_i", &self.cky_i)
@@ -355,8 +368,8 @@ impl<R> core::fmt::Debug for MainMode<R> {
     }
 }
 
-impl<R: CryptoRng> MainMode<R> {
-    fn new(role: Role, config: MainModeConfig, rng: R, now: Instant) -> Self {
+impl<R: CryptoRng> Phase1<R> {
+    fn new(role: Role, config: Phase1Config, rng: R, now: Instant) -> Self {
         let mut m = Self {
             role,
             state: if role == Role::Initiator { State::SentSa } else { State::AwaitingSa },
@@ -372,7 +385,9 @@ impl<R: CryptoRng> MainMode<R> {
                 nr_b: Vec::new(),
                 g_xi: Vec::new(),
                 g_xr: Vec::new(),
+                idii: None,
             },
+            exchange: ExchangeType::IdentityProtection,
             keys: None,
             ivs: None,
             last_sent: None,
@@ -393,43 +408,14 @@ impl<R: CryptoRng> MainMode<R> {
     ///
     /// # Errors
     /// [`Error::Configuration`] with no proposals.
-    pub fn initiate(config: MainModeConfig, rng: R, now: Instant) -> Result<Self, Error> {
+    pub fn initiate(config: Phase1Config, rng: R, now: Instant) -> Result<Self, Error> {
         if config.proposals.is_empty() || config.proposals.len() > 255 {
             return Err(Error::Configuration("1 to 255 phase-1 proposals needed"));
         }
         let mut m = Self::new(Role::Initiator, config, rng, now);
         m.rng.fill_bytes(&mut m.cky_i);
-        let lifetimes: Vec<[u8; 4]> = m
-            .config
-            .proposals
-            .iter()
-            .map(|p| {
-                let secs = u32::try_from(p.lifetime.as_secs()).unwrap_or(u32::MAX);
-                secs.to_be_bytes()
-            })
-            .collect();
-        let transforms: Vec<Vec<Attribute<'_>>> =
-            m.config.proposals.iter().zip(&lifetimes).map(|(p, l)| p.attributes(l)).collect();
-        let sa = SecurityAssociation {
-            doi: DOI_IPSEC,
-            situation: SIT_IDENTITY_ONLY,
-            proposals: vec![Proposal {
-                number: 1,
-                protocol_id: ProtocolId::Isakmp,
-                spi: &[],
-                transforms: transforms
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, attributes)| Transform {
-                        number: u8::try_from(i + 1).unwrap_or(u8::MAX),
-                        transform_id: KEY_IKE,
-                        attributes,
-                    })
-                    .collect(),
-            }],
-        };
-        let mut sai_b = Vec::new();
-        sa.encode_body(&mut sai_b);
+        let sai_b = m.offer_sa_body();
+        let sa = SecurityAssociation::parse(&sai_b)?;
         let mut payloads = vec![Payload::SecurityAssociation(sa)];
         if m.config.nat_traversal.is_some() {
             payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
@@ -441,9 +427,87 @@ impl<R: CryptoRng> MainMode<R> {
         Ok(m)
     }
 
+    /// Starts an Aggressive Mode exchange as initiator: AM1 (SA, KE, Ni, IDii) is ready in
+    /// [`Self::poll_transmit`]. All proposals must use the same DH group, since AM1 already
+    /// carries the public value.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] with no proposals or mixed groups.
+    pub fn initiate_aggressive(config: Phase1Config, rng: R, now: Instant) -> Result<Self, Error> {
+        if config.proposals.is_empty() || config.proposals.len() > 255 {
+            return Err(Error::Configuration("1 to 255 phase-1 proposals needed"));
+        }
+        let group = config.proposals[0].group;
+        if config.proposals.iter().any(|p| p.group != group) {
+            return Err(Error::Configuration("Aggressive Mode proposals must share one DH group"));
+        }
+        let mut m = Self::new(Role::Initiator, config, rng, now);
+        m.exchange = ExchangeType::Aggressive;
+        m.rng.fill_bytes(&mut m.cky_i);
+        let sai_b = m.offer_sa_body();
+        let kx = KeyExchange::generate(group, &mut m.rng);
+        let mut ni = vec![0u8; NONCE_LEN];
+        m.rng.fill_bytes(&mut ni);
+        let g_xi = kx.public_value().to_vec();
+        let id = m.config.local_id.clone();
+        let sa = SecurityAssociation::parse(&sai_b)?;
+        let mut payloads = vec![
+            Payload::SecurityAssociation(sa),
+            Payload::KeyExchange(&g_xi),
+            Payload::Nonce(&ni),
+            Payload::Identification(id.payload()),
+        ];
+        if m.config.nat_traversal.is_some() {
+            payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
+            payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
+        }
+        let msg = m.plain_message(payloads);
+        m.ex.sai_b = sai_b;
+        m.ex.kx = Some(kx);
+        m.ex.g_xi = g_xi;
+        m.ex.ni_b = ni;
+        m.send(now, msg);
+        Ok(m)
+    }
+
+    /// Our offer: one ISAKMP proposal with a transform per configured proposal, encoded
+    /// as an SA payload body.
+    fn offer_sa_body(&self) -> Vec<u8> {
+        let lifetimes: Vec<[u8; 4]> = self
+            .config
+            .proposals
+            .iter()
+            .map(|p| u32::try_from(p.lifetime.as_secs()).unwrap_or(u32::MAX).to_be_bytes())
+            .collect();
+        let sa = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: SIT_IDENTITY_ONLY,
+            proposals: vec![Proposal {
+                number: 1,
+                protocol_id: ProtocolId::Isakmp,
+                spi: &[],
+                transforms: self
+                    .config
+                    .proposals
+                    .iter()
+                    .zip(&lifetimes)
+                    .enumerate()
+                    .map(|(i, (p, l))| Transform {
+                        number: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                        transform_id: KEY_IKE,
+                        attributes: p.attributes(l),
+                    })
+                    .collect(),
+            }],
+        };
+        let mut body = Vec::new();
+        sa.encode_body(&mut body);
+        body
+    }
+
     /// A responder waiting for MM1.
     #[must_use]
-    pub fn respond(config: MainModeConfig, rng: R, now: Instant) -> Self {
+    pub fn respond(config: Phase1Config, rng: R, now: Instant) -> Self {
         Self::new(Role::Responder, config, rng, now)
     }
 
@@ -506,8 +570,11 @@ impl<R: CryptoRng> MainMode<R> {
         }
         let message = Message::parse(data)?;
         let h = message.header;
-        if h.exchange_type != ExchangeType::IdentityProtection || h.message_id != 0 {
-            return Err(Error::UnexpectedMessage("not a Main Mode message"));
+        let aggressive_ok = self.state == State::AwaitingSa && self.config.allow_aggressive;
+        let exchange_ok = h.exchange_type == self.exchange
+            || (aggressive_ok && h.exchange_type == ExchangeType::Aggressive);
+        if !exchange_ok || h.message_id != 0 {
+            return Err(Error::UnexpectedMessage("not a message of this phase-1 exchange"));
         }
         if self.state != State::AwaitingSa && h.initiator_spi != self.cky_i {
             return Err(Error::UnexpectedMessage("unknown initiator cookie"));
@@ -515,12 +582,25 @@ impl<R: CryptoRng> MainMode<R> {
         if self.last_received.as_deref() == Some(data) {
             // RFC 2408 §5.? / common practice: a repeated message means our answer was
             // lost; send it again.
-            if self.last_sent.is_some() && self.role == Role::Responder {
+            // In Aggressive Mode a repeated AM2 means AM3 was lost.
+            let aggressive_initiator = self.exchange == ExchangeType::Aggressive
+                && self.role == Role::Initiator
+                && self.state == State::Established;
+            if self.last_sent.is_some() && (self.role == Role::Responder || aggressive_initiator) {
                 self.send_pending = true;
             }
             return Ok(());
         }
         let result = match (self.role, self.state) {
+            (Role::Responder, State::AwaitingSa) if h.exchange_type == ExchangeType::Aggressive => {
+                self.on_am1(now, &message)
+            }
+            (Role::Initiator, State::SentSa) if self.exchange == ExchangeType::Aggressive => {
+                self.on_am2(now, &message)
+            }
+            (Role::Responder, State::SentSaReply) if self.exchange == ExchangeType::Aggressive => {
+                self.on_am3(now, &message)
+            }
             (Role::Responder, State::AwaitingSa) => self.on_mm1(now, &message),
             (Role::Initiator, State::SentSa) => self.on_mm2(now, &message),
             (Role::Responder, State::SentSaReply) => self.on_mm3(now, &message),
@@ -583,6 +663,12 @@ impl<R: CryptoRng> MainMode<R> {
         self.nat.is_some_and(|n| n.nat_detected()) && matches!(self.state, State::SentId | State::Established)
     }
 
+    /// Main Mode or Aggressive Mode.
+    #[must_use]
+    pub const fn exchange_type(&self) -> ExchangeType {
+        self.exchange
+    }
+
     /// NAT detection result, once MM3/MM4 were processed with NAT-T negotiated.
     #[must_use]
     pub const fn nat_status(&self) -> Option<NatStatus> {
@@ -602,15 +688,9 @@ impl<R: CryptoRng> MainMode<R> {
 
     // --- steps ------------------------------------------------------------------------
 
-    fn on_mm1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
-        let payloads = m.payloads()?;
-        let sa = find_sa(&payloads)?;
-        if sa.doi != DOI_IPSEC {
-            return Err(Error::UnexpectedMessage("SA not in the IPsec DOI"));
-        }
-        // Pick the first transform of the initiator (its preference) that we accept.
-        let mut chosen = None;
-        'outer: for p in &sa.proposals {
+    /// The first transform of the initiator (its preference) that we accept.
+    fn choose<'a>(&self, sa: &SecurityAssociation<'a>) -> Option<(u8, Transform<'a>, Phase1Proposal)> {
+        for p in &sa.proposals {
             if p.protocol_id != ProtocolId::Isakmp {
                 continue;
             }
@@ -618,12 +698,196 @@ impl<R: CryptoRng> MainMode<R> {
                 if let Some(offer) = Phase1Proposal::from_transform(t)
                     && self.config.proposals.iter().any(|o| o.same_algorithms(&offer))
                 {
-                    chosen = Some((p.number, t.clone(), offer));
-                    break 'outer;
+                    return Some((p.number, t.clone(), offer));
                 }
             }
         }
-        let (number, transform, proposal) = chosen.ok_or(Error::NoProposalChosen)?;
+        None
+    }
+
+    fn on_am1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        let payloads = m.payloads()?;
+        let sa = find_sa(&payloads)?;
+        if sa.doi != DOI_IPSEC {
+            return Err(Error::UnexpectedMessage("SA not in the IPsec DOI"));
+        }
+        let (number, transform, proposal) = self.choose(sa).ok_or(Error::NoProposalChosen)?;
+        let (g_xi, ni_b) = find_ke_nonce(&payloads)?;
+        let idii = find_id(&payloads)?;
+        let natt = self.config.nat_traversal.and(natt_variant(&payloads));
+        let kx = KeyExchange::generate(proposal.group, &mut self.rng);
+        let g_xy = kx.shared_secret(g_xi)?;
+        let mut cky_r = [0u8; 8];
+        self.rng.fill_bytes(&mut cky_r);
+        let mut nr = vec![0u8; NONCE_LEN];
+        self.rng.fill_bytes(&mut nr);
+        let cky_i = m.header.initiator_spi;
+        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let keys =
+            Phase1Keys::derive(proposal.hash, proposal.encryption, &skeyid, g_xy.as_bytes(), &cky_i, &cky_r);
+        let g_xr = kx.public_value().to_vec();
+        let mut sai_b = Vec::new();
+        sa.encode_body(&mut sai_b);
+        // Commit.
+        self.exchange = ExchangeType::Aggressive;
+        self.cky_i = cky_i;
+        self.cky_r = cky_r;
+        self.natt = natt;
+        self.ivs = Some(IvChain::new(keys.initial_iv(g_xi, &g_xr)));
+        self.ex = Exchange {
+            proposal: Some(proposal),
+            kx: Some(kx),
+            sai_b,
+            ni_b: ni_b.to_vec(),
+            nr_b: nr,
+            g_xi: g_xi.to_vec(),
+            g_xr,
+            idii: Some((idii.0, idii.1)),
+        };
+        let id = self.config.local_id.clone();
+        let mut idir_b = Vec::new();
+        id.payload().encode_body(&mut idir_b);
+        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        self.keys = Some(keys);
+        let reply = SecurityAssociation {
+            doi: DOI_IPSEC,
+            situation: sa.situation,
+            proposals: vec![Proposal {
+                number,
+                protocol_id: ProtocolId::Isakmp,
+                spi: &[],
+                transforms: vec![transform],
+            }],
+        };
+        let natd = self.nat_discovery_payloads(proposal.hash);
+        let mut out = vec![
+            Payload::SecurityAssociation(reply),
+            Payload::KeyExchange(&self.ex.g_xr),
+            Payload::Nonce(&self.ex.nr_b),
+            Payload::Identification(id.payload()),
+            Payload::Hash(hash_r.as_bytes()),
+        ];
+        match natt {
+            Some(NatTVariant::Rfc3947) => out.push(Payload::VendorId(&VENDOR_ID_RFC3947)),
+            Some(NatTVariant::Draft) => out.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N)),
+            None => {}
+        }
+        out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
+        let msg = self.plain_message(out);
+        self.state = State::SentSaReply;
+        self.send(now, msg);
+        Ok(())
+    }
+
+    fn on_am2(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        let payloads = m.payloads()?;
+        let sa = find_sa(&payloads)?;
+        let [p] = sa.proposals.as_slice() else {
+            return Err(Error::UnexpectedMessage("AM2 must carry one proposal"));
+        };
+        let [t] = p.transforms.as_slice() else {
+            return Err(Error::UnexpectedMessage("AM2 must carry one transform"));
+        };
+        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let ours = self
+            .config
+            .proposals
+            .iter()
+            .find(|o| o.same_algorithms(&chosen))
+            .ok_or(Error::NoProposalChosen)?;
+        if m.header.responder_spi == [0; 8] {
+            return Err(Error::UnexpectedMessage("AM2 without responder cookie"));
+        }
+        let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
+        let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
+        let (idir_b, peer_id) = find_id(&payloads)?;
+        let hash = find_hash(&payloads)?;
+        let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
+        let g_xy = kx.shared_secret(g_xr)?;
+        let cky_r = m.header.responder_spi;
+        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let keys = Phase1Keys::derive(
+            proposal.hash,
+            proposal.encryption,
+            &skeyid,
+            g_xy.as_bytes(),
+            &self.cky_i,
+            &cky_r,
+        );
+        let ex = Phase1Exchange {
+            g_xi: &self.ex.g_xi,
+            g_xr,
+            cky_i: &self.cky_i,
+            cky_r: &cky_r,
+            sai_b: &self.ex.sai_b,
+        };
+        if !keys.hash_r(&ex, &idir_b).ct_eq_bytes(hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        let mut idii_b = Vec::new();
+        self.config.local_id.payload().encode_body(&mut idii_b);
+        let hash_i = keys.hash_i(&ex, &idii_b);
+        // Commit.
+        self.cky_r = cky_r;
+        self.natt = self.config.nat_traversal.and(natt_variant(&payloads));
+        self.nat = self.detect_nat(proposal.hash, &payloads);
+        self.ex.proposal = Some(proposal);
+        self.ex.g_xr = g_xr.to_vec();
+        self.ex.nr_b = nr_b.to_vec();
+        let mut ivs = IvChain::new(keys.initial_iv(&self.ex.g_xi, g_xr));
+        let natd = self.nat_discovery_payloads(proposal.hash);
+        let mut out = vec![Payload::Hash(hash_i.as_bytes())];
+        out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
+        let msg = self.encrypted_message(&keys, &mut ivs, &out)?;
+        self.keys = Some(keys);
+        self.ivs = Some(ivs);
+        self.established(peer_id);
+        self.send(now, msg);
+        // AM3 is not retransmitted on a timer: a repeated AM2 triggers it.
+        self.timers[Timer::Retransmit as usize] = None;
+        Ok(())
+    }
+
+    fn on_am3(&mut self, _now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        self.check_responder_cookie(m)?;
+        let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
+        let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
+        let proposal = self.ex.proposal.ok_or(Error::UnexpectedMessage("no SA"))?;
+        // RFC 2409 shows AM3 in clear; strongSwan and others encrypt it. Take both.
+        let plaintext;
+        let (body, next_iv) = if m.header.flags.encrypted() {
+            let d = crypt::decrypt(keys.cipher(), keys.encryption_key(), &ivs.iv_for(&keys, 0), m)?;
+            plaintext = d.plaintext;
+            (&plaintext[..], Some(d.next_iv))
+        } else {
+            (m.body, None)
+        };
+        let (payloads, _padding) =
+            parse_payload_chain(m.header.next_payload, body).map_err(|_| Error::AuthenticationFailed)?;
+        let hash = find_hash(&payloads)?;
+        let (idii_b, peer_id) = self.ex.idii.clone().ok_or(Error::UnexpectedMessage("no IDii"))?;
+        if !keys.hash_i(&self.exchange_values(), &idii_b).ct_eq_bytes(hash) {
+            return Err(Error::AuthenticationFailed);
+        }
+        let nat = self.detect_nat(proposal.hash, &payloads);
+        if let Some(iv) = next_iv {
+            ivs.commit(0, iv);
+        }
+        self.ivs = Some(ivs);
+        self.nat = nat;
+        self.timers[Timer::Retransmit as usize] = None;
+        self.auth_failures = 0;
+        self.established(peer_id);
+        Ok(())
+    }
+
+    fn on_mm1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        let payloads = m.payloads()?;
+        let sa = find_sa(&payloads)?;
+        if sa.doi != DOI_IPSEC {
+            return Err(Error::UnexpectedMessage("SA not in the IPsec DOI"));
+        }
+        let (number, transform, proposal) = self.choose(sa).ok_or(Error::NoProposalChosen)?;
         let natt = self.config.nat_traversal.and(natt_variant(&payloads));
         let mut sai_b = Vec::new();
         sa.encode_body(&mut sai_b);
@@ -951,7 +1215,7 @@ impl<R: CryptoRng> MainMode<R> {
             responder_spi: self.cky_r,
             next_payload: PayloadType::None,
             version: Header::VERSION_1_0,
-            exchange_type: ExchangeType::IdentityProtection,
+            exchange_type: self.exchange,
             flags,
             message_id: 0,
             length: 0,
@@ -1001,6 +1265,30 @@ fn natt_variant(payloads: &[Payload<'_>]) -> Option<NatTVariant> {
     } else {
         None
     }
+}
+
+/// The first ID payload: its body as sent and the identity.
+fn find_id(payloads: &[Payload<'_>]) -> Result<(Vec<u8>, Identity), Error> {
+    let id = payloads
+        .iter()
+        .find_map(|p| match p {
+            Payload::Identification(id) => Some(*id),
+            _ => None,
+        })
+        .ok_or(Error::UnexpectedMessage("no ID payload"))?;
+    let mut body = Vec::new();
+    id.encode_body(&mut body);
+    Ok((body, Identity { id_type: id.id_type, data: id.data.to_vec() }))
+}
+
+fn find_hash<'a>(payloads: &[Payload<'a>]) -> Result<&'a [u8], Error> {
+    payloads
+        .iter()
+        .find_map(|p| match p {
+            Payload::Hash(h) => Some(*h),
+            _ => None,
+        })
+        .ok_or(Error::UnexpectedMessage("no HASH payload"))
 }
 
 fn find_sa<'a, 'b>(payloads: &'b [Payload<'a>]) -> Result<&'b SecurityAssociation<'a>, Error> {
