@@ -10,7 +10,15 @@
 //! | [`l2tp`] | `l2sec-l2tp` | L2TPv2 (RFC 2661) |
 //! | [`ppp`] | `l2sec-ppp` | PPP (RFC 1661) and its authentication protocols |
 //! | [`radius`] | `l2sec-radius-auth` | RADIUS client (RFC 2865/2866) |
+//!
+//! The composition so far: [`lns::Lns`], the L2TP network server with a PPP authenticator
+//! per session and an [`pool::AddressPool`] of client addresses. IKE, the ESP data path
+//! and the socket driver join it as the key exchange lands.
 #![forbid(unsafe_code)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod lns;
+pub mod pool;
 
 pub use l2sec_esp as esp;
 pub use l2sec_ike as ike;
