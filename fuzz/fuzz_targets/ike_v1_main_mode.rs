@@ -1,6 +1,7 @@
-//! Fuzzes the IKEv1 Main Mode machines: a responder and an initiator are fed arbitrary
-//! datagrams and clock jumps (the first byte of each chunk picks the action). Whatever
-//! comes in, nothing panics and the poll functions stay consistent.
+//! Fuzzes the IKEv1 phase-1 machines (Main Mode, or Aggressive Mode when the first input
+//! byte is odd): a responder and an initiator are fed arbitrary datagrams and clock jumps
+//! (the first byte of each chunk picks the action). Whatever comes in, nothing panics and
+//! the poll functions stay consistent.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -37,9 +38,22 @@ impl TryCryptoRng for FuzzRng {}
 fuzz_target!(|data: &[u8]| {
     let start = Instant::now();
     let mut now = start;
-    let cfg = |id| Phase1Config::new(b"fuzz", Identity::fqdn(id));
+    let Some((&mode, data)) = data.split_first() else {
+        return;
+    };
+    let cfg = |id| {
+        let mut c = Phase1Config::new(b"fuzz", Identity::fqdn(id));
+        c.allow_aggressive = true;
+        c.proposals.truncate(1);
+        c
+    };
     let mut responder = Phase1::respond(cfg("r"), FuzzRng(1), now);
-    let Ok(mut initiator) = Phase1::initiate(cfg("i"), FuzzRng(2), now) else {
+    let initiator = if mode & 1 == 1 {
+        Phase1::initiate_aggressive(cfg("i"), FuzzRng(2), now)
+    } else {
+        Phase1::initiate(cfg("i"), FuzzRng(2), now)
+    };
+    let Ok(mut initiator) = initiator else {
         return;
     };
     let mut rest = data;

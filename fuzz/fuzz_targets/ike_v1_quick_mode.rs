@@ -1,6 +1,7 @@
 //! Fuzzes the IKEv1 Quick Mode machines: arbitrary datagrams go to a responder being
 //! created and to an initiator and responder mid-exchange, mixed with clock jumps and
-//! genuine messages, under a fixed ISAKMP SA. Nothing may panic.
+//! genuine messages, under a fixed ISAKMP SA; the informational decoder gets the same
+//! datagrams. Nothing may panic.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -75,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
         match op % 5 {
             0 => {
                 let _ = QuickMode::respond(context(), config(), FuzzRng(3), now, chunk);
+                let _ = l2sec_ike::v1::info::decode(&context(), chunk);
             }
             1 => {
                 let _ = initiator.handle_input(now, chunk);
