@@ -57,6 +57,7 @@ fn config() -> QuickModeConfig {
         traffic_selectors: None,
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 2,
+        pfs_group: None,
     }
 }
 

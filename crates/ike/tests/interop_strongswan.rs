@@ -297,6 +297,7 @@ fn quick_config() -> QuickModeConfig {
         traffic_selectors: None,
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
+        pfs_group: None,
     }
 }
 
@@ -434,10 +435,10 @@ fn nat_t_quick_mode_initiator_against_charon() {
 /// Our IKE endpoint in a lab namespace: sockets on 500 and 4500, Main Mode then Quick
 /// Mode, NAT-T with forced encapsulation on our side when initiating.
 fn nat_t_owner(initiator: bool) {
-    nat_t_owner_mode(initiator, false);
+    nat_t_owner_mode(initiator, false, None);
 }
 
-fn nat_t_owner_mode(initiator: bool, aggressive: bool) {
+fn nat_t_owner_mode(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup>) {
     let (me, peer_ip) = if initiator { ("192.0.2.1", "192.0.2.2") } else { ("192.0.2.2", "192.0.2.1") };
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -477,6 +478,7 @@ fn nat_t_owner_mode(initiator: bool, aggressive: bool) {
         )),
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
+        pfs_group,
     };
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut rx = [0u8; 65536];
@@ -650,7 +652,7 @@ fn check_esp_keys(lab: &Lab, instance: &str, inner_out: &str) {
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn aggressive_mode_initiator_against_charon() {
     if std::env::var_os(INNER_ENV).is_some() {
-        nat_t_owner_mode(true, true);
+        nat_t_owner_mode(true, true, None);
         return;
     }
     let lab = Lab::up("l2ikai");
@@ -679,7 +681,7 @@ fn aggressive_mode_initiator_against_charon() {
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn aggressive_mode_responder_against_charon() {
     if std::env::var_os(INNER_ENV).is_some() {
-        nat_t_owner_mode(false, true);
+        nat_t_owner_mode(false, true, None);
         return;
     }
     let lab = Lab::up("l2ikar");
@@ -704,5 +706,69 @@ fn aggressive_mode_responder_against_charon() {
     let child = log.lines().find(|l| l.contains("CHILD_SA am-tun{") && l.contains("established"));
     println!("charon: {}", child.unwrap_or("(none)"));
     assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
+    check_esp_keys(&lab, "cli", &out);
+}
+
+/// Quick Mode with PFS (ECP-256) from our initiator; charon's responder requires it.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn pfs_quick_mode_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner_mode(true, false, Some(DhGroup::Ecp256));
+        return;
+    }
+    let lab = Lab::up("l2ikpi");
+    lab.run_env(
+        &["start", "srv", "l2ikpi-b", "responder"],
+        &[("V1_ESP_PROPOSALS_RESP", "aes128-sha1-ecp256")],
+    );
+    let inner = lab.spawn_inner("a", "pfs_quick_mode_initiator_against_charon").wait_with_output().unwrap();
+    let log = lab.charon_log_full("srv");
+    assert!(
+        inner.status.success(),
+        "inner initiator failed:\n{}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("charon: {sas}");
+    assert!(sas.contains("state=INSTALLED") && sas.contains("dh-group=ECP_256"), "{sas}\n{}", tail(&log, 60));
+    check_esp_keys(&lab, "srv", &out);
+}
+
+/// Quick Mode with PFS (MODP-2048) offered by charon's initiator, answered by us.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn pfs_quick_mode_responder_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner_mode(false, false, Some(DhGroup::Modp2048));
+        return;
+    }
+    let lab = Lab::up("l2ikpr");
+    lab.run_env(
+        &["start", "cli", "l2ikpr-a", "initiator"],
+        &[("ENCAP", "yes"), ("V1_ESP_PROPOSALS", "aes128-sha1-modp2048")],
+    );
+    let inner = lab.spawn_inner("b", "pfs_quick_mode_responder_against_charon");
+    std::thread::sleep(Duration::from_millis(300));
+    let up = lab.cmd().args(["up", "cli", "mm-tun", "10"]).output().unwrap();
+    let inner = inner.wait_with_output().unwrap();
+    let log = lab.charon_log_full("cli");
+    assert!(
+        inner.status.success(),
+        "inner responder failed:\n{}\n{}\n--- up:\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        String::from_utf8_lossy(&up.stdout),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    let child = log.lines().find(|l| l.contains("CHILD_SA mm-tun{") && l.contains("established"));
+    println!("charon: {}", child.unwrap_or("(none)"));
+    assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
+    assert!(log.contains("MODP_2048"), "charon did not use PFS:\n{}", tail(&log, 60));
     check_esp_keys(&lab, "cli", &out);
 }

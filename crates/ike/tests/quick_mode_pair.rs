@@ -54,6 +54,7 @@ fn l2tp_config(encapsulation: EspEncapsulation) -> QuickModeConfig {
         )),
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
+        pfs_group: None,
     }
 }
 
@@ -207,4 +208,34 @@ fn gives_up_after_retries() {
     assert_eq!(qi.state(), QuickModeState::Failed);
     assert_eq!(qi.poll_event(), Some(QuickModeEvent::Failed(Error::Timeout)));
     assert_eq!(t, now + Duration::from_secs(1 + 2 + 4 + 8));
+}
+
+/// PFS: both sides run an extra ECP-256 exchange and the keys mirror each other (that
+/// charon derives the same PFS KEYMAT is checked by the interop tests). A responder that
+/// does not want PFS (or wants another group) refuses.
+#[test]
+fn pfs_keys_mirror_and_mismatches_are_refused() {
+    use l2sec_ike::crypto::DhGroup;
+    let now = Instant::now();
+    let (ci, cr) = phase1(now);
+    let mut cfg = l2tp_config(EspEncapsulation::None);
+    cfg.pfs_group = Some(DhGroup::Ecp256);
+    let mut qi = Qm::initiate(ci, cfg.clone(), ChaCha20Rng::seed_from_u64(30), now).unwrap();
+    let m1 = send(&mut qi, now).unwrap();
+    for (group, name) in [(None, "no PFS"), (Some(DhGroup::Modp2048), "other group")] {
+        let mut other = cfg.clone();
+        other.pfs_group = group;
+        assert_eq!(
+            Qm::respond(cr.clone(), other, ChaCha20Rng::seed_from_u64(31), now, &m1).unwrap_err(),
+            Error::NoProposalChosen,
+            "{name}"
+        );
+    }
+    let mut qr = Qm::respond(cr, cfg, ChaCha20Rng::seed_from_u64(31), now, &m1).unwrap();
+    qi.handle_input(now, &send(&mut qr, now).unwrap()).unwrap();
+    qr.handle_input(now, &send(&mut qi, now).unwrap()).unwrap();
+    let (a, _) = established(&mut qi);
+    let (b, _) = established(&mut qr);
+    assert_eq!(a.keys_out, b.keys_in);
+    assert_eq!(a.keys_in, b.keys_out);
 }

@@ -77,6 +77,7 @@ use rand_core::CryptoRng;
 
 use super::crypt;
 use super::keys::Iv;
+use crate::crypto::{DhGroup, KeyExchange, SharedSecret};
 use crate::wire::v1::{
     Attribute, DOI_IPSEC, EncapsulationMode, ExchangeType, Flags, Header, IdType, Identification,
     IpsecAttributeType, Message, Payload, PayloadType, Proposal, ProtocolId, SecurityAssociation, Transform,
@@ -142,6 +143,10 @@ pub struct QuickModeConfig {
     pub retransmit_timeout: Duration,
     /// Retransmissions before giving up.
     pub max_retransmits: u32,
+    /// Perfect forward secrecy (RFC 2409 §5.5): a fresh Diffie-Hellman exchange in this
+    /// group, mixed into KEYMAT. A responder with `None` refuses PFS offers; with a group
+    /// it requires that group.
+    pub pfs_group: Option<DhGroup>,
 }
 
 /// What a Quick Mode exchange tells its owner.
@@ -186,7 +191,7 @@ pub struct IsakmpContext {
     pub udp_encapsulated: bool,
 }
 
-/// One IKEv1 Quick Mode exchange (RFC 2409 §5.5) without PFS, as a sans-IO machine.
+/// One IKEv1 Quick Mode exchange (RFC 2409 §5.5), with optional PFS, as a sans-IO machine.
 /// The owner routes to it the ISAKMP messages whose Message ID equals
 /// [`QuickMode::message_id`], and drains it like the other machines.
 pub struct QuickMode<R> {
@@ -200,6 +205,7 @@ pub struct QuickMode<R> {
     spi_in: u32,
     ni_b: Vec<u8>,
     sa_i: Vec<u8>,
+    kx: Option<KeyExchange>,
     ids: Option<(TrafficSelector, TrafficSelector)>,
     pending_child: Option<ChildSa>,
     last_sent: Option<Vec<u8>>,
@@ -253,17 +259,23 @@ impl EspProposal {
                 u16::try_from(bits).unwrap_or(u16::MAX),
             ));
         }
+        if let Some(group) = config.pfs_group {
+            attributes.push(Attribute::basic(IpsecAttributeType::GroupDescription.into(), group.id()));
+        }
         Transform { number, transform_id: id, attributes }
     }
 
-    fn from_transform(t: &Transform<'_>) -> Option<(Self, EncapsulationMode)> {
+    /// The proposal, its encapsulation mode and its PFS group (`Some(Err(n))` for a group
+    /// number this crate does not implement).
+    fn from_transform(t: &Transform<'_>) -> Option<(Self, EncapsulationMode, Option<DhGroup>)> {
         let key_bits = t.basic(IpsecAttributeType::KeyLength.into());
         let encryption = EspEncryption::from_ikev1(t.transform_id, key_bits)?;
         let integrity =
             EspIntegrity::from_ikev1(t.basic(IpsecAttributeType::AuthenticationAlgorithm.into()))?;
-        if t.basic(IpsecAttributeType::GroupDescription.into()).is_some() {
-            return None; // PFS is not implemented yet
-        }
+        let pfs = match t.basic(IpsecAttributeType::GroupDescription.into()) {
+            None => None,
+            Some(id) => Some(DhGroup::from_id(id).ok()?),
+        };
         let mode =
             EncapsulationMode::from(t.basic(IpsecAttributeType::EncapsulationMode.into()).unwrap_or(1));
         let lifetime = match t.basic(IpsecAttributeType::SaLifeType.into()) {
@@ -272,7 +284,7 @@ impl EspProposal {
                 .map_or(Duration::from_secs(28_800), Duration::from_secs),
             _ => Duration::from_secs(28_800),
         };
-        Some((Self { encryption, integrity, lifetime }, mode))
+        Some((Self { encryption, integrity, lifetime }, mode, pfs))
     }
 }
 
@@ -309,6 +321,7 @@ impl<R: CryptoRng> QuickMode<R> {
             spi_in: 0,
             ni_b: Vec::new(),
             sa_i: Vec::new(),
+            kx: None,
             ids: None,
             pending_child: None,
             last_sent: None,
@@ -356,7 +369,11 @@ impl<R: CryptoRng> QuickMode<R> {
             proposals: vec![Proposal { number: 1, protocol_id: ProtocolId::IpsecEsp, spi: &spi, transforms }],
         };
         let ids = q.config.traffic_selectors.clone();
+        let kx = q.config.pfs_group.map(|g| KeyExchange::generate(g, &mut q.rng));
         let mut rest = vec![Payload::SecurityAssociation(sa), Payload::Nonce(&ni)];
+        if let Some(kx) = &kx {
+            rest.push(Payload::KeyExchange(kx.public_value()));
+        }
         if let Some((ci, cr)) = &ids {
             rest.push(Payload::Identification(ci.view()));
             rest.push(Payload::Identification(cr.view()));
@@ -369,6 +386,7 @@ impl<R: CryptoRng> QuickMode<R> {
         q.ni_b = ni;
         q.ids = ids;
         q.sa_i = after;
+        q.kx = kx;
         q.send(now, msg);
         Ok(q)
     }
@@ -413,9 +431,10 @@ impl<R: CryptoRng> QuickMode<R> {
                 _ => None,
             })
             .ok_or(Error::UnexpectedMessage("no Nonce payload"))?;
-        if payloads.iter().any(|p| matches!(p, Payload::KeyExchange(_))) {
-            return Err(Error::NoProposalChosen); // PFS not implemented yet
-        }
+        let peer_ke = payloads.iter().find_map(|p| match p {
+            Payload::KeyExchange(k) => Some(*k),
+            _ => None,
+        });
         let ids: Vec<TrafficSelector> = payloads
             .iter()
             .filter_map(|p| match p {
@@ -435,8 +454,10 @@ impl<R: CryptoRng> QuickMode<R> {
                 continue;
             }
             for t in &p.transforms {
-                if let Some((offer, mode)) = EspProposal::from_transform(t)
+                if let Some((offer, mode, pfs)) = EspProposal::from_transform(t)
                     && mode_matches(wanted, mode)
+                    && pfs == q.config.pfs_group
+                    && pfs.is_some() == peer_ke.is_some()
                     && q.config
                         .proposals
                         .iter()
@@ -450,6 +471,14 @@ impl<R: CryptoRng> QuickMode<R> {
             }
         }
         let (number, transform, offer, spi_out) = chosen.ok_or(Error::NoProposalChosen)?;
+        let (kx, g_qm) = match (q.config.pfs_group, peer_ke) {
+            (Some(group), Some(ke)) => {
+                let kx = KeyExchange::generate(group, &mut q.rng);
+                let g = kx.shared_secret(ke)?;
+                (Some(kx), Some(g))
+            }
+            _ => (None, None),
+        };
         q.spi_in = q.fresh_spi();
         let mut nr = vec![0u8; QM_NONCE_LEN];
         q.rng.fill_bytes(&mut nr);
@@ -465,6 +494,9 @@ impl<R: CryptoRng> QuickMode<R> {
             }],
         };
         let mut rest = vec![Payload::SecurityAssociation(reply_sa), Payload::Nonce(&nr)];
+        if let Some(kx) = &kx {
+            rest.push(Payload::KeyExchange(kx.public_value()));
+        }
         if let Some((ci, cr)) = &ids {
             rest.push(Payload::Identification(ci.view()));
             rest.push(Payload::Identification(cr.view()));
@@ -483,7 +515,7 @@ impl<R: CryptoRng> QuickMode<R> {
                 encapsulation: q.config.encapsulation,
                 ni_b,
                 nr_b: &nr,
-                pfs_g_xy: None,
+                pfs_g_xy: g_qm.as_ref().map(SharedSecret::as_bytes),
                 hard_lifetime: Lifetime { time: Some(offer.lifetime), bytes: None },
                 soft_lifetime: Lifetime { time: Some(offer.lifetime * 9 / 10), bytes: None },
             },
@@ -565,7 +597,19 @@ impl<R: CryptoRng> QuickMode<R> {
         let spi_out = <[u8; 4]>::try_from(p.spi)
             .map(u32::from_be_bytes)
             .map_err(|_| Error::UnexpectedMessage("ESP SPI must be 4 bytes"))?;
-        let (chosen, mode) = EspProposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let (chosen, mode, pfs) = EspProposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        if pfs != self.config.pfs_group {
+            return Err(Error::NoProposalChosen);
+        }
+        let peer_ke = payloads.iter().find_map(|p| match p {
+            Payload::KeyExchange(k) => Some(*k),
+            _ => None,
+        });
+        let g_qm = match (&self.kx, peer_ke) {
+            (Some(kx), Some(ke)) => Some(kx.shared_secret(ke)?),
+            (None, None) => None,
+            _ => return Err(Error::UnexpectedMessage("KE payload and PFS disagree")),
+        };
         let ours = self
             .config
             .proposals
@@ -587,7 +631,7 @@ impl<R: CryptoRng> QuickMode<R> {
                 encapsulation: self.config.encapsulation,
                 ni_b: &self.ni_b,
                 nr_b,
-                pfs_g_xy: None,
+                pfs_g_xy: g_qm.as_ref().map(SharedSecret::as_bytes),
                 hard_lifetime: Lifetime { time: Some(lifetime), bytes: None },
                 soft_lifetime: Lifetime { time: Some(lifetime * 9 / 10), bytes: None },
             },
@@ -608,6 +652,7 @@ impl<R: CryptoRng> QuickMode<R> {
         // triggers it.
         self.retransmit_at = None;
         self.state = QuickModeState::Established;
+        self.kx = None;
         self.events.push_back(QuickModeEvent::Established {
             child: Box::new(child),
             traffic_selectors: self.ids.clone(),
