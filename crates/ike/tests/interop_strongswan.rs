@@ -439,6 +439,12 @@ fn nat_t_owner(initiator: bool) {
 }
 
 fn nat_t_owner_mode(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup>) {
+    nat_t_owner_full(initiator, aggressive, pfs_group, false);
+}
+
+/// `l2tp`: transport mode for UDP/1701 between the outer addresses (the L2TP/IPsec shape)
+/// instead of the tunnel between the inner hosts.
+fn nat_t_owner_full(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup>, l2tp: bool) {
     let (me, peer_ip) = if initiator { ("192.0.2.1", "192.0.2.2") } else { ("192.0.2.2", "192.0.2.1") };
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -464,7 +470,7 @@ fn nat_t_owner_mode(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup
         Phase1::respond(config, ChaCha20Rng::seed_from_u64(seed), now)
     };
     let mut quick: Option<QuickMode<ChaCha20Rng>> = None;
-    let qconfig = QuickModeConfig {
+    let mut qconfig = QuickModeConfig {
         proposals: vec![EspProposal {
             encryption: EspEncryption::AesCbc { key_len: 16 },
             integrity: EspIntegrity::HmacSha1_96,
@@ -480,6 +486,15 @@ fn nat_t_owner_mode(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup
         max_retransmits: 3,
         pfs_group,
     };
+    if l2tp {
+        let (ci, cr) =
+            if initiator { ([192, 0, 2, 1], [192, 0, 2, 2]) } else { ([192, 0, 2, 2], [192, 0, 2, 1]) };
+        qconfig.mode = EspMode::Transport;
+        qconfig.traffic_selectors = Some((
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 17, port: 1701, data: ci.to_vec() },
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 17, port: 1701, data: cr.to_vec() },
+        ));
+    }
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut rx = [0u8; 65536];
     let send = |t: l2sec_ike::v1::phase1::Transmit, buf: &[u8], p500: SocketAddr, p4500: SocketAddr| {
@@ -771,4 +786,46 @@ fn pfs_quick_mode_responder_against_charon() {
     assert!(child.is_some(), "charon did not install the CHILD_SA:\n{}", tail(&log, 60));
     assert!(log.contains("MODP_2048"), "charon did not use PFS:\n{}", tail(&log, 60));
     check_esp_keys(&lab, "cli", &out);
+}
+
+/// The L2TP/IPsec shape: Main Mode, then a transport-mode Quick Mode for UDP/1701 with
+/// UDP encapsulation (RFC 3947 mode 4). charon completes the exchange (it receives our
+/// HASH(3)) and derives the same keys, but the lab's libipsec cannot install transport
+/// SAs, so charon then deletes the ESP SA (see the lab README).
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn l2tp_transport_quick_mode_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        nat_t_owner_full(true, false, None, true);
+        return;
+    }
+    let lab = Lab::up("l2iklt");
+    lab.run(&["start", "srv", "l2iklt-b", "responder"]);
+    let inner = lab
+        .spawn_inner("a", "l2tp_transport_quick_mode_initiator_against_charon")
+        .wait_with_output()
+        .unwrap();
+    let log = lab.charon_log_full("srv");
+    assert!(
+        inner.status.success(),
+        "inner initiator failed:\n{}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stdout),
+        String::from_utf8_lossy(&inner.stderr),
+        tail(&log, 60)
+    );
+    let out = String::from_utf8_lossy(&inner.stdout);
+    for l in out.lines().filter(|l| l.contains("established")) {
+        println!("{l}");
+    }
+    let selected = log.lines().find(|l| l.contains("selected proposal: ESP:AES_CBC_128/HMAC_SHA1_96"));
+    println!("charon: {}", selected.unwrap_or("(none)"));
+    assert!(selected.is_some(), "{}", tail(&log, 60));
+    let qm3 = log.lines().find(|l| l.contains("parsed QUICK_MODE request") && l.contains("[ HASH ]"));
+    println!("charon: {}", qm3.unwrap_or("(no HASH(3) parsed)"));
+    assert!(qm3.is_some(), "charon did not take our HASH(3):\n{}", tail(&log, 60));
+    let ts =
+        log.lines().find(|l| l.contains("192.0.2.2/32[udp/l2f]") || l.contains("192.0.2.2/32[udp/1701]"));
+    println!("charon: {}", ts.unwrap_or("(no L2TP traffic selector)"));
+    assert!(ts.is_some(), "{}", tail(&log, 60));
+    check_esp_keys(&lab, "srv", &out);
 }
