@@ -10,7 +10,8 @@ use crate::attrs::Attrs;
 use crate::config::Config;
 use crate::event::{CloseReason, Error, Event, SessionHandle, Transmit, TunnelId};
 use crate::reliable::seq_lt;
-use crate::tunnel::{Ctx, MAX_IDS, SessionState, Tunnel, TunnelState};
+use crate::session::{MAX_IDS, SessionState};
+use crate::tunnel::{Ctx, Tunnel, TunnelState};
 use crate::wire::{Accm, AvpValue, CallErrors, ControlMessage, Header, MessageType, Packet, Sequence};
 
 /// What a datagram given to [`Endpoint::handle_input`] turned out to be.

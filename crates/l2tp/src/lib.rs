@@ -81,6 +81,7 @@ mod endpoint;
 mod event;
 mod reliable;
 mod secret;
+mod session;
 mod tunnel;
 pub mod wire;
 
@@ -93,4 +94,5 @@ pub use event::{
     CloseReason, Error, Event, SessionHandle, Transmit, TunnelId, cdn_result, error_code, stopccn_result,
 };
 pub use secret::TunnelSecret;
-pub use tunnel::{SessionState, TunnelState};
+pub use session::SessionState;
+pub use tunnel::TunnelState;
