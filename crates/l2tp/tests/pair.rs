@@ -532,3 +532,22 @@ fn lac_numbers_its_data_once_the_lns_does() {
     assert_eq!(seq.map(|s| s.ns), Some(0), "RFC 2661 §5.4: the LAC follows the LNS");
     assert!(p.lac.session(s).unwrap().sequencing);
 }
+
+#[test]
+fn authenticated_tunnel_with_hidden_avps_converges_over_a_lossy_link() {
+    for seed in 0..6 {
+        let link = LinkProfile { drop_pct: 30, duplicate_pct: 20, jitter_ms: 600, control_only: true };
+        let lac = secret_config("lac", "lossy-secret", true);
+        let lns = secret_config("lns", "lossy-secret", true);
+        let mut p = Pair::new(lac, lns, 300 + seed, link);
+        let t = p.lac.connect(p.now, LNS).unwrap();
+        for _ in 0..5 {
+            p.lac.open_session(p.now, t).unwrap();
+        }
+        p.run_for(Duration::from_secs(90));
+        assert_eq!(tunnel_up(&p.lac_events), 1, "seed {seed}: {:?}", p.lac_events);
+        assert_eq!(up_sessions(&p.lac_events).len(), 5, "seed {seed}");
+        assert_eq!(up_sessions(&p.lns_events).len(), 5, "seed {seed}");
+        assert!(!p.lac_events.iter().any(|e| matches!(e, Event::TunnelDown { .. })), "seed {seed}");
+    }
+}
