@@ -16,35 +16,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use l2sec::radius::rand_core::{TryCryptoRng, TryRng};
 use l2sec::radius::reply::Reply;
 use l2sec::radius::wire::{Code, Packet, PacketWriter};
 use l2sec::radius::{AccessRequest, Client, ClientConfig, Event, NasIdentity, ServerConfig, ServerRole};
-
-/// Deterministic splitmix64 for benchmarks only: NOT a secure generator.
-struct BenchRng(u64);
-
-impl TryRng for BenchRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-impl TryCryptoRng for BenchRng {}
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
 const SECRET: &[u8] = b"testing123";
 
@@ -52,12 +28,12 @@ fn nas() -> NasIdentity {
     NasIdentity { identifier: Some("l2sec-bench".into()), ..NasIdentity::default() }
 }
 
-fn client(server: SocketAddr, strict: bool) -> Client<BenchRng> {
+fn client(server: SocketAddr, strict: bool) -> Client<ChaCha20Rng> {
     let mut s = ServerConfig::new(server, SECRET, ServerRole::Authentication);
     s.require_message_authenticator = strict;
     let mut cfg = ClientConfig::new(nas(), vec![s]);
     cfg.retransmit.initial = Duration::from_secs(2);
-    Client::new(cfg, BenchRng(1)).unwrap()
+    Client::new(cfg, ChaCha20Rng::seed_from_u64(1)).unwrap()
 }
 
 /// An Access-Accept (with Message-Authenticator and the usual framed attributes) to
@@ -163,7 +139,7 @@ fn loopback_run(server: SocketAddr, secret: &[u8], window: usize, total: usize) 
     cfg.retransmit.initial = Duration::from_secs(1);
     cfg.retransmit.max_duration = Duration::from_secs(3);
     cfg.request_timeout = Duration::from_secs(3);
-    let mut cl = Client::new(cfg, BenchRng(7)).unwrap();
+    let mut cl = Client::new(cfg, ChaCha20Rng::seed_from_u64(7)).unwrap();
     let mut sockets: Vec<UdpSocket> = Vec::new();
     let (mut started, mut done, mut inflight, mut sent) = (0usize, 0usize, 0usize, 0usize);
     let mut buf = Vec::new();

@@ -5,36 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use l2sec_ppp::rand_core::{TryCryptoRng, TryRng};
 use l2sec_ppp::{Acceptance, AuthMethod, AuthVerdict, Config, Event, PeerCredentials, Session};
 use libfuzzer_sys::fuzz_target;
-
-/// A deterministic generator (splitmix64) so that runs reproduce. Not a CSPRNG: the
-/// `TryCryptoRng` marker is only claimed for this fuzz harness.
-struct FuzzRng(u64);
-
-impl TryRng for FuzzRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for FuzzRng {}
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&role, mut rest)) = data.split_first() else { return };
@@ -56,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         c
     };
     cfg.ipv6cp = role & 8 != 0;
-    let mut s = Session::new(cfg, FuzzRng(u64::from(role)));
+    let mut s = Session::new(cfg, ChaCha20Rng::seed_from_u64(u64::from(role)));
     let mut now = Instant::now();
     s.open(now);
     let mut pending = Vec::new();
@@ -84,7 +58,10 @@ fuzz_target!(|data: &[u8]| {
                             ..Acceptance::default()
                         })
                     } else {
-                        AuthVerdict::Reject(l2sec_ppp::Rejection { retry: op & 0x80 != 0, ..Default::default() })
+                        AuthVerdict::Reject(l2sec_ppp::Rejection {
+                            retry: op & 0x80 != 0,
+                            ..Default::default()
+                        })
                     };
                     let _ = s.answer_auth(now, id, v);
                 }

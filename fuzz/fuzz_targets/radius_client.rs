@@ -8,40 +8,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use l2sec_radius_auth::attr::AcctStatusType;
-use l2sec_radius_auth::rand_core::{TryCryptoRng, TryRng};
 use l2sec_radius_auth::wire::{Code, Packet, PacketWriter};
 use l2sec_radius_auth::{
     AccessRequest, AccountingRequest, Client, ClientConfig, NasIdentity, RequestHandle, ServerConfig,
     ServerRole,
 };
 use libfuzzer_sys::fuzz_target;
-
-/// A deterministic generator (splitmix64) so that runs reproduce. Not a CSPRNG: the
-/// `TryCryptoRng` marker is only claimed for this fuzz harness.
-struct FuzzRng(u64);
-
-impl TryRng for FuzzRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for FuzzRng {}
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
 fuzz_target!(|data: &[u8]| {
     let servers: [SocketAddr; 3] = [
@@ -62,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     cfg.max_source_ports = 2;
     cfg.queue_limit = 8;
     let secrets: [&[u8]; 3] = [b"s1", b"s2", b"s3"];
-    let mut c = Client::new(cfg, FuzzRng(0)).unwrap();
+    let mut c = Client::new(cfg, ChaCha20Rng::seed_from_u64(0)).unwrap();
     let mut now = Instant::now();
     let mut last: Vec<(usize, SocketAddr, Vec<u8>)> = Vec::new();
     let mut handles: Vec<RequestHandle> = Vec::new();
