@@ -1,5 +1,15 @@
-//! IKEv1 (RFC 2409): key derivation, encrypted-message handling and, later, the Main,
-//! Aggressive and Quick Mode machines.
+//! IKEv1 (RFC 2409).
+//!
+//! - [`keys`]: SKEYID*, Ka, IVs, the authentication hashes and KEYMAT.
+//! - [`crypt`]: encrypted messages and the CBC IV chain.
+//! - [`phase1`]: the Main Mode / Aggressive Mode PSK machine (ISAKMP SA).
+//! - [`quick`]: the Quick Mode machine and its result, a [`crate::child::ChildSa`].
+//! - [`info`]: informational exchanges (notify, delete, DPD).
+//! - [`natt`]: NAT-T and DPD Vendor IDs and the NAT-D hash.
+//!
+//! An owner runs one [`phase1::Phase1`] per peer, then one [`quick::QuickMode`] per
+//! Message ID under the [`quick::IsakmpContext`] it yields, and hands informational
+//! messages (exchange type 5) to [`info::decode`].
 
 pub mod crypt;
 pub mod info;

@@ -1,5 +1,13 @@
-//! Quick Mode results (RFC 2409 §5.5): turning a negotiated IPsec SA pair into a
+//! Quick Mode (RFC 2409 §5.5): the [`QuickMode`] machine that negotiates an ESP SA pair
+//! under an ISAKMP SA, and [`child_sa`], which turns the negotiated values into a
 //! [`ChildSa`].
+//!
+//! ```text
+//! Initiator                                      Responder
+//!  HDR*, HASH(1), SA, Ni [, KE] [, IDci, IDcr]  -->
+//!                                               <--  HDR*, HASH(2), SA, Nr [, KE] [, IDci, IDcr]
+//!  HDR*, HASH(3)                                -->
+//! ```
 
 use crate::child::{ChildSa, EspEncapsulation, EspEncryption, EspIntegrity, EspKeys, EspMode, Lifetime};
 use crate::error::Error;
