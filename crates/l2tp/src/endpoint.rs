@@ -163,7 +163,8 @@ where
                 self.stray.push_back((t.peer, d));
             }
             self.by_peer.retain(|_, v| *v != id);
-        } else if !t.outbox.is_empty() && !self.ready.contains(&id) {
+        } else if !t.outbox.is_empty() && !t.in_ready {
+            t.in_ready = true;
             self.ready.push_back(id);
         }
     }
@@ -475,11 +476,13 @@ where
                 Some(d) => {
                     buf.extend_from_slice(&d);
                     if t.outbox.is_empty() {
+                        t.in_ready = false;
                         self.ready.pop_front();
                     }
                     return Some(Transmit { destination: t.peer, size: d.len() });
                 }
                 None => {
+                    t.in_ready = false;
                     self.ready.pop_front();
                 }
             }

@@ -66,6 +66,8 @@ pub(crate) struct Tunnel<P> {
     pub(crate) outbox: VecDeque<Vec<u8>>,
     /// The endpoint removes the tunnel when this is set.
     pub(crate) dead: bool,
+    /// Listed in the endpoint's queue of tunnels with datagrams to send.
+    pub(crate) in_ready: bool,
 }
 
 /// A message under construction: header, Message Type, then AVPs; hides AVPs on request.
@@ -149,6 +151,7 @@ impl<P: Copy + std::fmt::Debug> Tunnel<P> {
             timers: [None; 3],
             outbox: VecDeque::new(),
             dead: false,
+            in_ready: false,
         }
     }
 
