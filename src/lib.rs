@@ -19,6 +19,7 @@
 
 pub mod lns;
 pub mod pool;
+pub mod virtual_net;
 
 pub use l2sec_esp as esp;
 pub use l2sec_ike as ike;
