@@ -109,15 +109,14 @@ fn linux_xl2tpd_and_pppd_connect_to_the_l2sec_lns_and_ping_through_it() {
     let deadline = Instant::now() + Duration::from_secs(150);
     while Instant::now() < deadline && !(down && guest.console().contains("LAB-DONE")) {
         let now = Instant::now();
-        if let Ok((n, from)) = socket.recv_from(&mut buf) {
-            if let Ok(Some((_, Datagram::Ipv4(packet)))) = lns.handle_input(now, from, &buf[..n]) {
-                if virtual_net::answer(packet, SERVER, &mut reply) {
-                    echoes += 1;
-                    tx.clear();
-                    let t = lns.send_ip(&reply, &mut tx).unwrap();
-                    socket.send_to(&tx[tx.len() - t.size..], t.destination).unwrap();
-                }
-            }
+        if let Ok((n, from)) = socket.recv_from(&mut buf)
+            && let Ok(Some((_, Datagram::Ipv4(packet)))) = lns.handle_input(now, from, &buf[..n])
+            && virtual_net::answer(packet, SERVER, &mut reply)
+        {
+            echoes += 1;
+            tx.clear();
+            let t = lns.send_ip(&reply, &mut tx).unwrap();
+            socket.send_to(&tx[tx.len() - t.size..], t.destination).unwrap();
         }
         if lns.poll_timeout().is_some_and(|t| t <= now) {
             lns.handle_timeout(now);
