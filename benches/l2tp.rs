@@ -9,36 +9,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use l2sec::l2tp::rand_core::{TryCryptoRng, TryRng};
 use l2sec::l2tp::wire::{ControlMessage, MessageType};
 use l2sec::l2tp::{Config, Endpoint, Event, Input, SessionHandle};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
-/// Deterministic splitmix64 for benchmarks only: NOT a secure generator.
-struct BenchRng(u64);
-
-impl TryRng for BenchRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-impl TryCryptoRng for BenchRng {}
-
-type Ep = Endpoint<u8, BenchRng>;
+type Ep = Endpoint<u8, ChaCha20Rng>;
 
 /// Delivers everything both sides want to send until quiet; returns the control messages.
 fn exchange(lac: &mut Ep, lns: &mut Ep, now: Instant) -> Vec<Vec<u8>> {
@@ -73,8 +49,8 @@ fn config() -> Config {
 /// A LAC/LNS pair with one established session; returns the handles on both sides and
 /// the control messages that set it up.
 fn established() -> (Ep, Ep, SessionHandle, SessionHandle, Vec<Vec<u8>>) {
-    let mut lac = Endpoint::new(config(), BenchRng(1));
-    let mut lns = Endpoint::new(config(), BenchRng(2));
+    let mut lac = Endpoint::new(config(), ChaCha20Rng::seed_from_u64(1));
+    let mut lns = Endpoint::new(config(), ChaCha20Rng::seed_from_u64(2));
     let now = Instant::now();
     let t = lac.connect(now, 2).unwrap();
     let s = lac.open_session(now, t).unwrap();
@@ -178,8 +154,8 @@ fn bench(c: &mut Criterion) {
     // Memory per idle session: resident set growth while a pair holds N established calls.
     let sessions = 20_000;
     let before = rss_bytes();
-    let mut lac = Endpoint::new(config(), BenchRng(3));
-    let mut lns = Endpoint::new(config(), BenchRng(4));
+    let mut lac = Endpoint::new(config(), ChaCha20Rng::seed_from_u64(3));
+    let mut lns = Endpoint::new(config(), ChaCha20Rng::seed_from_u64(4));
     let t = lac.connect(now, 2).unwrap();
     for _ in 0..sessions {
         lac.open_session(now, t).unwrap();

@@ -5,39 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use l2sec_l2tp::rand_core::{TryCryptoRng, TryRng};
 use l2sec_l2tp::{Config, Endpoint, Input, TunnelSecret};
 use libfuzzer_sys::fuzz_target;
-
-/// Deterministic generator for fuzzing only (splitmix64): NOT a secure RNG.
-struct FuzzRng(u64);
-
-impl TryRng for FuzzRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        Ok(self.try_next_u64()? as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for c in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-        Ok(())
-    }
-}
-impl TryCryptoRng for FuzzRng {}
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
 const LAC: u8 = 1;
 const LNS: u8 = 2;
 
-fn exchange(lac: &mut Endpoint<u8, FuzzRng>, lns: &mut Endpoint<u8, FuzzRng>, now: Instant) {
+fn exchange(lac: &mut Endpoint<u8, ChaCha20Rng>, lns: &mut Endpoint<u8, ChaCha20Rng>, now: Instant) {
     let mut buf = Vec::new();
     for _ in 0..8 {
         let mut any = false;
@@ -69,8 +45,8 @@ fuzz_target!(|data: &[u8]| {
     config.max_tunnels = 8;
     config.max_sessions_per_tunnel = 16;
     config.data_sequencing = data.get(1).is_some_and(|b| b & 1 == 1);
-    let mut lac = Endpoint::new(config.clone(), FuzzRng(1));
-    let mut lns = Endpoint::new(config, FuzzRng(2));
+    let mut lac = Endpoint::new(config.clone(), ChaCha20Rng::seed_from_u64(1));
+    let mut lns = Endpoint::new(config, ChaCha20Rng::seed_from_u64(2));
     let mut now = Instant::now();
     let Ok(t) = lac.connect(now, LNS) else { return };
     let Ok(s) = lac.open_session(now, t) else { return };
