@@ -829,3 +829,100 @@ fn l2tp_transport_quick_mode_initiator_against_charon() {
     assert!(ts.is_some(), "{}", tail(&log, 60));
     check_esp_keys(&lab, "srv", &out);
 }
+
+/// Dead Peer Detection with charon (DPD delay 1 s): we answer charon's R-U-THERE, then
+/// probe charon and get its acknowledgement.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn dpd_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        dpd_owner();
+        return;
+    }
+    let lab = Lab::up("l2ikdp");
+    lab.run_env(&["start", "srv", "l2ikdp-b", "responder"], &[("DPD_DELAY", "1s")]);
+    let inner = lab.spawn_inner("a", "dpd_against_charon").wait_with_output().unwrap();
+    let log = lab.charon_log_full("srv");
+    let out = String::from_utf8_lossy(&inner.stdout);
+    assert!(
+        inner.status.success(),
+        "inner run failed:\n{out}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stderr),
+        tail(&log, 60)
+    );
+    for l in out.lines().filter(|l| l.starts_with("dpd")) {
+        println!("{l}");
+    }
+    let acked = log.lines().find(|l| l.contains("generating") && l.contains("N(DPD_ACK)"));
+    println!("charon: {}", acked.unwrap_or("(no ACK line)"));
+    assert!(acked.is_some(), "{}", tail(&log, 60));
+}
+
+fn dpd_owner() {
+    use l2sec_ike::v1::dpd::{Dpd, DpdConfig};
+    let socket = UdpSocket::bind("192.0.2.1:500").expect("bind");
+    socket.connect("192.0.2.2:500").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let config = Phase1Config::new(PSK, Identity::ipv4("192.0.2.1".parse().unwrap()));
+    let mut mm = Phase1::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).unwrap();
+    let mut rx = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Phase 1.
+    let ctx = loop {
+        assert!(Instant::now() < deadline, "phase 1 did not finish");
+        let mut buf = Vec::new();
+        while mm.poll_transmit(Instant::now(), &mut buf).is_some() {
+            socket.send(&buf).unwrap();
+            buf.clear();
+        }
+        if let Some(event) = mm.poll_event() {
+            match event {
+                Event::Established { peer_supports_dpd, .. } => {
+                    assert!(peer_supports_dpd, "charon announces DPD");
+                    break mm.isakmp_context().unwrap();
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match socket.recv(&mut rx) {
+            Ok(n) => {
+                let _ = mm.handle_input(Instant::now(), &rx[..n]);
+            }
+            Err(_) => mm.handle_timeout(Instant::now()),
+        }
+    };
+    // Run a DPD machine for `secs`, answering and probing; returns its counters.
+    let mut run = |dpd: &mut Dpd<ChaCha20Rng>, secs: u64| {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < until {
+            let mut buf = Vec::new();
+            while dpd.poll_transmit(Instant::now(), &mut buf).is_some() {
+                socket.send(&buf).unwrap();
+                buf.clear();
+            }
+            assert!(dpd.poll_event().is_none(), "charon declared dead");
+            match socket.recv(&mut rx) {
+                Ok(n) => {
+                    if let Err(e) = dpd.handle_input(Instant::now(), &rx[..n]) {
+                        eprintln!("dropped: {e}");
+                    }
+                }
+                Err(_) => dpd.handle_timeout(Instant::now()),
+            }
+        }
+        dpd.stats()
+    };
+    // 1: never probe ourselves; charon probes us after 1 s of silence.
+    let quiet = DpdConfig { idle: Duration::from_secs(60), ..DpdConfig::default() };
+    let mut answering = Dpd::new(ctx.clone(), quiet, ChaCha20Rng::seed_from_u64(seed ^ 3), Instant::now());
+    let a = run(&mut answering, 3);
+    println!("dpd answered {} R-U-THERE from charon", a.requests_answered);
+    assert!(a.requests_answered >= 1, "{a:?}");
+    // 2: probe charon quickly.
+    let eager = DpdConfig { idle: Duration::from_millis(200), ..DpdConfig::default() };
+    let mut probing = Dpd::new(ctx, eager, ChaCha20Rng::seed_from_u64(seed ^ 5), Instant::now());
+    let b = run(&mut probing, 2);
+    println!("dpd probes {} acks {}", b.probes_sent, b.acks_received);
+    assert!(b.acks_received >= 1, "{b:?}");
+}

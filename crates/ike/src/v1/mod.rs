@@ -4,7 +4,8 @@
 //! - [`crypt`]: encrypted messages and the CBC IV chain.
 //! - [`phase1`]: the Main Mode / Aggressive Mode PSK machine (ISAKMP SA).
 //! - [`quick`]: the Quick Mode machine and its result, a [`crate::child::ChildSa`].
-//! - [`info`]: informational exchanges (notify, delete, DPD).
+//! - [`info`]: informational exchanges (notify, delete, DPD messages).
+//! - [`dpd`]: the Dead Peer Detection machine (RFC 3706).
 //! - [`natt`]: NAT-T and DPD Vendor IDs and the NAT-D hash.
 //!
 //! An owner runs one [`phase1::Phase1`] per peer, then one [`quick::QuickMode`] per
@@ -12,6 +13,7 @@
 //! messages (exchange type 5) to [`info::decode`].
 
 pub mod crypt;
+pub mod dpd;
 pub mod info;
 pub mod keys;
 pub mod natt;

@@ -39,7 +39,7 @@ use rand_core::CryptoRng;
 
 use super::crypt::{self, IvChain};
 use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk};
-use super::natt::{VENDOR_ID_NAT_T_DRAFT_02N, VENDOR_ID_RFC3947, nat_discovery_hash};
+use super::natt::{VENDOR_ID_DPD, VENDOR_ID_NAT_T_DRAFT_02N, VENDOR_ID_RFC3947, nat_discovery_hash};
 use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
 use crate::error::Error;
 use crate::wire::v1::{
@@ -219,6 +219,8 @@ pub struct Phase1Config {
     pub nat_traversal: Option<NatTraversal>,
     /// Responder: also answer Aggressive Mode (off by default).
     pub allow_aggressive: bool,
+    /// Announce RFC 3706 Dead Peer Detection support (Vendor ID); on by default.
+    pub dpd: bool,
 }
 
 impl Phase1Config {
@@ -249,6 +251,7 @@ impl Phase1Config {
             handshake_timeout: Duration::from_secs(30),
             nat_traversal: None,
             allow_aggressive: false,
+            dpd: true,
         }
     }
 }
@@ -295,6 +298,8 @@ pub enum Event {
         proposal: Phase1Proposal,
         /// NAT detection result, when NAT-T was negotiated.
         nat: Option<NatStatus>,
+        /// The peer sent the RFC 3706 DPD Vendor ID.
+        peer_supports_dpd: bool,
     },
     /// The exchange failed and will not recover.
     Failed(Error),
@@ -353,6 +358,7 @@ pub struct Phase1<R> {
     auth_failures: u32,
     natt: Option<NatTVariant>,
     nat: Option<NatStatus>,
+    peer_dpd: bool,
     timers: [Option<Instant>; TIMER_COUNT],
     events: VecDeque<Event>,
 }
@@ -397,6 +403,7 @@ impl<R: CryptoRng> Phase1<R> {
             auth_failures: 0,
             natt: None,
             nat: None,
+            peer_dpd: false,
             timers: [None; TIMER_COUNT],
             events: VecDeque::new(),
         };
@@ -420,6 +427,9 @@ impl<R: CryptoRng> Phase1<R> {
         if m.config.nat_traversal.is_some() {
             payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
             payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
+        }
+        if m.config.dpd {
+            payloads.push(Payload::VendorId(&VENDOR_ID_DPD));
         }
         let msg = m.plain_message(payloads);
         m.ex.sai_b = sai_b;
@@ -460,6 +470,9 @@ impl<R: CryptoRng> Phase1<R> {
         if m.config.nat_traversal.is_some() {
             payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
             payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
+        }
+        if m.config.dpd {
+            payloads.push(Payload::VendorId(&VENDOR_ID_DPD));
         }
         let msg = m.plain_message(payloads);
         m.ex.sai_b = sai_b;
@@ -729,6 +742,7 @@ impl<R: CryptoRng> Phase1<R> {
         let mut sai_b = Vec::new();
         sa.encode_body(&mut sai_b);
         // Commit.
+        self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
         self.exchange = ExchangeType::Aggressive;
         self.cky_i = cky_i;
         self.cky_r = cky_r;
@@ -771,6 +785,9 @@ impl<R: CryptoRng> Phase1<R> {
             Some(NatTVariant::Rfc3947) => out.push(Payload::VendorId(&VENDOR_ID_RFC3947)),
             Some(NatTVariant::Draft) => out.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N)),
             None => {}
+        }
+        if self.config.dpd {
+            out.push(Payload::VendorId(&VENDOR_ID_DPD));
         }
         out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let msg = self.plain_message(out);
@@ -829,6 +846,7 @@ impl<R: CryptoRng> Phase1<R> {
         let hash_i = keys.hash_i(&ex, &idii_b);
         // Commit.
         self.cky_r = cky_r;
+        self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
         self.natt = self.config.nat_traversal.and(natt_variant(&payloads));
         self.nat = self.detect_nat(proposal.hash, &payloads);
         self.ex.proposal = Some(proposal);
@@ -916,6 +934,10 @@ impl<R: CryptoRng> Phase1<R> {
             }
             None => {}
         }
+        if self.config.dpd {
+            reply_payloads.push(Payload::VendorId(&VENDOR_ID_DPD));
+        }
+        self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
         self.natt = natt;
         let msg = self.plain_message(reply_payloads);
         self.state = State::SentSaReply;
@@ -949,6 +971,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.rng.fill_bytes(&mut ni);
         self.cky_r = m.header.responder_spi;
         self.natt = natt;
+        self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
         self.ex.proposal = Some(proposal);
         self.ex.g_xi = kx.public_value().to_vec();
         self.ex.kx = Some(kx);
@@ -1234,7 +1257,12 @@ impl<R: CryptoRng> Phase1<R> {
         self.timers[Timer::Handshake as usize] = None;
         self.ex.kx = None;
         if let Some(proposal) = self.ex.proposal {
-            self.events.push_back(Event::Established { peer_id, proposal, nat: self.nat });
+            self.events.push_back(Event::Established {
+                peer_id,
+                proposal,
+                nat: self.nat,
+                peer_supports_dpd: self.peer_dpd,
+            });
         }
     }
 
@@ -1253,6 +1281,10 @@ struct PeerAuth {
     id_b: Vec<u8>,
     hash: Vec<u8>,
     next_iv: super::keys::Iv,
+}
+
+fn has_vid(payloads: &[Payload<'_>], vid: &[u8]) -> bool {
+    payloads.iter().any(|p| matches!(p, Payload::VendorId(x) if *x == vid))
 }
 
 /// RFC 3947 §2: the NAT-T dialect a peer announced with its Vendor IDs, RFC first.
