@@ -166,3 +166,16 @@ fn mixed_groups_are_a_configuration_error() {
         Err(Error::Configuration(_))
     ));
 }
+
+#[test]
+fn initial_contact_in_am3() {
+    let now = Instant::now();
+    let (mut i, mut r) = pair(now, config(b"psk", "client"), config(b"psk", "server"));
+    let (am1, _) = next(&mut i, now).unwrap();
+    r.handle_input(now, &am1).unwrap();
+    let (am2, _) = next(&mut r, now).unwrap();
+    i.handle_input(now, &am2).unwrap();
+    let (am3, _) = next(&mut i, now).unwrap();
+    r.handle_input(now, &am3).unwrap();
+    assert!(matches!(r.poll_event(), Some(Event::Established { initial_contact: true, .. })));
+}

@@ -345,3 +345,19 @@ mod nat_traversal {
         assert_eq!(nat_of(&mut r), None);
     }
 }
+
+/// INITIAL-CONTACT goes with MM5 (on by default) and reaches the responder's owner.
+#[test]
+fn initial_contact_reaches_the_responder() {
+    for send in [true, false] {
+        let now = Instant::now();
+        let mut ic = config(b"psk", "initiator.lab");
+        ic.initial_contact = send;
+        let (mut i, mut r) = pair(now, ic, config(b"psk", "responder.lab"));
+        run(&mut i, &mut r, now, |_| false);
+        assert!(
+            matches!(r.poll_event(), Some(Event::Established { initial_contact, .. }) if initial_contact == send)
+        );
+        assert!(matches!(i.poll_event(), Some(Event::Established { initial_contact: false, .. })));
+    }
+}

@@ -44,8 +44,8 @@ use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
 use crate::error::Error;
 use crate::wire::v1::{
     Attribute, AttributeValue, AuthMethod, DOI_IPSEC, ExchangeType, Flags, Header, IdType, Identification,
-    IkeAttributeType, KEY_IKE, Message, MessageRepr, Payload, PayloadType, Proposal, ProtocolId,
-    SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain,
+    IkeAttributeType, KEY_IKE, Message, MessageRepr, Notification, NotifyType, Payload, PayloadType,
+    Proposal, ProtocolId, SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain,
 };
 
 /// Length of the nonces we send (RFC 2409 §5: 8 to 256 bytes).
@@ -221,6 +221,9 @@ pub struct Phase1Config {
     pub allow_aggressive: bool,
     /// Announce RFC 3706 Dead Peer Detection support (Vendor ID); on by default.
     pub dpd: bool,
+    /// Initiator: send INITIAL-CONTACT (RFC 2407 §4.6.3.3) with MM5/AM3, telling the
+    /// responder to drop older SAs with us; on by default.
+    pub initial_contact: bool,
 }
 
 impl Phase1Config {
@@ -252,6 +255,7 @@ impl Phase1Config {
             nat_traversal: None,
             allow_aggressive: false,
             dpd: true,
+            initial_contact: true,
         }
     }
 }
@@ -300,6 +304,8 @@ pub enum Event {
         nat: Option<NatStatus>,
         /// The peer sent the RFC 3706 DPD Vendor ID.
         peer_supports_dpd: bool,
+        /// The initiator sent INITIAL-CONTACT: the owner should delete older SAs with it.
+        initial_contact: bool,
     },
     /// The exchange failed and will not recover.
     Failed(Error),
@@ -856,10 +862,14 @@ impl<R: CryptoRng> Phase1<R> {
         let natd = self.nat_discovery_payloads(proposal.hash);
         let mut out = vec![Payload::Hash(hash_i.as_bytes())];
         out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
+        let spi = self.cookie_pair();
+        if self.config.initial_contact {
+            out.push(initial_contact(&spi));
+        }
         let msg = self.encrypted_message(&keys, &mut ivs, &out)?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
-        self.established(peer_id);
+        self.established(peer_id, false);
         self.send(now, msg);
         // AM3 is not retransmitted on a timer: a repeated AM2 triggers it.
         self.timers[Timer::Retransmit as usize] = None;
@@ -895,7 +905,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.nat = nat;
         self.timers[Timer::Retransmit as usize] = None;
         self.auth_failures = 0;
-        self.established(peer_id);
+        let contact = has_initial_contact(&payloads);
+        self.established(peer_id, contact);
         Ok(())
     }
 
@@ -1047,11 +1058,12 @@ impl<R: CryptoRng> Phase1<R> {
         let mut idii_b = Vec::new();
         id.payload().encode_body(&mut idii_b);
         let hash_i = keys.hash_i(&self.exchange_values(), &idii_b);
-        let msg = self.encrypted_message(
-            &keys,
-            &mut ivs,
-            &[Payload::Identification(id.payload()), Payload::Hash(hash_i.as_bytes())],
-        )?;
+        let spi = self.cookie_pair();
+        let mut payloads = vec![Payload::Identification(id.payload()), Payload::Hash(hash_i.as_bytes())];
+        if self.config.initial_contact {
+            payloads.push(initial_contact(&spi));
+        }
+        let msg = self.encrypted_message(&keys, &mut ivs, &payloads)?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
         self.nat = nat;
@@ -1081,7 +1093,7 @@ impl<R: CryptoRng> Phase1<R> {
             &[Payload::Identification(id.payload()), Payload::Hash(hash_r.as_bytes())],
         )?;
         self.ivs = Some(ivs);
-        self.established(peer_id);
+        self.established(peer_id, peer.initial_contact);
         self.send(now, msg);
         // The responder does not retransmit MM6 on a timer; a repeated MM5 triggers it.
         self.timers[Timer::Retransmit as usize] = None;
@@ -1102,7 +1114,7 @@ impl<R: CryptoRng> Phase1<R> {
         let peer_id = peer.id;
         self.ivs = Some(ivs);
         self.timers[Timer::Retransmit as usize] = None;
-        self.established(peer_id);
+        self.established(peer_id, false);
         Ok(())
     }
 
@@ -1155,6 +1167,14 @@ impl<R: CryptoRng> Phase1<R> {
         })
     }
 
+    /// CKY-I | CKY-R, the SPI of the ISAKMP SA in notifications.
+    fn cookie_pair(&self) -> [u8; 16] {
+        let mut spi = [0u8; 16];
+        spi[..8].copy_from_slice(&self.cky_i);
+        spi[8..].copy_from_slice(&self.cky_r);
+        spi
+    }
+
     fn check_responder_cookie(&self, m: &Message<'_>) -> Result<(), Error> {
         if m.header.responder_spi == self.cky_r {
             Ok(())
@@ -1199,6 +1219,7 @@ impl<R: CryptoRng> Phase1<R> {
             id_b,
             hash,
             next_iv: d.next_iv,
+            initial_contact: has_initial_contact(&payloads),
         })
     }
 
@@ -1252,7 +1273,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.timers[Timer::Retransmit as usize] = Some(now + self.config.retransmit_timeout);
     }
 
-    fn established(&mut self, peer_id: Identity) {
+    fn established(&mut self, peer_id: Identity, initial_contact: bool) {
         self.state = State::Established;
         self.timers[Timer::Handshake as usize] = None;
         self.ex.kx = None;
@@ -1262,6 +1283,7 @@ impl<R: CryptoRng> Phase1<R> {
                 proposal,
                 nat: self.nat,
                 peer_supports_dpd: self.peer_dpd,
+                initial_contact,
             });
         }
     }
@@ -1281,6 +1303,24 @@ struct PeerAuth {
     id_b: Vec<u8>,
     hash: Vec<u8>,
     next_iv: super::keys::Iv,
+    initial_contact: bool,
+}
+
+/// RFC 2407 §4.6.3.3: an INITIAL-CONTACT notification for the ISAKMP SA `spi`.
+fn initial_contact(spi: &[u8; 16]) -> Payload<'_> {
+    Payload::Notification(Notification {
+        doi: DOI_IPSEC,
+        protocol_id: ProtocolId::Isakmp,
+        notify_type: NotifyType::InitialContact,
+        spi,
+        data: &[],
+    })
+}
+
+fn has_initial_contact(payloads: &[Payload<'_>]) -> bool {
+    payloads
+        .iter()
+        .any(|p| matches!(p, Payload::Notification(n) if n.notify_type == NotifyType::InitialContact))
 }
 
 fn has_vid(payloads: &[Payload<'_>], vid: &[u8]) -> bool {
