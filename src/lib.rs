@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod ipsec_lns;
 pub mod lns;
 pub mod pool;
 pub mod virtual_net;

@@ -64,6 +64,8 @@ pub enum LnsEvent<P> {
     SessionUp {
         /// The session.
         session: SessionHandle,
+        /// The L2TP peer it came through.
+        peer: P,
         /// The authenticated user name.
         username: Vec<u8>,
         /// The client's tunnel address.
@@ -379,7 +381,14 @@ where
                     c.address = Some(address);
                     self.by_address.insert(address, session);
                     let username = c.username.clone();
-                    self.events.push_back(LnsEvent::SessionUp { session, username, address });
+                    if let Some(t) = self.l2tp.tunnel(session.tunnel) {
+                        self.events.push_back(LnsEvent::SessionUp {
+                            session,
+                            peer: t.peer,
+                            username,
+                            address,
+                        });
+                    }
                 }
                 ppp::Event::Ipv4Down => {
                     c.up = false;

@@ -1,0 +1,331 @@
+//! The VPN server's data path: ESP transport-mode SAs (negotiated by IKE) carrying the
+//! inner UDP/1701 datagrams of L2TP into an [`Lns`], over UDP encapsulation (RFC 3948).
+//!
+//! L2TP peers are named by the IPsec connection and the client's inner UDP port, never by
+//! the outer address: many clients behind one NAT address share that address but not
+//! their SPIs. The outer address of a connection follows the last authenticated packet
+//! (a NAT may rebind it). Plaintext L2TP on UDP/1701 is refused unless explicitly allowed.
+//!
+//! Outgoing datagrams are built in place: the L2TP datagram is written after room for
+//! the ESP header, IV and UDP header, which are then filled in around it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use l2sec_esp::natt::{self, Udp4500};
+use l2sec_esp::{self as esp, InboundSa, OutboundSa, SaParams, SaTable};
+use l2sec_l2tp as l2tp;
+use l2sec_ppp::{AuthRequestId, AuthVerdict, Datagram};
+use rand_core::CryptoRng;
+
+use crate::lns::{Lns, LnsConfig, LnsError, LnsEvent};
+
+/// The L2TP UDP port.
+pub const L2TP_PORT: u16 = 1701;
+/// Room kept before an outgoing L2TP datagram: ESP header (8), the longest IV (16) and
+/// the inner UDP header (8).
+pub const HEADROOM: usize = 8 + 16 + 8;
+
+/// One IPsec connection: a client's Child SAs, kept across rekeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u32);
+
+/// Who an L2TP tunnel is with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum L2tpPeer {
+    /// Inside ESP: the connection and the client's inner UDP source port.
+    Ipsec {
+        /// The connection.
+        conn: ConnId,
+        /// The client's UDP port inside ESP.
+        port: u16,
+    },
+    /// Plain UDP/1701 from this address (only when allowed).
+    Plain(SocketAddr),
+}
+
+/// What a received datagram turned out to be.
+#[derive(Debug)]
+pub enum Received<'d> {
+    /// An IKE message (the non-ESP marker removed): for the key exchange.
+    Ike(&'d [u8]),
+    /// A NAT keepalive.
+    Keepalive,
+    /// An IP packet from a client's PPP session.
+    Ip {
+        /// The L2TP peer it came through.
+        peer: L2tpPeer,
+        /// The packet, borrowed from the datagram.
+        packet: Datagram<'d>,
+    },
+    /// L2TP or PPP control traffic, processed: drain transmits and events.
+    Control,
+}
+
+/// A datagram for the outer socket: `buf[start..start + len]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OuterTransmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// True for plaintext L2TP (send from the UDP/1701 socket), false for ESP (UDP/4500).
+    pub plaintext: bool,
+    /// Offset of the datagram in the buffer.
+    pub start: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Errors of the IPsec data path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpsecLnsError {
+    /// ESP refused the packet (unknown SPI, replay, bad ICV, malformed) or an SA could not
+    /// be installed.
+    #[error("esp: {0}")]
+    Esp(#[from] esp::Error),
+    /// The L2TP or PPP layer refused it.
+    #[error("{0}")]
+    Lns(#[from] LnsError),
+    /// Plaintext L2TP arrived and is not allowed.
+    #[error("plaintext L2TP refused (not inside ESP)")]
+    PlaintextRefused,
+    /// The ESP payload is not a UDP datagram for port 1701.
+    #[error("ESP payload is not L2TP")]
+    NotL2tp,
+}
+
+impl From<esp::ParseError> for IpsecLnsError {
+    fn from(e: esp::ParseError) -> Self {
+        Self::Esp(e.into())
+    }
+}
+
+struct Conn {
+    outbound: OutboundSa,
+    remote: SocketAddr,
+    inbound_spis: Vec<u32>,
+}
+
+/// ESP transport mode in front of an [`Lns`].
+pub struct IpsecLns<R> {
+    lns: Lns<L2tpPeer, R>,
+    inbound: SaTable,
+    conns: HashMap<ConnId, Conn>,
+    spi_conn: HashMap<u32, ConnId>,
+    allow_plaintext: bool,
+}
+
+impl<R> std::fmt::Debug for IpsecLns<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpsecLns")
+            .field("connections", &self.conns.len())
+            .field("inbound_sas", &self.inbound.len())
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: CryptoRng> IpsecLns<R> {
+    /// A server with no connections. `allow_plaintext` serves L2TP on UDP/1701 outside
+    /// ESP too (for sites whose IPsec is done elsewhere).
+    pub fn new(config: LnsConfig, rng: R, allow_plaintext: bool) -> Self {
+        Self {
+            lns: Lns::new(config, rng),
+            inbound: SaTable::new(),
+            conns: HashMap::new(),
+            spi_conn: HashMap::new(),
+            allow_plaintext,
+        }
+    }
+
+    /// The L2TP/PPP layer, for queries.
+    #[must_use]
+    pub fn lns(&self) -> &Lns<L2tpPeer, R> {
+        &self.lns
+    }
+
+    /// Installs a Child SA pair for a connection (new, or a rekey: the new outbound SA
+    /// replaces the old one, and the old inbound SA keeps working until
+    /// [`remove_inbound_sa`](Self::remove_inbound_sa)).
+    pub fn install_child_sa(
+        &mut self,
+        conn: ConnId,
+        remote: SocketAddr,
+        inbound: &SaParams,
+        outbound: &SaParams,
+    ) -> Result<(), IpsecLnsError> {
+        let rx = InboundSa::new(inbound)?;
+        let tx = OutboundSa::new(outbound)?;
+        self.inbound.insert(rx)?;
+        self.spi_conn.insert(inbound.spi, conn);
+        match self.conns.entry(conn) {
+            Entry::Occupied(e) => {
+                let c = e.into_mut();
+                if c.outbound.spi() != outbound.spi {
+                    c.outbound = tx;
+                }
+                c.inbound_spis.push(inbound.spi);
+            }
+            Entry::Vacant(e) => {
+                e.insert(Conn { outbound: tx, remote, inbound_spis: vec![inbound.spi] });
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes one inbound SA (after a rekey, once the peer uses the new one).
+    pub fn remove_inbound_sa(&mut self, spi: u32) {
+        self.inbound.remove(spi);
+        if let Some(conn) = self.spi_conn.remove(&spi)
+            && let Some(c) = self.conns.get_mut(&conn)
+        {
+            c.inbound_spis.retain(|s| *s != spi);
+        }
+    }
+
+    /// Removes a connection and all its SAs (IKE Delete, DPD failure). Its L2TP tunnels
+    /// can no longer send and end by their own keepalive timeout.
+    pub fn remove_connection(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            for spi in c.inbound_spis {
+                self.inbound.remove(spi);
+                self.spi_conn.remove(&spi);
+            }
+        }
+    }
+
+    /// A datagram received on the NAT-T port (UDP/4500) from `from`, decrypted in place.
+    pub fn handle_udp4500<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'d mut [u8],
+    ) -> Result<Received<'d>, IpsecLnsError> {
+        match natt::classify(datagram)? {
+            Udp4500::Keepalive => Ok(Received::Keepalive),
+            Udp4500::Ike => Ok(Received::Ike(&datagram[natt::NON_ESP_MARKER.len()..])),
+            Udp4500::Esp { spi } => {
+                let conn = *self.spi_conn.get(&spi).ok_or(esp::Error::UnknownSpi(spi))?;
+                let (_, d) = self.inbound.decapsulate(datagram)?;
+                // Authenticated: follow the client if its NAT mapping moved.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.remote = from;
+                }
+                if d.next_header != esp::NEXT_HEADER_UDP {
+                    return Err(IpsecLnsError::NotL2tp);
+                }
+                let udp: &'d [u8] = d.payload;
+                // ESP already trimmed the segment to its UDP length (≥ 8).
+                let port = u16::from_be_bytes([udp[0], udp[1]]);
+                if u16::from_be_bytes([udp[2], udp[3]]) != L2TP_PORT {
+                    return Err(IpsecLnsError::NotL2tp);
+                }
+                self.l2tp_input(now, L2tpPeer::Ipsec { conn, port }, &udp[8..])
+            }
+        }
+    }
+
+    /// A datagram received on UDP/1701 outside ESP.
+    pub fn handle_udp1701<'d>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'d [u8],
+    ) -> Result<Received<'d>, IpsecLnsError> {
+        if !self.allow_plaintext {
+            return Err(IpsecLnsError::PlaintextRefused);
+        }
+        self.l2tp_input(now, L2tpPeer::Plain(from), datagram)
+    }
+
+    fn l2tp_input<'d>(
+        &mut self,
+        now: Instant,
+        peer: L2tpPeer,
+        data: &'d [u8],
+    ) -> Result<Received<'d>, IpsecLnsError> {
+        Ok(match self.lns.handle_input(now, peer, data)? {
+            Some((_, packet)) => Received::Ip { peer, packet },
+            None => Received::Control,
+        })
+    }
+
+    /// The next datagram for the outer sockets, built in `buf` (which is cleared).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<OuterTransmit> {
+        loop {
+            buf.clear();
+            buf.resize(HEADROOM, 0);
+            let t = self.lns.poll_transmit(now, buf)?;
+            if let Some(out) = self.wrap(buf, t) {
+                return Some(out);
+            }
+        }
+    }
+
+    /// Sends an IPv4 packet to the client whose tunnel address is its destination.
+    pub fn send_ip(&mut self, packet: &[u8], buf: &mut Vec<u8>) -> Result<OuterTransmit, IpsecLnsError> {
+        buf.clear();
+        buf.resize(HEADROOM, 0);
+        let t = self.lns.send_ip(packet, buf)?;
+        self.wrap(buf, t).ok_or(IpsecLnsError::Esp(esp::Error::Config("connection has no usable SA")))
+    }
+
+    /// Puts the L2TP datagram at `buf[HEADROOM..]` into a UDP datagram and ESP, or leaves
+    /// it plain. `None` if its connection is gone or its SA refuses (expired).
+    fn wrap(&mut self, buf: &mut Vec<u8>, t: l2tp::Transmit<L2tpPeer>) -> Option<OuterTransmit> {
+        let (conn, port) = match t.destination {
+            L2tpPeer::Plain(to) => {
+                return Some(OuterTransmit {
+                    destination: to,
+                    plaintext: true,
+                    start: HEADROOM,
+                    len: t.size,
+                });
+            }
+            L2tpPeer::Ipsec { conn, port } => (conn, port),
+        };
+        let c = self.conns.get_mut(&conn)?;
+        let udp_len = u16::try_from(8 + t.size).ok()?;
+        let udp = HEADROOM - 8;
+        buf[udp..udp + 2].copy_from_slice(&L2TP_PORT.to_be_bytes());
+        buf[udp + 2..udp + 4].copy_from_slice(&port.to_be_bytes());
+        buf[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
+        // Checksum 0: optional for UDP over IPv4, and the inner addresses are not this
+        // host's to know behind a NAT (RFC 3948 §3.1.2 lets the receiver skip it).
+        buf[udp + 6..udp + 8].fill(0);
+        let end = HEADROOM + t.size;
+        buf.resize(end + c.outbound.tailroom(), 0);
+        let start = udp - c.outbound.headroom();
+        let len = c.outbound.encapsulate(buf, udp..end, esp::NEXT_HEADER_UDP).ok()?.len();
+        Some(OuterTransmit { destination: c.remote, plaintext: false, start, len })
+    }
+
+    /// The next event of the L2TP/PPP layer.
+    pub fn poll_event(&mut self) -> Option<LnsEvent<L2tpPeer>> {
+        self.lns.poll_event()
+    }
+
+    /// Answers an [`LnsEvent::Authenticate`].
+    pub fn answer_auth(
+        &mut self,
+        now: Instant,
+        session: l2tp::SessionHandle,
+        id: AuthRequestId,
+        verdict: AuthVerdict,
+    ) -> Result<(), IpsecLnsError> {
+        Ok(self.lns.answer_auth(now, session, id, verdict)?)
+    }
+
+    /// The earliest deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.lns.poll_timeout()
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.lns.handle_timeout(now);
+    }
+}
