@@ -3,8 +3,7 @@
 #![no_main]
 
 use l2sec_ppp::wire::{
-    self, ChapPacket, CpPacket, Frame, IpcpOption, Ipv6cpOption, LcpOption, MsChapFailure, Packet,
-    PapPacket,
+    self, ChapPacket, CpPacket, Frame, IpcpOption, Ipv6cpOption, LcpOption, MsChapFailure, Packet, PapPacket,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -42,8 +41,20 @@ fuzz_target!(|data: &[u8]| {
             let _ = wire::parse_mschapv2_success(p.data);
         }
         for parse in [
-            |i| PapPacket::parse(i).map(|p| { let mut v = Vec::new(); p.encode(&mut v); v }),
-            |i| ChapPacket::parse(i).map(|p| { let mut v = Vec::new(); p.encode(&mut v); v }),
+            |i| {
+                PapPacket::parse(i).map(|p| {
+                    let mut v = Vec::new();
+                    p.encode(&mut v);
+                    v
+                })
+            },
+            |i| {
+                ChapPacket::parse(i).map(|p| {
+                    let mut v = Vec::new();
+                    p.encode(&mut v);
+                    v
+                })
+            },
         ] {
             if let Ok(v) = parse(f.information) {
                 // Re-encoding drops only the padding after Length.
