@@ -58,6 +58,7 @@ fn config() -> QuickModeConfig {
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 2,
         pfs_group: None,
+        nat_oa: None,
     }
 }
 

@@ -226,7 +226,7 @@ fn inner_responder() {
             }
             if let Some(event) = q.poll_event() {
                 match event {
-                    QuickModeEvent::Established { child, traffic_selectors } => {
+                    QuickModeEvent::Established { child, traffic_selectors, .. } => {
                         println!(
                             "quick mode established: spi_in {:08x} spi_out {:08x} {:?} {:?} {:?}",
                             child.spi_in, child.spi_out, child.encryption, child.integrity, traffic_selectors
@@ -298,6 +298,7 @@ fn quick_config() -> QuickModeConfig {
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
         pfs_group: None,
+        nat_oa: None,
     }
 }
 
@@ -485,11 +486,17 @@ fn nat_t_owner_full(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
         pfs_group,
+        nat_oa: None,
     };
     if l2tp {
         let (ci, cr) =
             if initiator { ([192, 0, 2, 1], [192, 0, 2, 2]) } else { ([192, 0, 2, 2], [192, 0, 2, 1]) };
         qconfig.mode = EspMode::Transport;
+        qconfig.nat_oa = Some(l2sec_ike::v1::quick::NatOa {
+            local: me.parse().unwrap(),
+            remote: peer_ip.parse().unwrap(),
+            draft: false,
+        });
         qconfig.traffic_selectors = Some((
             TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 17, port: 1701, data: ci.to_vec() },
             TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 17, port: 1701, data: cr.to_vec() },
@@ -550,7 +557,7 @@ fn nat_t_owner_full(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup
             }
             if let Some(event) = q.poll_event() {
                 match event {
-                    QuickModeEvent::Established { child, traffic_selectors } => {
+                    QuickModeEvent::Established { child, traffic_selectors, peer_original_addresses } => {
                         println!(
                             "quick mode established: spi_in {:08x} spi_out {:08x} {:?} {:?} {:?} {:?}",
                             child.spi_in,
@@ -572,6 +579,7 @@ fn nat_t_owner_full(initiator: bool, aggressive: bool, pfs_group: Option<DhGroup
                                 hex::encode(&keys.integrity)
                             );
                         }
+                        println!("quick mode peer NAT-OA: {peer_original_addresses:?}");
                         // Stay a moment so a repeated message still gets its answer.
                         let until = Instant::now() + Duration::from_millis(500);
                         while Instant::now() < until {

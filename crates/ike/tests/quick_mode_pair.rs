@@ -55,6 +55,7 @@ fn l2tp_config(encapsulation: EspEncapsulation) -> QuickModeConfig {
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 3,
         pfs_group: None,
+        nat_oa: None,
     }
 }
 
@@ -65,7 +66,7 @@ fn send(q: &mut Qm, now: Instant) -> Option<Vec<u8>> {
 
 fn established(q: &mut Qm) -> (l2sec_ike::child::ChildSa, Option<(TrafficSelector, TrafficSelector)>) {
     match q.poll_event() {
-        Some(QuickModeEvent::Established { child, traffic_selectors }) => (*child, traffic_selectors),
+        Some(QuickModeEvent::Established { child, traffic_selectors, .. }) => (*child, traffic_selectors),
         other => panic!("expected Established, got {other:?}"),
     }
 }
@@ -238,4 +239,32 @@ fn pfs_keys_mirror_and_mismatches_are_refused() {
     let (b, _) = established(&mut qr);
     assert_eq!(a.keys_out, b.keys_in);
     assert_eq!(a.keys_in, b.keys_out);
+}
+
+/// RFC 3947 §5.2: NAT-OA payloads travel both ways (transport mode behind a NAT) and
+/// reach the owners in initiator-then-responder order.
+#[test]
+fn nat_oa_is_exchanged() {
+    use l2sec_ike::v1::quick::NatOa;
+    use std::net::IpAddr;
+    let now = Instant::now();
+    let (ci, cr) = phase1(now);
+    let client: IpAddr = "10.0.0.2".parse().unwrap();
+    let server: IpAddr = "192.0.2.2".parse().unwrap();
+    let seen_client: IpAddr = "198.51.100.7".parse().unwrap();
+    let mut icfg = l2tp_config(EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 });
+    icfg.nat_oa = Some(NatOa { local: client, remote: server, draft: false });
+    let mut rcfg = icfg.clone();
+    rcfg.nat_oa = Some(NatOa { local: server, remote: seen_client, draft: true });
+    let mut qi = Qm::initiate(ci, icfg, ChaCha20Rng::seed_from_u64(40), now).unwrap();
+    let m1 = send(&mut qi, now).unwrap();
+    let mut qr = Qm::respond(cr, rcfg, ChaCha20Rng::seed_from_u64(41), now, &m1).unwrap();
+    qi.handle_input(now, &send(&mut qr, now).unwrap()).unwrap();
+    qr.handle_input(now, &send(&mut qi, now).unwrap()).unwrap();
+    let oa = |q: &mut Qm| match q.poll_event() {
+        Some(QuickModeEvent::Established { peer_original_addresses, .. }) => peer_original_addresses,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(oa(&mut qr), [client, server], "what the initiator declared");
+    assert_eq!(oa(&mut qi), [seen_client, server], "what the responder declared");
 }

@@ -451,6 +451,7 @@ fn quick_mode_responder_accepts_charon_qm1() {
         retransmit_timeout: std::time::Duration::from_secs(1),
         max_retransmits: 3,
         pfs_group: None,
+        nat_oa: None,
     };
     let now = std::time::Instant::now();
     let mut qr = QuickMode::respond(ctx, config, ChaCha20Rng::seed_from_u64(1), now, &rest[0].bytes).unwrap();

@@ -79,6 +79,7 @@ pub fn child_sa(keys: &Phase1Keys, esp: &NegotiatedEsp<'_>) -> Result<ChildSa, E
 // --- the Quick Mode exchange -----------------------------------------------------------
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
@@ -88,8 +89,8 @@ use super::keys::Iv;
 use crate::crypto::{DhGroup, KeyExchange, SharedSecret};
 use crate::wire::v1::{
     Attribute, DOI_IPSEC, EncapsulationMode, ExchangeType, Flags, Header, IdType, Identification,
-    IpsecAttributeType, Message, Payload, PayloadType, Proposal, ProtocolId, SecurityAssociation, Transform,
-    encode_payload_chain, parse_payload_chain, split_payload_chain,
+    IpsecAttributeType, Message, NatOriginalAddress, Payload, PayloadType, Proposal, ProtocolId,
+    SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain, split_payload_chain,
 };
 
 /// Nonce length we send (RFC 2409 §5: 8 to 256 bytes).
@@ -155,6 +156,49 @@ pub struct QuickModeConfig {
     /// group, mixed into KEYMAT. A responder with `None` refuses PFS offers; with a group
     /// it requires that group.
     pub pfs_group: Option<DhGroup>,
+    /// RFC 3947 §5.2: send NAT-OA payloads (transport mode behind a NAT, so the peer can
+    /// fix TCP/UDP checksums).
+    pub nat_oa: Option<NatOa>,
+}
+
+/// Original addresses for the NAT-OA payloads, as this endpoint knows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatOa {
+    /// Our own (untranslated) address.
+    pub local: IpAddr,
+    /// The peer's address as we address it.
+    pub remote: IpAddr,
+    /// Use the draft payload number (131) instead of RFC 3947's (21).
+    pub draft: bool,
+}
+
+impl NatOa {
+    /// (NAT-OAi, NAT-OAr): the initiator's and the responder's original address.
+    const fn ordered(&self, initiator: bool) -> (IpAddr, IpAddr) {
+        if initiator { (self.local, self.remote) } else { (self.remote, self.local) }
+    }
+}
+
+fn address_bytes(ip: &IpAddr) -> (IdType, Vec<u8>) {
+    match ip {
+        IpAddr::V4(a) => (IdType::Ipv4Addr, a.octets().to_vec()),
+        IpAddr::V6(a) => (IdType::Ipv6Addr, a.octets().to_vec()),
+    }
+}
+
+/// The NAT-OA payloads the peer sent, as addresses (others are skipped).
+fn received_nat_oa(payloads: &[Payload<'_>]) -> Vec<IpAddr> {
+    payloads
+        .iter()
+        .filter_map(|p| match p {
+            Payload::NatOriginalAddress { address, .. } => match address.id_type {
+                IdType::Ipv4Addr => <[u8; 4]>::try_from(address.address).ok().map(IpAddr::from),
+                IdType::Ipv6Addr => <[u8; 16]>::try_from(address.address).ok().map(IpAddr::from),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// What a Quick Mode exchange tells its owner.
@@ -167,6 +211,9 @@ pub enum QuickModeEvent {
         child: Box<ChildSa>,
         /// The traffic selectors (IDci, IDcr), if the exchange carried them.
         traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+        /// RFC 3947 §5.2: the original addresses the peer declared in NAT-OA payloads
+        /// (NAT-OAi then NAT-OAr), empty if none.
+        peer_original_addresses: Vec<IpAddr>,
     },
     /// The exchange failed.
     Failed(Error),
@@ -215,6 +262,7 @@ pub struct QuickMode<R> {
     sa_i: Vec<u8>,
     kx: Option<KeyExchange>,
     ids: Option<(TrafficSelector, TrafficSelector)>,
+    peer_nat_oa: Vec<IpAddr>,
     pending_child: Option<ChildSa>,
     last_sent: Option<Vec<u8>>,
     send_pending: bool,
@@ -331,6 +379,7 @@ impl<R: CryptoRng> QuickMode<R> {
             sa_i: Vec::new(),
             kx: None,
             ids: None,
+            peer_nat_oa: Vec::new(),
             pending_child: None,
             last_sent: None,
             send_pending: false,
@@ -385,6 +434,18 @@ impl<R: CryptoRng> QuickMode<R> {
         if let Some((ci, cr)) = &ids {
             rest.push(Payload::Identification(ci.view()));
             rest.push(Payload::Identification(cr.view()));
+        }
+        let oa = q.config.nat_oa.map(|n| (n.draft, n.ordered(true)));
+        let oa_bytes = oa.map(|(_, (i, r))| (address_bytes(&i), address_bytes(&r)));
+        if let (Some((draft, _)), Some(((ti, bi), (tr, br)))) = (oa, &oa_bytes) {
+            rest.push(Payload::NatOriginalAddress {
+                draft,
+                address: NatOriginalAddress { id_type: *ti, address: bi },
+            });
+            rest.push(Payload::NatOriginalAddress {
+                draft,
+                address: NatOriginalAddress { id_type: *tr, address: br },
+            });
         }
         let mut after = Vec::new();
         encode_payload_chain(&rest, &mut after);
@@ -509,6 +570,19 @@ impl<R: CryptoRng> QuickMode<R> {
             rest.push(Payload::Identification(ci.view()));
             rest.push(Payload::Identification(cr.view()));
         }
+        let peer_nat_oa = received_nat_oa(&payloads);
+        let oa = q.config.nat_oa.map(|n| (n.draft, n.ordered(false)));
+        let oa_bytes = oa.map(|(_, (i, r))| (address_bytes(&i), address_bytes(&r)));
+        if let (Some((draft, _)), Some(((ti, bi), (tr, br)))) = (oa, &oa_bytes) {
+            rest.push(Payload::NatOriginalAddress {
+                draft,
+                address: NatOriginalAddress { id_type: *ti, address: bi },
+            });
+            rest.push(Payload::NatOriginalAddress {
+                draft,
+                address: NatOriginalAddress { id_type: *tr, address: br },
+            });
+        }
         let mut after2 = Vec::new();
         encode_payload_chain(&rest, &mut after2);
         let hash2 = q.ctx.keys.quick_hash2(q.message_id, ni_b, &after2);
@@ -534,6 +608,7 @@ impl<R: CryptoRng> QuickMode<R> {
         q.ni_b = ni_b.to_vec();
         q.sa_i = nr; // the responder keeps Nr_b here for HASH(3)
         q.ids = ids;
+        q.peer_nat_oa = peer_nat_oa;
         q.pending_child = Some(child);
         q.state = QuickModeState::SentSecond;
         q.last_received = Some(data.to_vec());
@@ -664,6 +739,7 @@ impl<R: CryptoRng> QuickMode<R> {
         self.events.push_back(QuickModeEvent::Established {
             child: Box::new(child),
             traffic_selectors: self.ids.clone(),
+            peer_original_addresses: received_nat_oa(&payloads),
         });
         Ok(())
     }
@@ -682,6 +758,7 @@ impl<R: CryptoRng> QuickMode<R> {
             self.events.push_back(QuickModeEvent::Established {
                 child: Box::new(child),
                 traffic_selectors: self.ids.clone(),
+                peer_original_addresses: std::mem::take(&mut self.peer_nat_oa),
             });
         }
         Ok(())
