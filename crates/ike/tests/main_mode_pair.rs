@@ -95,8 +95,10 @@ fn assert_established(i: &mut Mm, r: &mut Mm) {
     // The phase-1 IV chains agree too, so Quick Mode can start from them.
     let (ci, cr) = (i.iv_chain().unwrap(), r.iv_chain().unwrap());
     assert_eq!(ci.iv_for(ki, 7), cr.iv_for(kr, 7));
-    assert_eq!(i.poll_timeout(), None);
-    assert_eq!(r.poll_timeout(), None);
+    // Only the lifetime timers remain (rekey at 90 % of 8 h): no retransmission pending.
+    for m in [&i, &r] {
+        assert!(m.poll_timeout().unwrap() > Instant::now() + Duration::from_secs(7 * 3600));
+    }
 }
 
 #[test]
@@ -360,4 +362,30 @@ fn initial_contact_reaches_the_responder() {
         );
         assert!(matches!(i.poll_event(), Some(Event::Established { initial_contact: false, .. })));
     }
+}
+
+/// The ISAKMP SA's lifetime: RekeyDue at 90 %, Expired at 100 % (then it refuses input).
+#[test]
+fn lifetime_events() {
+    let now = Instant::now();
+    let mut ic = config(b"psk", "initiator.lab");
+    for p in &mut ic.proposals {
+        p.lifetime = Duration::from_secs(1000);
+    }
+    let (mut i, mut r) = pair(now, ic, config(b"psk", "responder.lab"));
+    run(&mut i, &mut r, now, |_| false);
+    let _ = events(&mut i);
+    assert_eq!(i.poll_timeout(), Some(now + Duration::from_secs(900)));
+    i.handle_timeout(now + Duration::from_secs(900));
+    assert_eq!(events(&mut i), [Event::RekeyDue]);
+    assert_eq!(i.state(), State::Established);
+    assert_eq!(i.poll_timeout(), Some(now + Duration::from_secs(1000)));
+    i.handle_timeout(now + Duration::from_secs(1000));
+    assert_eq!(events(&mut i), [Event::Expired]);
+    assert_eq!(i.state(), State::Expired);
+    assert_eq!(i.poll_timeout(), None);
+    assert!(i.isakmp_context().is_none());
+    // The responder took the initiator's (shorter) lifetime too.
+    let _ = events(&mut r);
+    assert_eq!(r.poll_timeout(), Some(now + Duration::from_secs(900)));
 }

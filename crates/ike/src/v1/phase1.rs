@@ -288,6 +288,8 @@ pub enum State {
     Established,
     /// The exchange failed for good.
     Failed,
+    /// The ISAKMP SA reached its lifetime and must not be used any more.
+    Expired,
 }
 
 /// What the owner must know.
@@ -309,6 +311,10 @@ pub enum Event {
     },
     /// The exchange failed and will not recover.
     Failed(Error),
+    /// 90 % of the negotiated lifetime has passed: negotiate a new ISAKMP SA now.
+    RekeyDue,
+    /// The negotiated lifetime is over: delete this ISAKMP SA (and stop using its keys).
+    Expired,
 }
 
 /// A datagram written by [`Phase1::poll_transmit`].
@@ -328,9 +334,13 @@ enum Timer {
     Retransmit = 0,
     /// Give up on an unfinished exchange.
     Handshake = 1,
+    /// Soft lifetime (90 %): time to rekey.
+    Rekey = 2,
+    /// Hard lifetime: the ISAKMP SA is gone.
+    Expire = 3,
 }
 
-const TIMER_COUNT: usize = 2;
+const TIMER_COUNT: usize = 4;
 
 /// Values learned during the exchange.
 struct Exchange {
@@ -584,8 +594,8 @@ impl<R: CryptoRng> Phase1<R> {
     /// # Errors
     /// Why the message was dropped.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
-        if matches!(self.state, State::Failed) {
-            return Err(Error::UnexpectedMessage("exchange already failed"));
+        if matches!(self.state, State::Failed | State::Expired) {
+            return Err(Error::UnexpectedMessage("exchange failed or SA expired"));
         }
         let message = Message::parse(data)?;
         let h = message.header;
@@ -648,6 +658,16 @@ impl<R: CryptoRng> Phase1<R> {
     /// Runs the timers due at `now`: retransmission, or failure when retries or the
     /// handshake time are used up.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers[Timer::Expire as usize].is_some_and(|t| t <= now) {
+            self.timers = [None; TIMER_COUNT];
+            self.state = State::Expired;
+            self.events.push_back(Event::Expired);
+            return;
+        }
+        if self.timers[Timer::Rekey as usize].is_some_and(|t| t <= now) {
+            self.timers[Timer::Rekey as usize] = None;
+            self.events.push_back(Event::RekeyDue);
+        }
         let give_up = if self.auth_failures > 0 { Error::AuthenticationFailed } else { Error::Timeout };
         if self.timers[Timer::Handshake as usize].is_some_and(|t| t <= now) {
             self.fail(give_up);
@@ -869,14 +889,14 @@ impl<R: CryptoRng> Phase1<R> {
         let msg = self.encrypted_message(&keys, &mut ivs, &out)?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
-        self.established(peer_id, false);
+        self.established(now, peer_id, false);
         self.send(now, msg);
         // AM3 is not retransmitted on a timer: a repeated AM2 triggers it.
         self.timers[Timer::Retransmit as usize] = None;
         Ok(())
     }
 
-    fn on_am3(&mut self, _now: Instant, m: &Message<'_>) -> Result<(), Error> {
+    fn on_am3(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
         self.check_responder_cookie(m)?;
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
@@ -906,7 +926,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.timers[Timer::Retransmit as usize] = None;
         self.auth_failures = 0;
         let contact = has_initial_contact(&payloads);
-        self.established(peer_id, contact);
+        self.established(now, peer_id, contact);
         Ok(())
     }
 
@@ -1093,7 +1113,7 @@ impl<R: CryptoRng> Phase1<R> {
             &[Payload::Identification(id.payload()), Payload::Hash(hash_r.as_bytes())],
         )?;
         self.ivs = Some(ivs);
-        self.established(peer_id, peer.initial_contact);
+        self.established(now, peer_id, peer.initial_contact);
         self.send(now, msg);
         // The responder does not retransmit MM6 on a timer; a repeated MM5 triggers it.
         self.timers[Timer::Retransmit as usize] = None;
@@ -1101,7 +1121,7 @@ impl<R: CryptoRng> Phase1<R> {
         Ok(())
     }
 
-    fn on_mm6(&mut self, _now: Instant, m: &Message<'_>) -> Result<(), Error> {
+    fn on_mm6(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
         self.check_responder_cookie(m)?;
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
@@ -1114,7 +1134,7 @@ impl<R: CryptoRng> Phase1<R> {
         let peer_id = peer.id;
         self.ivs = Some(ivs);
         self.timers[Timer::Retransmit as usize] = None;
-        self.established(peer_id, false);
+        self.established(now, peer_id, false);
         Ok(())
     }
 
@@ -1273,9 +1293,13 @@ impl<R: CryptoRng> Phase1<R> {
         self.timers[Timer::Retransmit as usize] = Some(now + self.config.retransmit_timeout);
     }
 
-    fn established(&mut self, peer_id: Identity, initial_contact: bool) {
+    fn established(&mut self, now: Instant, peer_id: Identity, initial_contact: bool) {
         self.state = State::Established;
         self.timers[Timer::Handshake as usize] = None;
+        if let Some(p) = self.ex.proposal {
+            self.timers[Timer::Rekey as usize] = Some(now + p.lifetime * 9 / 10);
+            self.timers[Timer::Expire as usize] = Some(now + p.lifetime);
+        }
         self.ex.kx = None;
         if let Some(proposal) = self.ex.proposal {
             self.events.push_back(Event::Established {
