@@ -3,8 +3,10 @@
 //!
 //! - [`v1`]: ISAKMP (RFC 2408) with the IKEv1 IPsec DOI (RFC 2407), RFC 2409 and NAT-T
 //!   (RFC 3947 and the draft numbering).
+//! - [`v2`]: IKEv2 (RFC 7296) with Encrypted Fragments (RFC 7383).
 
 pub mod v1;
+pub mod v2;
 
 /// Why bytes could not be parsed. Small and `Copy`: the wire layer says *what* is wrong
 /// and *where*, nothing more.
