@@ -232,6 +232,43 @@ pub struct ChildSa {
     pub soft_lifetime: Lifetime,
 }
 
+impl ChildSa {
+    /// The `l2sec-esp` parameters of the two SAs: `(inbound, outbound)`. Byte lifetimes
+    /// become ESP limits; time lifetimes stay with the key exchange, which owns the clock.
+    /// HMAC-MD5-96 (legacy, negotiable for old peers) has no ESP implementation here.
+    pub fn esp_params(&self) -> Result<(l2sec_esp::SaParams, l2sec_esp::SaParams), l2sec_esp::Error> {
+        use l2sec_esp::{Encryption, Integrity, Limits, Mode, SaParams};
+        let encryption = match self.encryption {
+            EspEncryption::TripleDesCbc => Encryption::TripleDesCbc,
+            EspEncryption::AesCbc { .. } => Encryption::AesCbc,
+            EspEncryption::AesGcm16 { .. } => Encryption::AesGcm16,
+            EspEncryption::Null => Encryption::Null,
+        };
+        let integrity = match self.integrity {
+            EspIntegrity::HmacMd5_96 => {
+                return Err(l2sec_esp::Error::Config("HMAC-MD5-96 is not supported for ESP"));
+            }
+            EspIntegrity::HmacSha1_96 => Integrity::HmacSha1_96,
+            EspIntegrity::HmacSha256_128 => Integrity::HmacSha256_128,
+            EspIntegrity::HmacSha384_192 => Integrity::HmacSha384_192,
+            EspIntegrity::HmacSha512_256 => Integrity::HmacSha512_256,
+            EspIntegrity::None => Integrity::None,
+        };
+        let mode = match self.mode {
+            EspMode::Tunnel => Mode::Tunnel,
+            EspMode::Transport => Mode::Transport,
+        };
+        let make = |spi: u32, keys: &EspKeys| {
+            let mut p = SaParams::new(spi, mode, encryption, integrity, &keys.encryption, &keys.integrity);
+            p.esn = self.extended_sequence_numbers;
+            p.lifetime.soft = Limits { packets: None, bytes: self.soft_lifetime.bytes };
+            p.lifetime.hard = Limits { packets: None, bytes: self.hard_lifetime.bytes };
+            p
+        };
+        Ok((make(self.spi_in, &self.keys_in), make(self.spi_out, &self.keys_out)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,22 @@ fn l2tp_transport_sa_pair() {
     assert_eq!(tsa.unwrap().0.port, 1701);
     assert_eq!(qi.poll_timeout(), None);
     assert_eq!(qr.poll_timeout(), None);
+
+    // The negotiated SAs carry ESP both ways through l2sec-esp.
+    let (a_in, a_out) = a.esp_params().unwrap();
+    let (b_in, b_out) = b.esp_params().unwrap();
+    for (tx, rx) in [(&a_out, &b_in), (&b_out, &a_in)] {
+        let mut sender = l2sec_esp::OutboundSa::new(tx).unwrap();
+        let mut receiver = l2sec_esp::InboundSa::new(rx).unwrap();
+        let udp = [0x06, 0xa5, 0x06, 0xa5, 0, 12, 0, 0, 0xc8, 0x02, 0, 0];
+        let head = sender.headroom();
+        let mut buf = vec![0u8; head + udp.len() + sender.tailroom()];
+        buf[head..head + udp.len()].copy_from_slice(&udp);
+        let packet = sender.encapsulate(&mut buf, head..head + udp.len(), 17).unwrap();
+        assert_eq!(&packet[..4], &tx.spi.to_be_bytes());
+        let opened = receiver.decapsulate(packet).unwrap();
+        assert_eq!((opened.next_header, &opened.payload[..]), (17, &udp[..]));
+    }
 }
 
 /// The responder only accepts what it has configured (here: AES-128/SHA1 only, so the
