@@ -4,6 +4,7 @@
 pub mod child;
 pub mod crypto;
 mod error;
+pub mod keylog;
 pub mod v1;
 pub mod wire;
 
