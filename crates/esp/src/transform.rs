@@ -336,6 +336,33 @@ fn gcm_nonce(salt: [u8; 4], iv: &[u8]) -> [u8; 12] {
     n
 }
 
+/// What an AES-GCM backend needs from an ESP packet: the AAD, the nonce and the body to
+/// encrypt or decrypt in place. Every backend frames packets through this one function.
+struct GcmFrame<'p> {
+    aad: [u8; 12],
+    aad_len: usize,
+    nonce: [u8; 12],
+    body: &'p mut [u8],
+}
+
+impl<'p> GcmFrame<'p> {
+    /// Frames `packet` (SPI | Seq | IV | body) for sealing: the explicit IV is the 64-bit
+    /// sequence number `seq`, written into the packet first.
+    fn seal(salt: [u8; 4], seq: u64, seq_high: Option<u32>, packet: &'p mut [u8]) -> Self {
+        packet[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&seq.to_be_bytes());
+        Self::open(salt, seq_high, packet)
+    }
+
+    /// Frames `packet` for opening, with the explicit IV it carries.
+    fn open(salt: [u8; 4], seq_high: Option<u32>, packet: &'p mut [u8]) -> Self {
+        let mut aad = [0u8; 12];
+        let aad_len = gcm_aad(packet, seq_high, &mut aad);
+        let (head, body) = packet.split_at_mut(HEADER_LEN + 8);
+        let nonce = gcm_nonce(salt, &head[HEADER_LEN..]);
+        Self { aad, aad_len, nonce, body }
+    }
+}
+
 struct RustCryptoGcm<A> {
     aead: A,
     salt: [u8; 4],
@@ -382,12 +409,7 @@ where
     }
 
     fn seal(&self, seq: u64, seq_high: Option<u32>, packet: &mut [u8], icv: &mut [u8]) {
-        let mut aad = [0u8; 12];
-        let aad_len = gcm_aad(packet, seq_high, &mut aad);
-        let (_, rest) = packet.split_at_mut(HEADER_LEN);
-        let (iv, body) = rest.split_at_mut(8);
-        iv.copy_from_slice(&seq.to_be_bytes());
-        let nonce = gcm_nonce(self.salt, iv);
+        let GcmFrame { aad, aad_len, nonce, body } = GcmFrame::seal(self.salt, seq, seq_high, packet);
         let tag = self
             .aead
             .encrypt_inout_detached(&nonce.into(), &aad[..aad_len], body.into())
@@ -396,10 +418,7 @@ where
     }
 
     fn open(&self, seq_high: Option<u32>, packet: &mut [u8], icv: &[u8]) -> Result<(), Error> {
-        let mut aad = [0u8; 12];
-        let aad_len = gcm_aad(packet, seq_high, &mut aad);
-        let (iv, body) = packet[HEADER_LEN..].split_at_mut(8);
-        let nonce = gcm_nonce(self.salt, iv);
+        let GcmFrame { aad, aad_len, nonce, body } = GcmFrame::open(self.salt, seq_high, packet);
         let tag = aead::Tag::<A>::try_from(icv).map_err(|_| Error::IcvMismatch)?;
         self.aead
             .decrypt_inout_detached(&nonce.into(), &aad[..aad_len], body.into(), &tag)
@@ -445,12 +464,8 @@ mod ring_gcm {
         }
 
         fn seal(&self, seq: u64, seq_high: Option<u32>, packet: &mut [u8], icv: &mut [u8]) {
-            let mut aad = [0u8; 12];
-            let aad_len = gcm_aad(packet, seq_high, &mut aad);
-            let (_, rest) = packet.split_at_mut(HEADER_LEN);
-            let (iv, body) = rest.split_at_mut(8);
-            iv.copy_from_slice(&seq.to_be_bytes());
-            let nonce = Nonce::assume_unique_for_key(gcm_nonce(self.salt, iv));
+            let GcmFrame { aad, aad_len, nonce, body } = GcmFrame::seal(self.salt, seq, seq_high, packet);
+            let nonce = Nonce::assume_unique_for_key(nonce);
             let tag = self
                 .key
                 .seal_in_place_separate_tag(nonce, Aad::from(&aad[..aad_len]), body)
@@ -459,10 +474,8 @@ mod ring_gcm {
         }
 
         fn open(&self, seq_high: Option<u32>, packet: &mut [u8], icv: &[u8]) -> Result<(), Error> {
-            let mut aad = [0u8; 12];
-            let aad_len = gcm_aad(packet, seq_high, &mut aad);
-            let (iv, body) = packet[HEADER_LEN..].split_at_mut(8);
-            let nonce = Nonce::assume_unique_for_key(gcm_nonce(self.salt, iv));
+            let GcmFrame { aad, aad_len, nonce, body } = GcmFrame::open(self.salt, seq_high, packet);
+            let nonce = Nonce::assume_unique_for_key(nonce);
             let tag: [u8; 16] = icv.try_into().map_err(|_| Error::IcvMismatch)?;
             self.key
                 .open_in_place_separate_tag(nonce, Aad::from(&aad[..aad_len]), Tag::from(tag), body, 0..)
