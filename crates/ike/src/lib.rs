@@ -6,6 +6,7 @@ pub mod crypto;
 mod error;
 pub mod keylog;
 pub mod v1;
+pub mod v2;
 pub mod wire;
 
 pub use error::{Error, ErrorKind};

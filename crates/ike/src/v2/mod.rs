@@ -1,0 +1,8 @@
+//! IKEv2 (RFC 7296).
+//!
+//! - [`keys`]: the key schedule (prf+, SKEYSEED, the seven SK_* keys, Child SA KEYMAT) and
+//!   the protection of SK payloads with AES-CBC + HMAC or AES-GCM (RFC 5282).
+//!
+//! The messages themselves are in [`crate::wire::v2`].
+
+pub mod keys;
