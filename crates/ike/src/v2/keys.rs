@@ -603,4 +603,4 @@ pub fn open(suite: &IkeSuite, keys: SkKeys<'_>, message: &Message<'_>) -> Result
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,7 +2,9 @@
 //!
 //! - [`keys`]: the key schedule (prf+, SKEYSEED, the seven SK_* keys, Child SA KEYMAT) and
 //!   the protection of SK payloads with AES-CBC + HMAC or AES-GCM (RFC 5282).
+//! - [`auth`]: the pre-shared-key AUTH payload (RFC 7296 §2.15).
 //!
 //! The messages themselves are in [`crate::wire::v2`].
 
+pub mod auth;
 pub mod keys;

@@ -7,7 +7,7 @@ use crate::wire::v2::{PayloadIter, ProtocolId};
 
 /// UDP payloads of the IKEv2 exchange (the same as the wire module's capture test).
 #[allow(dead_code)]
-mod capture {
+pub(crate) mod capture {
     /// frame 1, 192.0.2.1:500 -> 192.0.2.2:500, IKE_SA_INIT request.
     pub const IKE_SA_INIT_REQUEST: &str = concat!(
         "5de20c2aad1e71a600000000000000002120220800000000000001d0220000300000002c010100040300000c0100000c",
@@ -68,7 +68,7 @@ mod capture {
     );
 }
 
-fn h(s: &str) -> Vec<u8> {
+pub(crate) fn h(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
 }
 
@@ -105,9 +105,9 @@ const ESP_SAS: [(u32, &str, &str); 2] = [
     ),
 ];
 
-const SUITE: IkeSuite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
+pub(crate) const SUITE: IkeSuite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
 
-fn nonce(msg: &[u8]) -> Vec<u8> {
+pub(crate) fn nonce(msg: &[u8]) -> Vec<u8> {
     let m = Message::parse(msg).unwrap();
     m.payloads()
         .find_map(|p| match p.unwrap().parse().unwrap() {
@@ -129,7 +129,7 @@ fn spis() -> ([u8; 8], [u8; 8]) {
     (i, r)
 }
 
-fn captured_keys() -> IkeKeys {
+pub(crate) fn captured_keys() -> IkeKeys {
     IkeKeys {
         sk_d: h(SK_D),
         sk_ai: h(SK_AI),
