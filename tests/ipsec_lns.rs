@@ -48,6 +48,11 @@ impl Client {
         }
     }
 
+    /// A client whose SAs were negotiated elsewhere (by IKE).
+    fn with_sas(now: Instant, n: u32, nat: SocketAddr, tx: OutboundSa, rx: InboundSa, conn: ConnId) -> Self {
+        Client { lac: Lac::new(now, u64::from(n)), tx, rx, nat, conn }
+    }
+
     /// The client's L2TP datagrams as ESP packets (UDP 1701 -> 1701 inside).
     fn seal(&mut self, l2tp: &[u8]) -> Vec<u8> {
         let head = self.tx.headroom() + 8;
@@ -264,4 +269,209 @@ fn plaintext_l2tp_is_served_when_allowed() {
         }
     }
     assert_eq!(lac.calls[0].address, Some(Ipv4Addr::new(198, 51, 100, 2)));
+}
+
+// ------------------------------------------------------------------------------------
+// The whole L2TP/IPsec stack: IKEv1 negotiates the SAs the data path then uses
+// ------------------------------------------------------------------------------------
+
+mod with_ike {
+    use std::time::Duration;
+
+    use l2sec::ike_v1::{IkeEvent, IkeV1Server};
+    use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+    use l2sec_ike::v1::phase1::{self, Identity, NatTraversal, Phase1, Phase1Config};
+    use l2sec_ike::v1::quick::{EspProposal, QuickMode, QuickModeConfig, QuickModeEvent, TrafficSelector};
+    use l2sec_ike::wire::v1::IdType;
+
+    use super::*;
+
+    const PSK: &[u8] = b"l2tp-ipsec shared secret";
+
+    fn quick_config(encapsulation: EspEncapsulation, client: Ipv4Addr, server: Ipv4Addr) -> QuickModeConfig {
+        let ts = |a: Ipv4Addr| TrafficSelector {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: 1701,
+            data: a.octets().to_vec(),
+        };
+        QuickModeConfig {
+            proposals: vec![
+                EspProposal {
+                    encryption: EspEncryption::AesCbc { key_len: 32 },
+                    integrity: EspIntegrity::HmacSha256_128,
+                    lifetime: Duration::from_secs(3600),
+                },
+                EspProposal {
+                    encryption: EspEncryption::AesCbc { key_len: 16 },
+                    integrity: EspIntegrity::HmacSha1_96,
+                    lifetime: Duration::from_secs(3600),
+                },
+            ],
+            mode: EspMode::Transport,
+            encapsulation,
+            traffic_selectors: Some((ts(client), ts(server))),
+            retransmit_timeout: Duration::from_secs(1),
+            max_retransmits: 3,
+            pfs_group: None,
+            nat_oa: None,
+        }
+    }
+
+    /// Runs Main Mode (NAT-T forced, as behind a NAT) and Quick Mode for UDP/1701 between
+    /// an l2sec initiator and the server's `IkeV1Server`; returns the client's SAs and
+    /// installs the server's in `w.server`.
+    fn negotiate(
+        w: &mut World,
+        n: u32,
+        nat: SocketAddr,
+        ike: &mut IkeV1Server,
+    ) -> (OutboundSa, InboundSa, ConnId) {
+        let server_addr: SocketAddr = "198.51.100.1:500".parse().unwrap();
+        let client_ip = Ipv4Addr::new(10, 0, 0, n as u8);
+        let mut cfg = Phase1Config::new(PSK, Identity::ipv4(client_ip));
+        cfg.nat_traversal = Some(NatTraversal {
+            local: SocketAddr::new(client_ip.into(), 500),
+            remote: server_addr,
+            force_encapsulation: true,
+        });
+        let now = w.now;
+        let mut p1 = Phase1::initiate(cfg, ChaCha20Rng::seed_from_u64(300 + u64::from(n)), now).unwrap();
+        let mut qm: Option<QuickMode<ChaCha20Rng>> = None;
+        let mut client_child = None;
+        let mut server_child = None;
+        let mut buf = Vec::new();
+        for _ in 0..30 {
+            // Client -> server, through the NAT (port 500 or 4500 as the message says).
+            let mut to_server = Vec::new();
+            while let Some(t) = p1.poll_transmit(now, &mut buf) {
+                to_server.push((t.udp_encapsulated, buf[buf.len() - t.size..].to_vec()));
+                buf.clear();
+            }
+            if let Some(q) = qm.as_mut() {
+                while let Some(t) = q.poll_transmit(now, &mut buf) {
+                    to_server.push((t.udp_encapsulated, buf[buf.len() - t.size..].to_vec()));
+                    buf.clear();
+                }
+            }
+            for (encap, m) in to_server {
+                let from = if encap { nat } else { SocketAddr::new(nat.ip(), 500) };
+                ike.handle_input(now, from, &m).unwrap();
+            }
+            while let Some(ev) = ike.poll_event() {
+                match ev {
+                    IkeEvent::ChildSa { conn, remote, child } => server_child = Some((conn, remote, child)),
+                    IkeEvent::Failed { error, .. } => panic!("server side failed: {error}"),
+                    _ => {}
+                }
+            }
+            // Server -> client.
+            while let Some(t) = ike.poll_transmit() {
+                match qm.as_mut() {
+                    Some(q) if t.message[18] == 32 => q.handle_input(now, &t.message).unwrap(),
+                    _ => p1.handle_input(now, &t.message).unwrap(),
+                }
+            }
+            while let Some(ev) = p1.poll_event() {
+                if let phase1::Event::Established { .. } = ev {
+                    let ctx = p1.isakmp_context().unwrap();
+                    let cfg = quick_config(
+                        EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 },
+                        client_ip,
+                        SERVER,
+                    );
+                    qm = Some(
+                        QuickMode::initiate(ctx, cfg, ChaCha20Rng::seed_from_u64(400 + u64::from(n)), now)
+                            .unwrap(),
+                    );
+                }
+            }
+            if let Some(q) = qm.as_mut() {
+                while let Some(ev) = q.poll_event() {
+                    if let QuickModeEvent::Established { child, .. } = ev {
+                        client_child = Some(child);
+                    }
+                }
+            }
+            if client_child.is_some() && server_child.is_some() {
+                break;
+            }
+        }
+        let (conn, remote, child) = server_child.expect("the server negotiated a Child SA");
+        assert_eq!(remote, nat);
+        let (s_in, s_out) = child.esp_params().unwrap();
+        w.server.install_child_sa(conn, remote, &s_in, &s_out).unwrap();
+        let (c_in, c_out) = client_child.expect("the client negotiated a Child SA").esp_params().unwrap();
+        assert_eq!((c_out.spi, c_in.spi), (s_in.spi, s_out.spi), "mirror-image SAs");
+        (OutboundSa::new(&c_out).unwrap(), InboundSa::new(&c_in).unwrap(), conn)
+    }
+
+    #[test]
+    fn ikev1_negotiated_sas_carry_l2tp_ppp_and_a_ping() {
+        let mut w = World::new(false);
+        let local: SocketAddr = "198.51.100.1:500".parse().unwrap();
+        let quick = quick_config(EspEncapsulation::None, Ipv4Addr::UNSPECIFIED, SERVER);
+        let mut ike = IkeV1Server::new(
+            Phase1Config::new(PSK, Identity::ipv4(SERVER)),
+            quick,
+            local,
+            &mut ChaCha20Rng::seed_from_u64(8),
+        );
+        // Two clients behind one NAT address, as on a home network.
+        let nat: SocketAddr = "203.0.113.7:4500".parse().unwrap();
+        for (n, user) in [(1u32, "alice"), (2, "bob")] {
+            let (tx, rx, conn) = negotiate(&mut w, n, nat, &mut ike);
+            let mut c = Client::with_sas(w.now, n, nat, tx, rx, conn);
+            c.lac.call(w.now, user, &format!("{user}pass"));
+            w.clients.push(c);
+        }
+        assert_eq!(ike.peer_count(), 2);
+        w.pump();
+        assert_eq!(w.ups.len(), 2, "both PPP sessions up over IKE-keyed ESP");
+        for i in 0..2 {
+            let me = w.clients[i].lac.calls[0].address.unwrap();
+            let mut icmp = vec![8, 0, 0, 0, 0, 1, 0, 1];
+            icmp.extend_from_slice(b"l2tp/ipsec");
+            let d = w.clients[i].lac.ip_datagram(0, &ipv4_packet(1, me, SERVER, &icmp));
+            let mut p = w.clients[i].seal(&d);
+            w.deliver(nat, &mut p);
+            assert_eq!(w.clients[i].lac.calls[0].received.len(), 1, "client {i} got its echo reply");
+        }
+    }
+
+    #[test]
+    fn a_wrong_psk_gets_no_child_sa() {
+        let local: SocketAddr = "198.51.100.1:500".parse().unwrap();
+        let quick = quick_config(EspEncapsulation::None, Ipv4Addr::UNSPECIFIED, SERVER);
+        let mut ike = IkeV1Server::new(
+            Phase1Config::new(b"another secret", Identity::ipv4(SERVER)),
+            quick,
+            local,
+            &mut ChaCha20Rng::seed_from_u64(8),
+        );
+        let mut cfg = Phase1Config::new(PSK, Identity::ipv4(Ipv4Addr::new(10, 0, 0, 1)));
+        cfg.max_retransmits = 1;
+        let now = Instant::now();
+        let mut p1 = Phase1::initiate(cfg, ChaCha20Rng::seed_from_u64(1), now).unwrap();
+        let from: SocketAddr = "203.0.113.7:500".parse().unwrap();
+        let mut buf = Vec::new();
+        let mut server_child = false;
+        for _ in 0..10 {
+            while let Some(t) = p1.poll_transmit(now, &mut buf) {
+                let m = buf[buf.len() - t.size..].to_vec();
+                buf.clear();
+                let _ = ike.handle_input(now, from, &m);
+            }
+            while let Some(t) = ike.poll_transmit() {
+                let _ = p1.handle_input(now, &t.message);
+            }
+            while let Some(ev) = ike.poll_event() {
+                server_child |= matches!(ev, IkeEvent::ChildSa { .. } | IkeEvent::PeerUp { .. });
+            }
+        }
+        assert!(!server_child, "no peer may come up with the wrong PSK");
+        assert!(
+            !std::iter::from_fn(|| p1.poll_event()).any(|e| matches!(e, phase1::Event::Established { .. }))
+        );
+    }
 }

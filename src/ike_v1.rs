@@ -1,0 +1,301 @@
+//! The server's IKEv1 side: one responder per peer, routing each ISAKMP message to its
+//! exchange (phase 1 by initiator cookie, Quick Mode by message ID) and handing every
+//! negotiated Child SA to the owner, who installs it in the data path
+//! ([`IpsecLns::install_child_sa`](crate::ipsec_lns::IpsecLns::install_child_sa)).
+//!
+//! Input is an ISAKMP message as received on UDP/500, or on UDP/4500 after the non-ESP
+//! marker (which [`IpsecLns::handle_udp4500`](crate::ipsec_lns::IpsecLns::handle_udp4500)
+//! strips). Output datagrams say whether they go out on 4500 with the marker.
+//!
+//! Not yet here: informational exchanges (Delete, DPD) and phase-1 rekeying; a peer whose
+//! exchange failed is forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use l2sec_ike::child::{ChildSa, EspEncapsulation};
+use l2sec_ike::v1::phase1::{self, NatStatus, NatTraversal, Phase1, Phase1Config};
+use l2sec_ike::v1::quick::{IsakmpContext, QuickMode, QuickModeConfig, QuickModeEvent};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
+
+use crate::ipsec_lns::ConnId;
+
+/// ISAKMP exchange types (RFC 2408 §3.1, RFC 2409).
+const EXCHANGE_MAIN: u8 = 2;
+const EXCHANGE_AGGRESSIVE: u8 = 4;
+const EXCHANGE_QUICK: u8 = 32;
+
+/// What the IKE side tells its owner.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IkeEvent {
+    /// A peer authenticated (phase 1 done).
+    PeerUp {
+        /// The connection its Child SAs will belong to.
+        conn: ConnId,
+        /// Its address.
+        remote: SocketAddr,
+        /// NAT detection, if NAT-T was negotiated.
+        nat: Option<NatStatus>,
+    },
+    /// A Child SA was negotiated: install it.
+    ChildSa {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's current address.
+        remote: SocketAddr,
+        /// The SAs.
+        child: Box<ChildSa>,
+    },
+    /// An exchange with a peer failed (wrong PSK, no proposal chosen, timeout).
+    Failed {
+        /// The peer.
+        remote: SocketAddr,
+        /// Why.
+        error: l2sec_ike::Error,
+    },
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeTransmit {
+    /// Where to.
+    pub destination: SocketAddr,
+    /// Send from UDP/4500 with the non-ESP marker in front (RFC 3947 §4).
+    pub udp_encapsulated: bool,
+    /// The ISAKMP message.
+    pub message: Vec<u8>,
+}
+
+struct Peer {
+    remote: SocketAddr,
+    conn: ConnId,
+    phase1: Phase1<ChaCha20Rng>,
+    context: Option<IsakmpContext>,
+    nat: Option<NatStatus>,
+    quick: HashMap<u32, QuickMode<ChaCha20Rng>>,
+}
+
+/// IKEv1 responders for every peer of a server.
+pub struct IkeV1Server {
+    phase1: Phase1Config,
+    quick: QuickModeConfig,
+    local: SocketAddr,
+    peers: HashMap<[u8; 8], Peer>,
+    seeds: ChaCha20Rng,
+    next_conn: u32,
+    out: VecDeque<IkeTransmit>,
+    events: VecDeque<IkeEvent>,
+}
+
+impl std::fmt::Debug for IkeV1Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IkeV1Server").field("peers", &self.peers.len()).finish_non_exhaustive()
+    }
+}
+
+impl IkeV1Server {
+    /// A server answering Main Mode (and Aggressive Mode if `phase1.allow_aggressive`)
+    /// and then Quick Mode with `quick` (its encapsulation is chosen per peer from NAT
+    /// detection). `local` is the server's IKE address, for the NAT-D hashes.
+    pub fn new<R: CryptoRng>(
+        phase1: Phase1Config,
+        quick: QuickModeConfig,
+        local: SocketAddr,
+        rng: &mut R,
+    ) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        Self {
+            phase1,
+            quick,
+            local,
+            peers: HashMap::new(),
+            seeds: ChaCha20Rng::from_seed(seed),
+            next_conn: 1,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    fn rng(&mut self) -> ChaCha20Rng {
+        let mut seed = [0u8; 32];
+        rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
+        ChaCha20Rng::from_seed(seed)
+    }
+
+    /// Number of peers with an exchange or an ISAKMP SA.
+    #[must_use]
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// An ISAKMP message from `from`. Malformed or unexpected messages are dropped with
+    /// an error and change nothing.
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+    ) -> Result<(), l2sec_ike::Error> {
+        let malformed = l2sec_ike::Error::UnexpectedMessage("not an ISAKMP message");
+        if message.len() < 28 {
+            return Err(malformed);
+        }
+        let icookie: [u8; 8] = message[..8].try_into().expect("length checked");
+        let exchange = message[18];
+        let message_id = u32::from_be_bytes(message[20..24].try_into().expect("length checked"));
+        match exchange {
+            EXCHANGE_MAIN | EXCHANGE_AGGRESSIVE => {
+                if !self.peers.contains_key(&icookie) {
+                    if message[8..16] != [0; 8] {
+                        return Err(l2sec_ike::Error::UnexpectedMessage("unknown ISAKMP SA"));
+                    }
+                    let mut config = self.phase1.clone();
+                    config.nat_traversal =
+                        Some(NatTraversal { local: self.local, remote: from, force_encapsulation: false });
+                    let rng = self.rng();
+                    let conn = ConnId(self.next_conn);
+                    let mut phase1 = Phase1::respond(config, rng, now);
+                    phase1.handle_input(now, message)?;
+                    self.next_conn += 1;
+                    self.peers.insert(
+                        icookie,
+                        Peer { remote: from, conn, phase1, context: None, nat: None, quick: HashMap::new() },
+                    );
+                } else {
+                    let peer = self.peers.get_mut(&icookie).expect("checked");
+                    peer.phase1.handle_input(now, message)?;
+                    peer.remote = from;
+                }
+            }
+            EXCHANGE_QUICK => {
+                let rng = self.rng();
+                let quick_template = self.quick.clone();
+                let peer = self
+                    .peers
+                    .get_mut(&icookie)
+                    .ok_or(l2sec_ike::Error::UnexpectedMessage("no ISAKMP SA"))?;
+                let context =
+                    peer.context.clone().ok_or(l2sec_ike::Error::UnexpectedMessage("phase 1 incomplete"))?;
+                match peer.quick.get_mut(&message_id) {
+                    Some(q) => q.handle_input(now, message)?,
+                    None => {
+                        let mut config = quick_template;
+                        config.encapsulation = if peer.nat.is_some_and(|n| n.nat_detected())
+                            || from.port() != 500
+                        {
+                            EspEncapsulation::Udp { local_port: self.local.port(), remote_port: from.port() }
+                        } else {
+                            EspEncapsulation::None
+                        };
+                        let q = QuickMode::respond(context, config, rng, now, message)?;
+                        peer.quick.insert(message_id, q);
+                    }
+                }
+                peer.remote = from;
+            }
+            _ => return Err(l2sec_ike::Error::UnexpectedMessage("exchange not handled yet")),
+        }
+        self.drain(now, &icookie);
+        Ok(())
+    }
+
+    /// Collects what the peer's machines want to send and tell.
+    fn drain(&mut self, now: Instant, icookie: &[u8; 8]) {
+        let Some(peer) = self.peers.get_mut(icookie) else { return };
+        let mut failed = None;
+        let mut buf = Vec::new();
+        while let Some(t) = peer.phase1.poll_transmit(now, &mut buf) {
+            let message = buf[buf.len() - t.size..].to_vec();
+            self.out.push_back(IkeTransmit {
+                destination: peer.remote,
+                udp_encapsulated: t.udp_encapsulated,
+                message,
+            });
+            buf.clear();
+        }
+        while let Some(ev) = peer.phase1.poll_event() {
+            match ev {
+                phase1::Event::Established { nat, .. } => {
+                    peer.context = peer.phase1.isakmp_context();
+                    peer.nat = nat;
+                    self.events.push_back(IkeEvent::PeerUp { conn: peer.conn, remote: peer.remote, nat });
+                }
+                phase1::Event::Failed(error) => failed = Some(error),
+                _ => {}
+            }
+        }
+        let mut done = Vec::new();
+        for (id, q) in &mut peer.quick {
+            while let Some(t) = q.poll_transmit(now, &mut buf) {
+                let message = buf[buf.len() - t.size..].to_vec();
+                self.out.push_back(IkeTransmit {
+                    destination: peer.remote,
+                    udp_encapsulated: t.udp_encapsulated,
+                    message,
+                });
+                buf.clear();
+            }
+            while let Some(ev) = q.poll_event() {
+                match ev {
+                    QuickModeEvent::Established { child, .. } => {
+                        self.events.push_back(IkeEvent::ChildSa {
+                            conn: peer.conn,
+                            remote: peer.remote,
+                            child,
+                        });
+                        done.push(*id);
+                    }
+                    QuickModeEvent::Failed(error) => {
+                        self.events.push_back(IkeEvent::Failed { remote: peer.remote, error });
+                        done.push(*id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for id in done {
+            peer.quick.remove(&id);
+        }
+        if let Some(error) = failed {
+            self.events.push_back(IkeEvent::Failed { remote: peer.remote, error });
+            self.peers.remove(icookie);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<IkeTransmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<IkeEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of any exchange.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .flat_map(|p| p.quick.values().filter_map(QuickMode::poll_timeout).chain(p.phase1.poll_timeout()))
+            .min()
+    }
+
+    /// Runs the timers that are due (retransmissions, handshake timeouts, lifetimes).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let keys: Vec<[u8; 8]> = self.peers.keys().copied().collect();
+        for k in keys {
+            if let Some(p) = self.peers.get_mut(&k) {
+                p.phase1.handle_timeout(now);
+                for q in p.quick.values_mut() {
+                    q.handle_timeout(now);
+                }
+            }
+            self.drain(now, &k);
+        }
+    }
+}
