@@ -49,8 +49,14 @@ impl AddressPool {
         Some(Self::new(addr.parse().ok()?, prefix.parse().ok()?))
     }
 
-    fn first_host(&self) -> u32 {
+    fn first(&self) -> u32 {
         self.network + 1
+    }
+
+    /// The first host address (e.g. .1 of a /24): the usual server tunnel address.
+    #[must_use]
+    pub fn first_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.first())
     }
 
     fn last_host(&self) -> u32 {
@@ -60,7 +66,7 @@ impl AddressPool {
     /// True if `addr` is a host address of the subnet.
     #[must_use]
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        (self.first_host()..=self.last_host()).contains(&u32::from(addr))
+        (self.first()..=self.last_host()).contains(&u32::from(addr))
     }
 
     /// Never hand out `addr` (e.g. the server's own tunnel address).
@@ -72,7 +78,7 @@ impl AddressPool {
     pub fn allocate(&mut self) -> Option<Ipv4Addr> {
         // The first host that is neither in use nor reserved: O(k log n) for the k taken
         // addresses at the bottom of the range.
-        let mut candidate = self.first_host();
+        let mut candidate = self.first();
         while candidate <= self.last_host()
             && (self.in_use.contains(&candidate) || self.reserved.contains(&candidate))
         {

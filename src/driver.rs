@@ -1,0 +1,401 @@
+//! The I/O around the sans-IO server: UDP sockets for IKE, NAT-T (ESP in UDP) and,
+//! optionally, plaintext L2TP, a clock, and the operating system's randomness.
+//!
+//! [`Server`] binds the sockets and runs [`IkeV1Server`] and [`IpsecLns`] with the
+//! built-in [`virtual_net`](crate::virtual_net) behind the server's tunnel address. It polls
+//! non-blocking sockets and sleeps a millisecond when idle: simple and portable, and good
+//! for the demo and the tests; an event-loop driver (epoll) is the next step.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use l2sec_esp::natt::NON_ESP_MARKER;
+use l2sec_ike::v1::phase1::Phase1Config;
+use l2sec_ike::v1::quick::QuickModeConfig;
+use l2sec_ppp::Datagram;
+use l2sec_ppp::secrets::ChapSecrets;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::ike_v1::{IkeEvent, IkeV1Server};
+use crate::ipsec_lns::{IpsecLns, Received};
+use crate::lns::{LnsConfig, LnsEvent};
+
+/// Where and how the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub listen: IpAddr,
+    /// IKE port (500 by default; tests use high ports).
+    pub ike_port: u16,
+    /// NAT-T port (4500 by default).
+    pub natt_port: u16,
+    /// Serve plaintext L2TP on this port too (only with `allow_plaintext_l2tp`).
+    pub l2tp_port: Option<u16>,
+    /// Phase 1: PSK, identity, proposals.
+    pub phase1: Phase1Config,
+    /// Quick Mode: ESP proposals for UDP/1701 transport mode.
+    pub quick: QuickModeConfig,
+    /// L2TP, PPP and the address pool.
+    pub lns: LnsConfig,
+    /// Users (pppd `chap-secrets` format).
+    pub users: ChapSecrets,
+    /// The PPP authenticator name looked up in `users`.
+    pub ppp_name: String,
+}
+
+impl ServerConfig {
+    /// An L2TP/IPsec server with the usual defaults: IKEv1 PSK (Main Mode; AES-CBC with
+    /// SHA1 or SHA2-256, MODP-2048), ESP transport mode for UDP/1701 with AES-128-CBC +
+    /// HMAC-SHA1-96 (what built-in clients offer), AES-256-CBC + HMAC-SHA2-256-128 or
+    /// AES-128-GCM-16, PPP with MS-CHAPv2 as `l2sec`, the first address of `pool` as the
+    /// server's tunnel address, `dns` pushed over IPCP.
+    pub fn new(
+        listen: IpAddr,
+        ike_port: u16,
+        natt_port: u16,
+        psk: &[u8],
+        users: ChapSecrets,
+        pool: crate::pool::AddressPool,
+        dns: [Option<Ipv4Addr>; 2],
+    ) -> Self {
+        use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+        use l2sec_ike::v1::phase1::Identity;
+        use l2sec_ike::v1::quick::EspProposal;
+        let tunnel_address = pool.first_host();
+        let mut ppp = l2sec_ppp::Config::authenticator("l2sec");
+        ppp.auth_methods = vec![l2sec_ppp::AuthMethod::MsChapV2];
+        ppp.ipcp.local = Some(tunnel_address);
+        ppp.ipcp.dns = dns;
+        let id = match listen {
+            IpAddr::V4(a) if !a.is_unspecified() => Identity::ipv4(a),
+            _ => Identity::fqdn("l2sec"),
+        };
+        let proposal = |encryption, integrity| EspProposal {
+            encryption,
+            integrity,
+            lifetime: Duration::from_secs(3600),
+        };
+        Self {
+            listen,
+            ike_port,
+            natt_port,
+            l2tp_port: None,
+            phase1: Phase1Config::new(psk, id),
+            quick: QuickModeConfig {
+                proposals: vec![
+                    proposal(EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha1_96),
+                    proposal(EspEncryption::AesCbc { key_len: 32 }, EspIntegrity::HmacSha256_128),
+                    proposal(EspEncryption::AesGcm16 { key_len: 16 }, EspIntegrity::None),
+                ],
+                mode: EspMode::Transport,
+                encapsulation: EspEncapsulation::None,
+                traffic_selectors: None,
+                retransmit_timeout: Duration::from_secs(1),
+                max_retransmits: 5,
+                pfs_group: None,
+                nat_oa: None,
+            },
+            lns: LnsConfig { l2tp: l2sec_l2tp::Config::default(), ppp, pool },
+            users,
+            ppp_name: "l2sec".into(),
+        }
+    }
+}
+
+/// Something that happened, for logs and `--events json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A peer completed phase 1.
+    IkeUp {
+        /// Its address.
+        remote: SocketAddr,
+    },
+    /// A Child SA was installed.
+    EspUp {
+        /// The peer.
+        remote: SocketAddr,
+        /// Our inbound SPI.
+        spi_in: u32,
+        /// The peer's SPI (outbound).
+        spi_out: u32,
+    },
+    /// PPP authentication of a user succeeded or failed.
+    PppAuth {
+        /// The user name.
+        user: String,
+        /// The verdict.
+        ok: bool,
+    },
+    /// IPCP is up: the client has its address.
+    IpcpUp {
+        /// The user.
+        user: String,
+        /// Its tunnel address.
+        address: Ipv4Addr,
+    },
+    /// A session ended.
+    SessionDown {
+        /// The address it had.
+        address: Option<Ipv4Addr>,
+    },
+    /// Something was refused or failed (a bad packet, a failed exchange).
+    Error(String),
+}
+
+impl ServerEvent {
+    /// The event as one JSON object (no trailing newline).
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        fn esc(s: &str) -> String {
+            s.chars()
+                .flat_map(|c| match c {
+                    '"' => "\\\"".chars().collect::<Vec<_>>(),
+                    '\\' => "\\\\".chars().collect(),
+                    c if c.is_control() => format!("\\u{:04x}", c as u32).chars().collect(),
+                    c => vec![c],
+                })
+                .collect()
+        }
+        match self {
+            Self::IkeUp { remote } => format!(r#"{{"event":"ike_up","remote":"{remote}"}}"#),
+            Self::EspUp { remote, spi_in, spi_out } => {
+                format!(
+                    r#"{{"event":"esp_up","remote":"{remote}","spi_in":"{spi_in:08x}","spi_out":"{spi_out:08x}"}}"#
+                )
+            }
+            Self::PppAuth { user, ok } => {
+                let e = if *ok { "ppp_auth_ok" } else { "ppp_auth_failed" };
+                format!(r#"{{"event":"{e}","user":"{}"}}"#, esc(user))
+            }
+            Self::IpcpUp { user, address } => {
+                format!(r#"{{"event":"ipcp_up","user":"{}","address":"{address}"}}"#, esc(user))
+            }
+            Self::SessionDown { address } => match address {
+                Some(a) => format!(r#"{{"event":"session_down","address":"{a}"}}"#),
+                None => r#"{"event":"session_down"}"#.to_owned(),
+            },
+            Self::Error(e) => format!(r#"{{"event":"error","message":"{}"}}"#, esc(e)),
+        }
+    }
+}
+
+/// The server: sockets plus the sans-IO machines.
+#[derive(Debug)]
+pub struct Server {
+    ike_socket: UdpSocket,
+    natt_socket: UdpSocket,
+    l2tp_socket: Option<UdpSocket>,
+    ike: IkeV1Server,
+    data: IpsecLns<ChaCha20Rng>,
+    users: ChapSecrets,
+    ppp_name: String,
+    tunnel_address: Ipv4Addr,
+}
+
+fn os_seeded() -> io::Result<ChaCha20Rng> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(ChaCha20Rng::from_seed(seed))
+}
+
+fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = UdpSocket::bind(addr)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+impl Server {
+    /// Binds the sockets. Fails if a port is taken.
+    pub fn bind(config: ServerConfig) -> io::Result<Self> {
+        let tunnel_address = config.lns.ppp.ipcp.local.unwrap_or(Ipv4Addr::new(198, 51, 100, 1));
+        let ike_socket = udp(SocketAddr::new(config.listen, config.ike_port))?;
+        let natt_socket = udp(SocketAddr::new(config.listen, config.natt_port))?;
+        let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
+        let mut rng = os_seeded()?;
+        let local = ike_socket.local_addr()?;
+        let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        let data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
+        Ok(Self {
+            ike_socket,
+            natt_socket,
+            l2tp_socket,
+            ike,
+            data,
+            users: config.users,
+            ppp_name: config.ppp_name,
+            tunnel_address,
+        })
+    }
+
+    /// The bound IKE and NAT-T addresses.
+    pub fn local_addrs(&self) -> io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.ike_socket.local_addr()?, self.natt_socket.local_addr()?))
+    }
+
+    /// Runs until `stop` is set, reporting every event to `on_event`.
+    pub fn run(&mut self, stop: &AtomicBool, mut on_event: impl FnMut(&ServerEvent)) -> io::Result<()> {
+        let mut buf = vec![0u8; 65_536];
+        let mut out = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut busy = false;
+            match self.ike_socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    busy = true;
+                    if let Err(e) = self.ike.handle_input(now, from, &buf[..n]) {
+                        on_event(&ServerEvent::Error(format!("ike from {from}: {e}")));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match self.natt_socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    busy = true;
+                    self.on_natt(now, from, &mut buf[..n], &mut out, &mut on_event)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(s) = &self.l2tp_socket {
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        busy = true;
+                        match self.data.handle_udp1701(now, from, &buf[..n]) {
+                            Ok(Received::Ip { packet: Datagram::Ipv4(p), .. }) => {
+                                self.answer_ip(p, &mut out)?;
+                            }
+                            Ok(_) => {}
+                            Err(e) => on_event(&ServerEvent::Error(format!("l2tp from {from}: {e}"))),
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.ike.poll_timeout().is_some_and(|t| t <= now) {
+                self.ike.handle_timeout(now);
+            }
+            if self.data.poll_timeout().is_some_and(|t| t <= now) {
+                self.data.handle_timeout(now);
+            }
+            self.flush(now, &mut out, &mut on_event)?;
+            if !busy {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_natt(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+        out: &mut Vec<u8>,
+        on_event: &mut impl FnMut(&ServerEvent),
+    ) -> io::Result<()> {
+        match self.data.handle_udp4500(now, from, datagram) {
+            Ok(Received::Ike(message)) => {
+                if let Err(e) = self.ike.handle_input(now, from, message) {
+                    on_event(&ServerEvent::Error(format!("ike from {from}: {e}")));
+                }
+            }
+            Ok(Received::Ip { packet: Datagram::Ipv4(p), .. }) => self.answer_ip(p, out)?,
+            Ok(_) => {}
+            Err(e) => on_event(&ServerEvent::Error(format!("esp from {from}: {e}"))),
+        }
+        Ok(())
+    }
+
+    /// IP from a client: the virtual network answers echo requests to the server.
+    fn answer_ip(&mut self, packet: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        let mut reply = Vec::new();
+        if crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
+            && let Ok(t) = self.data.send_ip(&reply, out)
+        {
+            self.send_data(t, out)?;
+        }
+        Ok(())
+    }
+
+    fn send_data(&self, t: crate::ipsec_lns::OuterTransmit, buf: &[u8]) -> io::Result<()> {
+        let bytes = &buf[t.start..t.start + t.len];
+        let socket = if t.plaintext {
+            self.l2tp_socket.as_ref().unwrap_or(&self.natt_socket)
+        } else {
+            &self.natt_socket
+        };
+        socket.send_to(bytes, t.destination).map(|_| ())
+    }
+
+    fn flush(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<u8>,
+        on_event: &mut impl FnMut(&ServerEvent),
+    ) -> io::Result<()> {
+        while let Some(t) = self.ike.poll_transmit() {
+            if t.udp_encapsulated {
+                let mut m = NON_ESP_MARKER.to_vec();
+                m.extend_from_slice(&t.message);
+                self.natt_socket.send_to(&m, t.destination)?;
+            } else {
+                self.ike_socket.send_to(&t.message, t.destination)?;
+            }
+        }
+        while let Some(ev) = self.ike.poll_event() {
+            match ev {
+                IkeEvent::PeerUp { remote, .. } => on_event(&ServerEvent::IkeUp { remote }),
+                IkeEvent::ChildSa { conn, remote, child } => match child.esp_params() {
+                    Ok((inbound, outbound)) => match self
+                        .data
+                        .install_child_sa(conn, remote, &inbound, &outbound)
+                    {
+                        Ok(()) => on_event(&ServerEvent::EspUp {
+                            remote,
+                            spi_in: inbound.spi,
+                            spi_out: outbound.spi,
+                        }),
+                        Err(e) => on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}"))),
+                    },
+                    Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
+                },
+                IkeEvent::Failed { remote, error } => {
+                    on_event(&ServerEvent::Error(format!("ike with {remote}: {error}")))
+                }
+            }
+        }
+        while let Some(ev) = self.data.poll_event() {
+            match ev {
+                LnsEvent::Authenticate { session, request } => {
+                    let verdict = self.users.verify(&self.ppp_name, &request);
+                    let ok = matches!(verdict, l2sec_ppp::AuthVerdict::Accept(_));
+                    on_event(&ServerEvent::PppAuth {
+                        user: String::from_utf8_lossy(&request.username).into_owned(),
+                        ok,
+                    });
+                    if let Err(e) = self.data.answer_auth(now, session, request.id, verdict) {
+                        on_event(&ServerEvent::Error(e.to_string()));
+                    }
+                }
+                LnsEvent::SessionUp { username, address, .. } => {
+                    on_event(&ServerEvent::IpcpUp {
+                        user: String::from_utf8_lossy(&username).into_owned(),
+                        address,
+                    });
+                }
+                LnsEvent::SessionDown { address, .. } => on_event(&ServerEvent::SessionDown { address }),
+                _ => {}
+            }
+        }
+        while let Some(t) = self.data.poll_transmit(now, out) {
+            self.send_data(t, out)?;
+        }
+        Ok(())
+    }
+}
