@@ -1,0 +1,231 @@
+//! Interop: our IKEv2 PSK initiator (IKE_SA_INIT + IKE_AUTH, first Child SA) against a real
+//! strongSwan charon responder (`r-v2`, child `v2-tun`).
+//!
+//! The test brings up the lab namespaces with `shared/lab/strongswan/peer.sh`, starts
+//! charon as responder in `LAB-b` (192.0.2.2), then runs itself again inside `LAB-a`
+//! (192.0.2.1), where the inner run speaks IKE over UDP sockets on 500 and 4500. Then
+//! charon must report the IKE_SA ESTABLISHED and the CHILD_SA INSTALLED, and the ESP keys
+//! charon logged must be the ones we derived. Needs root and the lab packages; it fails
+//! (never skips) without them.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use l2sec_ike::child::{EspEncryption, EspIntegrity, EspMode};
+use l2sec_ike::crypto::DhGroup;
+use l2sec_ike::v2::ike_sa::{Event, Identity, IkeSa, IkeSaConfig};
+use l2sec_ike::v2::keys::IkeSuite;
+use l2sec_ike::wire::v2::TrafficSelector;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const INNER_ENV: &str = "L2SEC_IKEV2_INTEROP_INNER";
+const PSK: &[u8] = b"lab-psk-0123456789";
+
+fn lab_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan"))
+}
+
+/// The lab for one test; torn down however the test ends.
+struct Lab {
+    name: &'static str,
+    peer: PathBuf,
+    state: PathBuf,
+}
+
+impl Lab {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("bash");
+        c.arg(&self.peer)
+            .env("LAB", self.name)
+            .env("LAB_STATE", &self.state)
+            .env("STATE_ROOT", self.state.join("ss"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let out = self.cmd().args(args).output().unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "peer.sh {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Checks the peer is installed, then brings up the direct topology under `name`.
+    fn up(name: &'static str) -> Self {
+        let peer = lab_dir().join("peer.sh");
+        assert!(peer.exists(), "lab script missing: {}", peer.display());
+        for bin in ["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "strongSwan is not installed ({bin} missing): run .ci/install-peers.sh"
+            );
+        }
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
+        let state = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&state).unwrap();
+        let lab = Self { name, peer, state };
+        let _ = lab.cmd().arg("net-down").output();
+        lab.run(&["net-up", "direct"]);
+        lab
+    }
+
+    /// Runs this test binary's test `test` again inside namespace `ns` (a or b).
+    fn spawn_inner(&self, ns: &str, test: &str) -> std::process::Child {
+        self.cmd()
+            .args(["exec", ns])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--ignored", "--nocapture"])
+            .env(INNER_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn charon_log(&self, name: &str) -> String {
+        let log =
+            std::fs::read_to_string(self.state.join("ss").join(name).join("charon.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("net-down").output();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_psk_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_initiator();
+        return;
+    }
+    let lab = Lab::up("l2ike2");
+    lab.run(&["start", "srv", "l2ike2-b", "responder"]);
+    let inner = lab.spawn_inner("a", "ikev2_psk_initiator_against_charon").wait_with_output().unwrap();
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    assert!(
+        inner.status.success(),
+        "inner run failed:\n{inner_out}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stderr),
+        lab.charon_log("srv")
+    );
+    let ours = inner_out.lines().find(|l| l.starts_with("established")).unwrap_or_else(|| {
+        panic!("inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}", lab.charon_log("srv"))
+    });
+    println!("{ours}");
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("charon: {sas}");
+    assert!(
+        sas.contains("version=2") && sas.contains("state=ESTABLISHED"),
+        "charon has no established IKEv2 SA:\n{sas}\n--- charon log tail:\n{}",
+        lab.charon_log("srv")
+    );
+    assert!(sas.contains("state=INSTALLED"), "charon did not install the CHILD_SA:\n{sas}");
+    // The ESP keys charon logged are the ones we derived (both directions).
+    let ws = lab.state.join("ws");
+    lab.run(&["keys", ws.to_str().unwrap(), "srv"]);
+    let esp_sa = std::fs::read_to_string(ws.join("esp_sa")).unwrap_or_default();
+    for key in ours.split_whitespace().filter_map(|w| w.strip_prefix("key=")) {
+        assert!(esp_sa.contains(&format!("0x{key}")), "charon did not install our key {key}:\n{esp_sa}");
+    }
+}
+
+/// Runs inside LAB-a: a real-time owner loop around the IKEv2 initiator.
+fn inner_initiator() {
+    let (me, peer_ip) = ("192.0.2.1", "192.0.2.2");
+    let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
+    let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
+    for s in [&s500, &s4500] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    }
+    let peer500: SocketAddr = format!("{peer_ip}:500").parse().unwrap();
+    let mut peer4500: SocketAddr = format!("{peer_ip}:4500").parse().unwrap();
+    let mut config = IkeSaConfig::new(
+        PSK,
+        Identity::ip(me.parse().unwrap()),
+        format!("{me}:500").parse().unwrap(),
+        peer500,
+    );
+    config.proposals = vec![IkeSuite::aes128_sha256(DhGroup::Modp2048)];
+    // libipsec in the lab only does tunnel mode with UDP encapsulation (lab README).
+    config.force_encapsulation = true;
+    config.child.mode = EspMode::Tunnel;
+    config.child.proposals = vec![(EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128)];
+    config.child.local_ts = vec![TrafficSelector::ipv4_host("192.0.2.201".parse().unwrap(), 0, None)];
+    config.child.remote_ts = vec![TrafficSelector::ipv4_host("192.0.2.202".parse().unwrap(), 0, None)];
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut sa = IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).expect("initiate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = Vec::new();
+    let mut rx = [0u8; 65536];
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "no result within 20 s, state {:?}", sa.state());
+        buf.clear();
+        while let Some(t) = sa.poll_transmit(now, &mut buf) {
+            if t.udp_encapsulated {
+                let mut d = vec![0u8; 4];
+                d.extend_from_slice(&buf);
+                s4500.send_to(&d, peer4500).unwrap();
+            } else {
+                s500.send_to(&buf, peer500).unwrap();
+            }
+            buf.clear();
+        }
+        if let Some(event) = sa.poll_event() {
+            match event {
+                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts } => {
+                    assert_eq!(peer_id.data, vec![192, 0, 2, 2], "charon's ID");
+                    println!(
+                        "established with charon: {suite:?} nat {nat:?} spi_in {:08x} spi_out {:08x} \
+                         ts {local_ts:?} <-> {remote_ts:?} key={} key={}",
+                        child.spi_in,
+                        child.spi_out,
+                        hex::encode(&child.keys_in.encryption),
+                        hex::encode(&child.keys_out.encryption),
+                    );
+                    // Stay a moment so charon's view settles before it is queried.
+                    std::thread::sleep(Duration::from_millis(200));
+                    return;
+                }
+                Event::Failed(e) => panic!("IKEv2 handshake failed: {e}"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        let mut got = None;
+        for (sock, encapsulated) in [(&s500, false), (&s4500, true)] {
+            if let Ok((n, from)) = sock.recv_from(&mut rx) {
+                got = Some((n, from, encapsulated));
+                break;
+            }
+        }
+        let Some((n, from, encapsulated)) = got else {
+            sa.handle_timeout(Instant::now());
+            continue;
+        };
+        let data = if encapsulated {
+            peer4500 = from;
+            match rx.get(..4) {
+                Some([0, 0, 0, 0]) => &rx[4..n],
+                _ => continue, // ESP or keepalive, not IKE
+            }
+        } else {
+            &rx[..n]
+        };
+        if let Err(e) = sa.handle_input(Instant::now(), data) {
+            eprintln!("dropped a datagram: {e}");
+        }
+    }
+}
