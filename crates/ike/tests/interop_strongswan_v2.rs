@@ -142,6 +142,142 @@ fn ikev2_psk_initiator_against_charon() {
     }
 }
 
+/// charon (`i-v2`, child `v2-tun`) initiates; our responder answers in LAB-b.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_psk_responder_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_responder();
+        return;
+    }
+    let lab = Lab::up("l2ike2r");
+    lab.run(&["start", "cli", "l2ike2r-a", "initiator"]);
+    let inner = lab.spawn_inner("b", "ikev2_psk_responder_against_charon");
+    std::thread::sleep(Duration::from_millis(300)); // let the responder bind its ports
+    let up = lab.cmd().args(["up", "cli", "v2-tun", "10"]).output().unwrap();
+    let inner = inner.wait_with_output().unwrap();
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    assert!(
+        inner.status.success(),
+        "inner responder failed:\n{inner_out}\n{}\n--- charon up:\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stderr),
+        String::from_utf8_lossy(&up.stdout),
+        lab.charon_log("cli")
+    );
+    let ours = inner_out.lines().find(|l| l.starts_with("established")).unwrap_or_else(|| {
+        panic!("inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}", lab.charon_log("cli"))
+    });
+    println!("{ours}");
+    assert!(
+        up.status.success(),
+        "charon's `up` failed:\n{}\n{}",
+        String::from_utf8_lossy(&up.stdout),
+        lab.charon_log("cli")
+    );
+    let sas = lab.run(&["swanctl", "cli", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    println!("charon: {sas}");
+    assert!(
+        sas.contains("version=2") && sas.contains("state=ESTABLISHED") && sas.contains("state=INSTALLED"),
+        "charon has no established IKEv2 SA with an installed CHILD_SA:\n{sas}\n--- charon log tail:\n{}",
+        lab.charon_log("cli")
+    );
+    let ws = lab.state.join("ws");
+    lab.run(&["keys", ws.to_str().unwrap(), "cli"]);
+    let esp_sa = std::fs::read_to_string(ws.join("esp_sa")).unwrap_or_default();
+    for key in ours.split_whitespace().filter_map(|w| w.strip_prefix("key=")) {
+        assert!(esp_sa.contains(&format!("0x{key}")), "charon did not install our key {key}:\n{esp_sa}");
+    }
+}
+
+/// Runs inside LAB-b: our IKEv2 responder for charon's `v2-tun`.
+fn inner_responder() {
+    let (me, peer_ip) = ("192.0.2.2", "192.0.2.1");
+    let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
+    let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
+    for s in [&s500, &s4500] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    }
+    let mut peer500: SocketAddr = format!("{peer_ip}:500").parse().unwrap();
+    let mut peer4500: SocketAddr = format!("{peer_ip}:4500").parse().unwrap();
+    let mut config = IkeSaConfig::new(
+        PSK,
+        Identity::ip(me.parse().unwrap()),
+        format!("{me}:500").parse().unwrap(),
+        peer500,
+    );
+    config.child.mode = EspMode::Tunnel;
+    config.child.local_ts = vec![TrafficSelector::ipv4_host("192.0.2.202".parse().unwrap(), 0, None)];
+    config.child.remote_ts = vec![TrafficSelector::ipv4_host("192.0.2.201".parse().unwrap(), 0, None)];
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut sa = IkeSa::respond(config, ChaCha20Rng::seed_from_u64(seed), Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut established_at: Option<Instant> = None;
+    let mut buf = Vec::new();
+    let mut rx = [0u8; 65536];
+    loop {
+        let now = Instant::now();
+        assert!(now < deadline, "no result within 15 s, state {:?}", sa.state());
+        if established_at.is_some_and(|t| now > t + Duration::from_millis(500)) {
+            return;
+        }
+        buf.clear();
+        while let Some(t) = sa.poll_transmit(now, &mut buf) {
+            if t.udp_encapsulated {
+                let mut d = vec![0u8; 4];
+                d.extend_from_slice(&buf);
+                s4500.send_to(&d, peer4500).unwrap();
+            } else {
+                s500.send_to(&buf, peer500).unwrap();
+            }
+            buf.clear();
+        }
+        if let Some(event) = sa.poll_event() {
+            match event {
+                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts } => {
+                    assert_eq!(peer_id.data, vec![192, 0, 2, 1], "charon's ID");
+                    println!(
+                        "established with charon: {suite:?} nat {nat:?} spi_in {:08x} spi_out {:08x} \
+                         ts {local_ts:?} <-> {remote_ts:?} key={} key={}",
+                        child.spi_in,
+                        child.spi_out,
+                        hex::encode(&child.keys_in.encryption),
+                        hex::encode(&child.keys_out.encryption),
+                    );
+                    // Keep answering a while in case our last response is lost.
+                    established_at = Some(now);
+                }
+                Event::Failed(e) => panic!("IKEv2 handshake failed: {e}"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+        let mut got = None;
+        for (sock, encapsulated) in [(&s500, false), (&s4500, true)] {
+            if let Ok((n, from)) = sock.recv_from(&mut rx) {
+                got = Some((n, from, encapsulated));
+                break;
+            }
+        }
+        let Some((n, from, encapsulated)) = got else {
+            sa.handle_timeout(Instant::now());
+            continue;
+        };
+        let data = if encapsulated {
+            peer4500 = from;
+            match rx.get(..4) {
+                Some([0, 0, 0, 0]) => &rx[4..n],
+                _ => continue, // ESP or keepalive, not IKE
+            }
+        } else {
+            peer500 = from;
+            &rx[..n]
+        };
+        if let Err(e) = sa.handle_input(Instant::now(), data) {
+            eprintln!("dropped a datagram: {e}");
+        }
+    }
+}
+
 /// Runs inside LAB-a: a real-time owner loop around the IKEv2 initiator.
 fn inner_initiator() {
     let (me, peer_ip) = ("192.0.2.1", "192.0.2.2");

@@ -383,7 +383,7 @@ fn owned_ts(ts: &TrafficSelectors<'_>) -> Vec<TrafficSelector<'static>> {
         .collect()
 }
 
-fn auth_payloads(first: PayloadType, chain: &[u8]) -> Result<AuthPayloads<'_>, Error> {
+fn auth_payloads(first: PayloadType, chain: &[u8], from_initiator: bool) -> Result<AuthPayloads<'_>, Error> {
     let iter = PayloadIter::new(first, chain);
     if iter.clone().unsupported_critical_payload()?.is_some() {
         return Err(Error::UnexpectedMessage("unsupported critical payload"));
@@ -392,9 +392,10 @@ fn auth_payloads(first: PayloadType, chain: &[u8]) -> Result<AuthPayloads<'_>, E
     for raw in iter {
         let raw = raw?;
         match raw.parse()? {
-            Payload::IdentificationInitiator(id) | Payload::IdentificationResponder(id) => {
-                p.id = Some((id, raw.body))
-            }
+            // The sender's own ID: IDi in a request, IDr in a response (an initiator may
+            // also name the responder it wants with IDr; that is not its identity).
+            Payload::IdentificationInitiator(id) if from_initiator => p.id = Some((id, raw.body)),
+            Payload::IdentificationResponder(id) if !from_initiator => p.id = Some((id, raw.body)),
             Payload::Authentication(a) => p.auth = Some(a),
             Payload::SecurityAssociation(sa) => p.sa = Some(sa),
             Payload::TrafficSelectorsInitiator(ts) => p.tsi = owned_ts(&ts),
@@ -951,7 +952,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
         let opened = open(&suite, keys.sender(false), m)?;
-        let p = auth_payloads(opened.first_inner, &opened.chain)?;
+        let p = auth_payloads(opened.first_inner, &opened.chain, self.role == Role::Responder)?;
         // The message is authentic (integrity checked with SK_ar): errors in it are final.
         let outcome = self.finish_initiator(&suite, keys, &p);
         match outcome {
@@ -1143,7 +1144,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.clone().ok_or(Error::Configuration("no IKE SA keys"))?;
         let opened = open(&suite, keys.sender(true), m)?;
-        let p = auth_payloads(opened.first_inner, &opened.chain)?;
+        let p = auth_payloads(opened.first_inner, &opened.chain, self.role == Role::Responder)?;
         let (id, id_body) = p.id.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without IDi"))?;
         let auth = p.auth.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without AUTH"))?;
         let encapsulated = self.nat.nat_detected();
