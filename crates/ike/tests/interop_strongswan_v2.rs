@@ -133,6 +133,8 @@ fn ikev2_psk_initiator_against_charon() {
         lab.charon_log("srv")
     );
     assert!(sas.contains("state=INSTALLED"), "charon did not install the CHILD_SA:\n{sas}");
+    assert!(inner_out.contains("ping through charon: echo reply"), "no ESP round trip:\n{inner_out}");
+    assert!(!sas.contains("packets-in=0 "), "charon counted no ESP packets in:\n{sas}");
     // The ESP keys charon logged are the ones we derived (both directions).
     let ws = lab.state.join("ws");
     lab.run(&["keys", ws.to_str().unwrap(), "srv"]);
@@ -332,8 +334,7 @@ fn inner_initiator() {
                         hex::encode(&child.keys_in.encryption),
                         hex::encode(&child.keys_out.encryption),
                     );
-                    // Stay a moment so charon's view settles before it is queried.
-                    std::thread::sleep(Duration::from_millis(200));
+                    ping_through_charon(&child, &s4500, peer4500, &mut rx);
                     return;
                 }
                 Event::Failed(e) => panic!("IKEv2 handshake failed: {e}"),
@@ -364,4 +365,77 @@ fn inner_initiator() {
             eprintln!("dropped a datagram: {e}");
         }
     }
+}
+
+/// RFC 1071 Internet checksum.
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 =
+        data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP echo request 192.0.2.201 -> 192.0.2.202 (the tunnel's inner hosts).
+fn echo_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0];
+    icmp.extend_from_slice(&id.to_be_bytes());
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(b"l2sec ikev2 interop ping");
+    let c = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let total = u16::try_from(20 + icmp.len()).unwrap();
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 1, 0, 0, 192, 0, 2, 201, 192, 0, 2, 202]);
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+/// Data plane: an ICMP echo in ESP-in-UDP through the Child SA we negotiated; charon
+/// decrypts it, its namespace answers, and the reply must decrypt with our inbound SA.
+fn ping_through_charon(
+    child: &l2sec_ike::child::ChildSa,
+    s4500: &UdpSocket,
+    peer4500: SocketAddr,
+    rx: &mut [u8],
+) {
+    let (inbound, outbound) = child.esp_params().expect("ESP parameters");
+    let mut sender = l2sec_esp::OutboundSa::new(&outbound).unwrap();
+    let mut receiver = l2sec_esp::InboundSa::new(&inbound).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seq = 0u16;
+    while Instant::now() < deadline {
+        seq += 1;
+        let packet = echo_request(0x4c32, seq);
+        let head = sender.headroom();
+        let mut buf = vec![0u8; head + packet.len() + sender.tailroom()];
+        buf[head..head + packet.len()].copy_from_slice(&packet);
+        let esp = sender.encapsulate(&mut buf, head..head + packet.len(), 4).unwrap();
+        s4500.send_to(esp, peer4500).unwrap();
+        let wait = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < wait {
+            let Ok((n, _)) = s4500.recv_from(rx) else { continue };
+            if n < 8 || rx[..4] == [0, 0, 0, 0] || rx[..4] != child.spi_in.to_be_bytes() {
+                continue; // IKE, keepalive or another SA
+            }
+            let opened =
+                receiver.decapsulate(&mut rx[..n]).expect("charon's ESP decrypts with our inbound SA");
+            let reply = &opened.payload[..];
+            assert_eq!(opened.next_header, 4, "tunnel mode carries IPv4");
+            assert_eq!(reply[9], 1, "ICMP");
+            assert_eq!((&reply[12..16], &reply[16..20]), (&[192, 0, 2, 202][..], &[192, 0, 2, 201][..]));
+            assert_eq!(reply[20], 0, "echo reply");
+            println!(
+                "ping through charon: echo reply seq {} in ESP spi {:08x}",
+                u16::from_be_bytes([reply[26], reply[27]]),
+                child.spi_in
+            );
+            return;
+        }
+    }
+    panic!("no ESP echo reply from charon within 5 s");
 }
