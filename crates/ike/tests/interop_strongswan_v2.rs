@@ -106,13 +106,35 @@ impl Drop for Lab {
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_psk_initiator_against_charon() {
+    let suite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
+    let esp = (EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128);
+    initiator_against_charon("l2ike2", "ikev2_psk_initiator_against_charon", suite, esp);
+}
+
+/// The same with AES-GCM-16 for the IKE SA (RFC 5282 SK payloads) and the Child SA, and
+/// ECP-256.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_psk_initiator_aes_gcm_ecp256_against_charon() {
+    let suite = IkeSuite::aes_gcm16(16, DhGroup::Ecp256);
+    let esp = (EspEncryption::AesGcm16 { key_len: 16 }, EspIntegrity::None);
+    initiator_against_charon("l2ike2g", "ikev2_psk_initiator_aes_gcm_ecp256_against_charon", suite, esp);
+}
+
+fn initiator_against_charon(
+    lab_name: &'static str,
+    test: &str,
+    suite: IkeSuite,
+    esp: (EspEncryption, EspIntegrity),
+) {
     if std::env::var_os(INNER_ENV).is_some() {
-        inner_initiator();
+        inner_initiator(suite, esp);
         return;
     }
-    let lab = Lab::up("l2ike2");
-    lab.run(&["start", "srv", "l2ike2-b", "responder"]);
-    let inner = lab.spawn_inner("a", "ikev2_psk_initiator_against_charon").wait_with_output().unwrap();
+    let lab = Lab::up(lab_name);
+    let ns_b = format!("{lab_name}-b");
+    lab.run(&["start", "srv", &ns_b, "responder"]);
+    let inner = lab.spawn_inner("a", test).wait_with_output().unwrap();
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     assert!(
         inner.status.success(),
@@ -281,7 +303,7 @@ fn inner_responder() {
 }
 
 /// Runs inside LAB-a: a real-time owner loop around the IKEv2 initiator.
-fn inner_initiator() {
+fn inner_initiator(suite: IkeSuite, esp: (EspEncryption, EspIntegrity)) {
     let (me, peer_ip) = ("192.0.2.1", "192.0.2.2");
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -296,11 +318,11 @@ fn inner_initiator() {
         format!("{me}:500").parse().unwrap(),
         peer500,
     );
-    config.proposals = vec![IkeSuite::aes128_sha256(DhGroup::Modp2048)];
+    config.proposals = vec![suite];
     // libipsec in the lab only does tunnel mode with UDP encapsulation (lab README).
     config.force_encapsulation = true;
     config.child.mode = EspMode::Tunnel;
-    config.child.proposals = vec![(EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128)];
+    config.child.proposals = vec![esp];
     config.child.local_ts = vec![TrafficSelector::ipv4_host("192.0.2.201".parse().unwrap(), 0, None)];
     config.child.remote_ts = vec![TrafficSelector::ipv4_host("192.0.2.202".parse().unwrap(), 0, None)];
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
