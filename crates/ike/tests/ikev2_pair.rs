@@ -546,3 +546,112 @@ proptest! {
         prop_assert_eq!(target.state(), State::Established);
     }
 }
+
+/// Seals an INFORMATIONAL request carrying `payloads` as the given side would send it.
+fn informational(
+    sa: &Sa,
+    from_initiator: bool,
+    message_id: u32,
+    payloads: &[l2sec_ike::wire::v2::Payload<'_>],
+) -> Vec<u8> {
+    use l2sec_ike::wire::v2::{ChainBuilder, Flags, Header};
+    let (spi_i, spi_r) = sa.spis();
+    let flags = if from_initiator { Flags::INITIATOR } else { Flags(0) };
+    let header = Header::new(spi_i, spi_r, ExchangeType::Informational, flags, message_id);
+    let mut inner = Vec::new();
+    let mut c = ChainBuilder::new(&mut inner);
+    for p in payloads {
+        c.push(p).unwrap();
+    }
+    let first = c.finish();
+    let keys = sa.keys().unwrap();
+    let suite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
+    l2sec_ike::v2::keys::seal(
+        &suite,
+        keys.sender(from_initiator),
+        &header,
+        first,
+        &inner,
+        &mut ChaCha20Rng::seed_from_u64(9),
+    )
+    .unwrap()
+}
+
+/// Opens a response to an INFORMATIONAL request; returns its inner payloads' Delete SPIs.
+fn open_informational_response(
+    sa: &Sa,
+    datagram: &[u8],
+    from_initiator: bool,
+    message_id: u32,
+) -> Vec<Vec<u8>> {
+    use l2sec_ike::wire::v2::{Payload, PayloadIter};
+    let m = Message::parse(datagram).unwrap();
+    assert_eq!(m.header.exchange_type, ExchangeType::Informational);
+    assert_eq!(m.header.message_id, message_id);
+    assert!(m.header.flags.response());
+    assert_eq!(m.header.flags.initiator(), from_initiator);
+    let suite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
+    let opened = l2sec_ike::v2::keys::open(&suite, sa.keys().unwrap().sender(from_initiator), &m).unwrap();
+    PayloadIter::new(opened.first_inner, &opened.chain)
+        .filter_map(|p| match p.unwrap().parse().unwrap() {
+            Payload::Delete(d) => Some(d.spis().flat_map(|s| s.to_vec()).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 7296 §1.4: once established, the peer's INFORMATIONAL requests are answered in
+/// Message ID order: an empty liveness check, a Child SA Delete (answered with our half),
+/// a repeat (answered again), and the IKE SA Delete, which closes the SA.
+#[test]
+fn informational_requests_are_answered_and_delete_closes() {
+    use l2sec_ike::wire::v2::{Delete, Payload, ProtocolId};
+    let now = Instant::now();
+    let (ic, rc) = configs(b"k", b"k");
+    let (mut i, mut r) = pair(now, ic, rc);
+    run(&mut i, &mut r, now, |_| 1);
+    let a = established(&mut i);
+    let b = established(&mut r);
+
+    // Liveness check from the responder (its first request: Message ID 0).
+    let check = informational(&r, false, 0, &[]);
+    i.handle_input(now, &check).unwrap();
+    let answer = drain(&mut i, now);
+    assert_eq!(answer.len(), 1);
+    assert!(open_informational_response(&i, &answer[0].0, true, 0).is_empty());
+    assert!(i.poll_event().is_none());
+    // The same request again: the same answer, nothing else.
+    i.handle_input(now, &check).unwrap();
+    assert_eq!(drain(&mut i, now)[0].0, answer[0].0);
+    // A Message ID out of the window is refused.
+    assert!(i.handle_input(now, &informational(&r, false, 5, &[])).is_err());
+    assert!(drain(&mut i, now).is_empty());
+
+    // From the initiator to the responder: IKE_AUTH was 1, so the next is 2.
+    r.handle_input(now, &informational(&i, true, 2, &[])).unwrap();
+    let answer = drain(&mut r, now);
+    assert!(open_informational_response(&r, &answer[0].0, false, 2).is_empty());
+
+    // The responder deletes the Child SA: its inbound SPI is our outbound one.
+    let spi = b.child.spi_in.to_be_bytes();
+    let del = Delete::child_sas(ProtocolId::Esp, &spi).unwrap();
+    i.handle_input(now, &informational(&r, false, 1, &[Payload::Delete(del)])).unwrap();
+    let answer = drain(&mut i, now);
+    assert_eq!(
+        open_informational_response(&i, &answer[0].0, true, 1),
+        [a.child.spi_in.to_be_bytes().to_vec()]
+    );
+    assert_eq!(events(&mut i), [Event::ChildDeleted { spi_in: a.child.spi_in }]);
+
+    // Then the IKE SA.
+    let bye = informational(&r, false, 2, &[Payload::Delete(Delete::IKE_SA)]);
+    i.handle_input(now, &bye).unwrap();
+    let answer = drain(&mut i, now);
+    assert!(open_informational_response(&i, &answer[0].0, true, 2).is_empty());
+    assert_eq!(events(&mut i), [Event::Closed]);
+    assert_eq!(i.state(), State::Closed);
+    // A lost answer is sent again; anything else is refused.
+    i.handle_input(now, &bye).unwrap();
+    assert_eq!(drain(&mut i, now)[0].0, answer[0].0);
+    assert!(i.handle_input(now, &informational(&r, false, 3, &[])).is_err());
+}

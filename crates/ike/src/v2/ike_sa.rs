@@ -10,8 +10,11 @@
 //! Datagrams are given and taken without the 4-byte non-ESP marker of UDP/4500;
 //! [`Transmit::udp_encapsulated`] says when to send from and to port 4500 with it.
 //!
-//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), INFORMATIONAL exchanges
-//! (Delete, liveness), COOKIE, fragmentation, certificates and EAP.
+//! Once established, the peer's INFORMATIONAL requests are answered (liveness checks,
+//! Delete of the Child SA or of the IKE SA, RFC 7296 §1.4).
+//!
+//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), INFORMATIONAL requests of our
+//! own (Delete on teardown, liveness checks), COOKIE, fragmentation, certificates, EAP.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -192,6 +195,8 @@ pub enum State {
     Established,
     /// The handshake failed for good.
     Failed,
+    /// The peer deleted the IKE SA (RFC 7296 §1.4.1).
+    Closed,
 }
 
 /// RFC 7296 §2.23 NAT detection result.
@@ -234,6 +239,14 @@ pub enum Event {
     },
     /// The handshake failed and will not recover.
     Failed(Error),
+    /// RFC 7296 §1.4.1: the peer deleted the Child SA whose inbound SPI is given (we
+    /// answered with our half); remove both ESP SAs.
+    ChildDeleted {
+        /// Our inbound SPI of the deleted pair.
+        spi_in: u32,
+    },
+    /// The peer deleted the IKE SA (and with it every Child SA); we answered.
+    Closed,
 }
 
 /// A datagram written by [`IkeSa::poll_transmit`].
@@ -303,6 +316,10 @@ pub struct IkeSa<R> {
     init_response: Vec<u8>,
     keys: Option<IkeKeys>,
     child_spi: u32,
+    /// The peer's SPI of the established Child SA.
+    child_spi_out: Option<u32>,
+    /// RFC 7296 §2.2: the Message ID the peer's next request must carry.
+    peer_next_id: u32,
     nat: NatStatus,
     /// Our last message (request for the initiator, response for the responder).
     last_sent: Option<Vec<u8>>,
@@ -556,6 +573,8 @@ impl<R: CryptoRng> IkeSa<R> {
             init_response: Vec::new(),
             keys: None,
             child_spi: 0,
+            child_spi_out: None,
+            peer_next_id: 0,
             nat: NatStatus::default(),
             last_sent: None,
             last_sent_encapsulated: false,
@@ -758,13 +777,27 @@ impl<R: CryptoRng> IkeSa<R> {
     /// # Errors
     /// Why the datagram was dropped or the handshake failed.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
-        if self.state == State::Failed {
-            return Err(Error::UnexpectedMessage("IKE SA failed"));
+        if matches!(self.state, State::Failed | State::Closed) {
+            if self.state == State::Closed && self.last_request.as_deref() == Some(data) {
+                // The answer to the peer's Delete was lost.
+                self.send_pending = true;
+                return Ok(());
+            }
+            return Err(Error::UnexpectedMessage("IKE SA failed or closed"));
         }
         let m = Message::parse(data)?;
         let h = m.header;
         if h.initiator_spi != self.spi_i && self.state != State::AwaitingInit {
             return Err(Error::UnexpectedMessage("unknown IKE SA"));
+        }
+        let from_initiator = self.role == Role::Responder;
+        if self.state == State::Established
+            && h.exchange_type == ExchangeType::Informational
+            && !h.flags.response()
+            && h.flags.initiator() == from_initiator
+            && h.responder_spi == self.spi_r
+        {
+            return self.on_informational(&m, data);
         }
         match self.role {
             Role::Initiator => {
@@ -799,6 +832,56 @@ impl<R: CryptoRng> IkeSa<R> {
                 }
             }
         }
+    }
+
+    /// RFC 7296 §1.4, §1.5: an INFORMATIONAL request from the peer on the established SA
+    /// (liveness check, Delete). Answered with an empty response, or with the Delete of
+    /// our half of a deleted Child SA.
+    fn on_informational(&mut self, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+        if self.last_request.as_deref() == Some(data) {
+            self.send_pending = true;
+            return Ok(());
+        }
+        if m.header.message_id != self.peer_next_id {
+            return Err(Error::UnexpectedMessage("INFORMATIONAL with an unexpected Message ID"));
+        }
+        let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
+        let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
+        let opened = open(&suite, keys.sender(self.role == Role::Responder), m)?;
+        let mut delete_ike = false;
+        let mut delete_child = false;
+        for raw in PayloadIter::new(opened.first_inner, &opened.chain) {
+            if let Payload::Delete(d) = raw?.parse()? {
+                match d.protocol_id {
+                    ProtocolId::Ike => delete_ike = true,
+                    ProtocolId::Esp => {
+                        let ours = self.child_spi_out.map(u32::to_be_bytes);
+                        delete_child |= d.spis().any(|spi| Some(spi) == ours.as_ref().map(|s| &s[..]));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let spi_in = self.child_spi.to_be_bytes();
+        let mut inner = Vec::new();
+        let mut c = ChainBuilder::new(&mut inner);
+        if delete_child && !delete_ike {
+            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &spi_in)
+                .ok_or(Error::Configuration("delete"))?;
+            c.push(&Payload::Delete(d)).map_err(|_| Error::Configuration("delete"))?;
+        }
+        let first = c.finish();
+        let out = self.protect_with(ExchangeType::Informational, m.header.message_id, true, &inner, first)?;
+        self.send_response(data, out, self.nat.nat_detected());
+        self.peer_next_id = self.peer_next_id.wrapping_add(1);
+        if delete_ike {
+            self.state = State::Closed;
+            self.events.push_back(Event::Closed);
+        } else if delete_child {
+            self.child_spi_out = None;
+            self.events.push_back(Event::ChildDeleted { spi_in: self.child_spi });
+        }
+        Ok(())
     }
 
     // --- initiator ----------------------------------------------------------------------
@@ -890,6 +973,7 @@ impl<R: CryptoRng> IkeSa<R> {
                 .ct_eq_bytes(auth.data)
     }
 
+    /// Our requests as initiator, our responses as responder (the handshake).
     fn protect(
         &mut self,
         exchange: ExchangeType,
@@ -897,12 +981,24 @@ impl<R: CryptoRng> IkeSa<R> {
         inner: &[u8],
         first: PayloadType,
     ) -> Result<Vec<u8>, Error> {
+        self.protect_with(exchange, message_id, self.role == Role::Responder, inner, first)
+    }
+
+    /// RFC 7296 §3.1: I is set by the original initiator, R on responses.
+    fn protect_with(
+        &mut self,
+        exchange: ExchangeType,
+        message_id: u32,
+        response: bool,
+        inner: &[u8],
+        first: PayloadType,
+    ) -> Result<Vec<u8>, Error> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
-        let flags = match self.role {
-            Role::Initiator => Flags::INITIATOR,
-            Role::Responder => Flags::RESPONSE,
-        };
+        let mut flags = if self.role == Role::Initiator { Flags::INITIATOR } else { Flags(0) };
+        if response {
+            flags = flags | Flags::RESPONSE;
+        }
         let header = Header::new(self.spi_i, self.spi_r, exchange, flags, message_id);
         seal(&suite, keys.sender(self.role == Role::Initiator), &header, first, inner, &mut self.rng)
     }
@@ -957,6 +1053,10 @@ impl<R: CryptoRng> IkeSa<R> {
         let outcome = self.finish_initiator(&suite, keys, &p);
         match outcome {
             Ok(event) => {
+                if let Event::Established { child, .. } = &event {
+                    self.child_spi_out = Some(child.spi_out);
+                }
+                self.peer_next_id = 0;
                 self.state = State::Established;
                 self.timers = [None; TIMER_COUNT];
                 self.events.push_back(event);
@@ -1209,6 +1309,10 @@ impl<R: CryptoRng> IkeSa<R> {
         self.send_response(data, out, encapsulated);
         match result {
             Ok(event) => {
+                if let Event::Established { child, .. } = &event {
+                    self.child_spi_out = Some(child.spi_out);
+                }
+                self.peer_next_id = 2;
                 self.state = State::Established;
                 self.timers = [None; TIMER_COUNT];
                 self.events.push_back(event);
