@@ -134,7 +134,24 @@ fn initiator_against_charon(
     let lab = Lab::up(lab_name);
     let ns_b = format!("{lab_name}-b");
     lab.run(&["start", "srv", &ns_b, "responder"]);
-    let inner = lab.spawn_inner("a", test).wait_with_output().unwrap();
+    let inner = lab.spawn_inner("a", test);
+    // Wait until charon holds the SA and has seen our ESP, then have it delete the IKE SA:
+    // the inner run must answer the Delete and report the SA closed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sas = loop {
+        let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+        let sas = String::from_utf8_lossy(&sas.stdout).into_owned();
+        if (sas.contains("state=INSTALLED") && !sas.contains("packets-in=0 ")) || Instant::now() > deadline {
+            break sas;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let terminate = lab
+        .cmd()
+        .args(["swanctl", "srv", "--terminate", "--ike", "r-v2", "--timeout", "5"])
+        .output()
+        .unwrap();
+    let inner = inner.wait_with_output().unwrap();
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     assert!(
         inner.status.success(),
@@ -146,8 +163,6 @@ fn initiator_against_charon(
         panic!("inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}", lab.charon_log("srv"))
     });
     println!("{ours}");
-    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
-    let sas = String::from_utf8_lossy(&sas.stdout);
     println!("charon: {sas}");
     assert!(
         sas.contains("version=2") && sas.contains("state=ESTABLISHED"),
@@ -157,6 +172,13 @@ fn initiator_against_charon(
     assert!(sas.contains("state=INSTALLED"), "charon did not install the CHILD_SA:\n{sas}");
     assert!(inner_out.contains("ping through charon: echo reply"), "no ESP round trip:\n{inner_out}");
     assert!(!sas.contains("packets-in=0 "), "charon counted no ESP packets in:\n{sas}");
+    assert!(
+        inner_out.contains("closed by charon") && terminate.status.success(),
+        "charon's Delete was not answered:\n{inner_out}\n{}\n{}",
+        String::from_utf8_lossy(&terminate.stdout),
+        lab.charon_log("srv")
+    );
+    println!("{}", String::from_utf8_lossy(&terminate.stdout).lines().last().unwrap_or(""));
     // The ESP keys charon logged are the ones we derived (both directions).
     let ws = lab.state.join("ws");
     lab.run(&["keys", ws.to_str().unwrap(), "srv"]);
@@ -357,6 +379,11 @@ fn inner_initiator(suite: IkeSuite, esp: (EspEncryption, EspIntegrity)) {
                         hex::encode(&child.keys_out.encryption),
                     );
                     ping_through_charon(&child, &s4500, peer4500, &mut rx);
+                }
+                Event::Closed => {
+                    println!("closed by charon");
+                    // Stay a moment so a repeated Delete still gets its answer.
+                    std::thread::sleep(Duration::from_millis(200));
                     return;
                 }
                 Event::Failed(e) => panic!("IKEv2 handshake failed: {e}"),
