@@ -162,7 +162,12 @@ fn main() -> ExitCode {
         println!(
             "l2sec demo server on 127.0.0.1: IKE 20500, NAT-T 20501, PSK labpsk-0123, user labuser / labpass-0123"
         );
-        println!("connect the stock Linux L2TP/IPsec client from the lab:");
+        println!("connect with the l2sec client:");
+        println!(
+            "  cargo run --release --example client -- --server 127.0.0.1:20500 --psk labpsk-0123 \\
+             --user labuser --password labpass-0123 --ping peer --count 3"
+        );
+        println!("or the stock Linux L2TP/IPsec client from the lab:");
         println!(
             "  IKE_PORT=20500 NATT_PORT=20501 LAB_SERVER_ID=127.0.0.1 ../shared/lab/vm/start-client.sh strongswan"
         );

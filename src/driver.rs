@@ -399,3 +399,143 @@ impl Server {
         Ok(())
     }
 }
+
+/// What a client run achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientReport {
+    /// The tunnel address the server assigned.
+    pub address: Option<Ipv4Addr>,
+    /// The server's tunnel address.
+    pub peer: Option<Ipv4Addr>,
+    /// Echo requests sent through the tunnel.
+    pub pings_sent: u16,
+    /// Echo replies received.
+    pub pings_received: u16,
+}
+
+/// A client connection to make: see [`run_client`].
+#[derive(Debug, Clone)]
+pub struct ClientRun {
+    /// The server's IKE address.
+    pub server: SocketAddr,
+    /// The server's NAT-T port (same host).
+    pub natt_port: u16,
+    /// The IPsec pre-shared key.
+    pub psk: Vec<u8>,
+    /// The PPP user.
+    pub user: String,
+    /// The PPP password.
+    pub password: String,
+    /// Ping this address (the server's tunnel address when `None`) this many times.
+    pub ping: Option<(Option<Ipv4Addr>, u16)>,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// Connects to an L2TP/IPsec server, then pings through the tunnel once a second if
+/// asked. Returns when all replies came back (or PPP is up, without pings), on failure,
+/// or at the timeout.
+pub fn run_client(
+    run: &ClientRun,
+    mut on_event: impl FnMut(&crate::client::ClientEvent),
+) -> io::Result<ClientReport> {
+    use crate::client::{ClientConfig, ClientEvent, ClientTransmit, L2tpIpsecClient, icmp_echo_request};
+    let (server, ping, timeout) = (run.server, run.ping, run.timeout);
+    let any =
+        SocketAddr::new(if server.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { server.ip() }, 0);
+    let ike_socket = udp(any)?;
+    ike_socket.connect(server)?;
+    let natt_socket = udp(any)?;
+    let natt = SocketAddr::new(server.ip(), run.natt_port);
+    natt_socket.connect(natt)?;
+    let local = ike_socket.local_addr()?;
+    let config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+    let start = Instant::now();
+    let mut client = L2tpIpsecClient::connect(config, &mut os_seeded()?, start)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut report = ClientReport::default();
+    let mut buf = vec![0u8; 65_536];
+    let mut next_ping = None;
+    while start.elapsed() < timeout {
+        let now = Instant::now();
+        let mut busy = false;
+        match ike_socket.recv(&mut buf) {
+            Ok(n) => {
+                busy = true;
+                let _ = client.handle_ike(now, &buf[..n]);
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e),
+        }
+        match natt_socket.recv(&mut buf) {
+            Ok(n) => {
+                busy = true;
+                let _ = client.handle_udp4500(now, &mut buf[..n]);
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e),
+        }
+        if client.poll_timeout().is_some_and(|t| t <= now) {
+            client.handle_timeout(now);
+        }
+        while let Some(ev) = client.poll_event() {
+            on_event(&ev);
+            match ev {
+                ClientEvent::PppUp { address, peer, .. } => {
+                    report.address = Some(address);
+                    report.peer = Some(peer);
+                    // Give the far end a moment to configure its side of the link (pppd's
+                    // ip-up, the kernel's routes) before the first echo request.
+                    next_ping = ping.map(|_| now + Duration::from_secs(1));
+                    if ping.is_none() {
+                        return Ok(report);
+                    }
+                }
+                ClientEvent::Failed(e) if report.address.is_none() || e.contains("down") => {
+                    return Err(io::Error::other(e));
+                }
+                _ => {}
+            }
+        }
+        while let Some(p) = client.poll_ip() {
+            // An echo reply (type 0) to one of ours (identifier 0x4c32).
+            let ihl = usize::from(p.first().map_or(0, |b| b & 0x0f)) * 4;
+            if p.len() >= ihl + 8 && p[9] == 1 && p[ihl] == 0 && p[ihl + 4..ihl + 6] == [0x4c, 0x32] {
+                report.pings_received += 1;
+            }
+        }
+        if let (Some((target, count)), Some(at), Some(me)) = (ping, next_ping, report.address) {
+            if report.pings_received >= count {
+                return Ok(report);
+            }
+            if now >= at && report.pings_sent < count {
+                let dst = target.or(report.peer).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let seq = report.pings_sent + 1;
+                let _ = client.send_ip(&icmp_echo_request(me, dst, 0x4c32, seq, b"l2sec ping"));
+                report.pings_sent = seq;
+                next_ping = Some(now + Duration::from_secs(1));
+            }
+        }
+        while let Some(t) = client.poll_transmit() {
+            match t {
+                ClientTransmit::Ike { udp_encapsulated: false, message } => {
+                    ike_socket.send(&message)?;
+                }
+                ClientTransmit::Ike { udp_encapsulated: true, message } => {
+                    let mut m = NON_ESP_MARKER.to_vec();
+                    m.extend_from_slice(&message);
+                    natt_socket.send(&m)?;
+                }
+                ClientTransmit::Esp(p) => {
+                    natt_socket.send(&p)?;
+                }
+            }
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(report)
+}

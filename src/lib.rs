@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod client;
 pub mod driver;
 pub mod ike_v1;
 pub mod ipsec_lns;

@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use l2sec::driver::{Server, ServerConfig};
 use l2sec::pool::AddressPool;
@@ -72,4 +73,54 @@ fn linux_strongswan_xl2tpd_pppd_client_connects_and_pings() {
     assert!(events.contains(r#""event":"esp_up""#), "{events}");
     assert!(events.contains(r#""event":"ipcp_up","user":"labuser","address":"198.51.100.2""#), "{events}");
     assert!(result.contains("ping 198.51.100.1 3/3"), "{result}");
+}
+
+#[test]
+#[ignore = "interop: needs qemu and the lab VM images; run by .ci/run with --ignored"]
+fn l2sec_client_connects_to_the_linux_strongswan_xl2tpd_pppd_server_and_pings() {
+    use l2sec::driver::{ClientRun, run_client};
+    let build = Command::new(format!("{VM}/build.sh")).arg("strongswan").output().expect("run vm/build.sh");
+    assert!(build.status.success(), "interop: the lab VM images could not be built");
+    let (ike_port, natt_port) = (21500u16, 21501u16);
+    let server = Command::new(format!("{VM}/start-server.sh"))
+        .arg("strongswan")
+        .env("IKE_PORT", ike_port.to_string())
+        .env("NATT_PORT", natt_port.to_string())
+        .env("CTRL_PORT", "10032")
+        .output()
+        .expect("run vm/start-server.sh");
+    let stdout = String::from_utf8_lossy(&server.stdout).into_owned();
+    struct Stop;
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new(format!("{VM}/stop.sh")).arg("server").output();
+        }
+    }
+    let _stop = Stop;
+    assert!(server.status.success(), "the Linux server VM did not start:\n{stdout}");
+    let run = ClientRun {
+        server: (Ipv4Addr::LOCALHOST, ike_port).into(),
+        natt_port,
+        psk: PSK.to_vec(),
+        user: "labuser".into(),
+        password: "labpass-0123".into(),
+        ping: Some((None, 3)),
+        timeout: Duration::from_secs(60),
+    };
+    let mut seen = Vec::new();
+    let report = run_client(&run, |e| seen.push(format!("{e:?}")));
+    let log = Command::new(format!("{VM}/vmexec.sh"))
+        .env("CTRL_PORT", "10032")
+        .args([
+            "server",
+            "tail -n 30 /var/log/charon.log; tail -n 20 /var/log/xl2tpd.log; tail -n 30 /var/log/pppd.log",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let report =
+        report.unwrap_or_else(|e| panic!("client failed: {e}\nevents: {seen:?}\n--- server VM:\n{log}"));
+    assert!(report.address.is_some(), "no address; events: {seen:?}\n--- server VM:\n{log}");
+    assert_eq!(report.peer, Some(Ipv4Addr::new(198, 51, 100, 1)), "{seen:?}");
+    assert_eq!((report.pings_sent, report.pings_received), (3, 3), "{seen:?}\n--- server VM:\n{log}");
 }

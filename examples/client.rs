@@ -1,0 +1,154 @@
+//! The l2sec L2TP/IPsec VPN client.
+//!
+//! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
+//!  --password TEXT [--natt-port N] [--ping IP --count N] [--events json] [--timeout SECONDS]`
+//!
+//! Brings the tunnel up (IKEv1 PSK with NAT-T, ESP transport mode in UDP, L2TP, PPP) and
+//! prints the assigned address. With `--ping` it sends N echo requests through the tunnel
+//! (to the server's tunnel address if IP is `peer`) and exits 0 only if all came back.
+//!
+//! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
+//! than the server's choice, `--tun`, `--keylog`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use l2sec::client::ClientEvent;
+use l2sec::driver::{ClientRun, run_client};
+
+fn usage() -> &'static str {
+    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
+     [--ping IP|peer --count N] [--events json] [--timeout SECONDS]"
+}
+
+fn parse() -> Result<(ClientRun, bool), String> {
+    let mut server = None;
+    let (mut psk, mut user, mut password) = (None, None, None);
+    let mut natt_port = None;
+    let (mut ping, mut count) = (None, 3u16);
+    let mut json = false;
+    let mut timeout = Duration::from_secs(30);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "--server" => {
+                let v = value("--server")?;
+                let with_port = if v.contains(':') { v.clone() } else { format!("{v}:500") };
+                let addr: SocketAddr = with_port
+                    .to_socket_addrs()
+                    .map_err(|e| format!("--server {v}: {e}"))?
+                    .find(SocketAddr::is_ipv4)
+                    .ok_or_else(|| format!("--server {v}: no IPv4 address"))?;
+                server = Some(addr);
+            }
+            "--psk" => psk = Some(value("--psk")?),
+            "--user" => user = Some(value("--user")?),
+            "--password" => password = Some(value("--password")?),
+            "--natt-port" => {
+                natt_port = Some(value("--natt-port")?.parse().map_err(|e| format!("--natt-port: {e}"))?)
+            }
+            "--ping" => {
+                let v = value("--ping")?;
+                ping = Some(if v == "peer" {
+                    None
+                } else {
+                    Some(v.parse::<Ipv4Addr>().map_err(|e| format!("--ping: {e}"))?)
+                });
+            }
+            "--count" => count = value("--count")?.parse().map_err(|e| format!("--count: {e}"))?,
+            "--events" => match value("--events")?.as_str() {
+                "json" => json = true,
+                other => return Err(format!("--events: unknown format {other:?} (json)")),
+            },
+            "--timeout" => {
+                timeout =
+                    Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
+            }
+            "--ike" | "--auth" | "--tun" | "--keylog" => {
+                return Err(format!("{flag} is not implemented yet in this version of l2sec"));
+            }
+            "-h" | "--help" => return Err(usage().into()),
+            other => return Err(format!("unknown argument {other:?}\n{}", usage())),
+        }
+    }
+    let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is required\n{}", usage()));
+    let server = server.ok_or_else(|| format!("--server is required\n{}", usage()))?;
+    Ok((
+        ClientRun {
+            server,
+            natt_port: natt_port.unwrap_or(if server.port() == 500 { 4500 } else { server.port() + 1 }),
+            psk: need(psk, "--psk")?.into_bytes(),
+            user: need(user, "--user")?,
+            password: need(password, "--password")?,
+            ping: ping.map(|target| (target, count)),
+            timeout,
+        },
+        json,
+    ))
+}
+
+fn json(e: &ClientEvent) -> String {
+    match e {
+        ClientEvent::IkeUp => r#"{"event":"ike_up"}"#.to_owned(),
+        ClientEvent::EspUp { spi_in, spi_out } => {
+            format!(r#"{{"event":"esp_up","spi_in":"{spi_in:08x}","spi_out":"{spi_out:08x}"}}"#)
+        }
+        ClientEvent::L2tpUp => r#"{"event":"l2tp_session_up"}"#.to_owned(),
+        ClientEvent::PppUp { address, peer, .. } => {
+            format!(r#"{{"event":"ipcp_up","address":"{address}","peer":"{peer}"}}"#)
+        }
+        ClientEvent::Failed(m) => format!(r#"{{"event":"session_down","cause":{:?}}}"#, m),
+        other => format!(r#"{{"event":"other","detail":{:?}}}"#, format!("{other:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let (run, as_json) = match parse() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = run_client(&run, |e| {
+        if as_json {
+            println!("{}", json(e));
+        } else {
+            eprintln!("{e:?}");
+        }
+    });
+    match report {
+        Ok(r) => {
+            let Some(address) = r.address else {
+                eprintln!("no tunnel within {:?}", run.timeout);
+                return ExitCode::FAILURE;
+            };
+            if !as_json {
+                println!(
+                    "tunnel up: address {address}, server {}",
+                    r.peer.map_or("?".into(), |p| p.to_string())
+                );
+            }
+            match run.ping {
+                Some((_, count)) if r.pings_received < count => {
+                    eprintln!("ping: {} of {} replies", r.pings_received, r.pings_sent);
+                    ExitCode::FAILURE
+                }
+                Some(_) => {
+                    if !as_json {
+                        println!("ping: {} of {} replies", r.pings_received, r.pings_sent);
+                    }
+                    ExitCode::SUCCESS
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("client failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The VPN client: an IKEv1 initiator (Main Mode with PSK and NAT-T, then Quick Mode for
+//! UDP/1701 in transport mode), ESP in UDP, an L2TP LAC and a PPP peer, composed sans-IO.
+//!
+//! Feed IKE messages from UDP/500 to [`L2tpIpsecClient::handle_ike`] and datagrams from
+//! UDP/4500 to [`L2tpIpsecClient::handle_udp4500`]; send what
+//! [`L2tpIpsecClient::poll_transmit`] returns; run [`L2tpIpsecClient::handle_timeout`] at
+//! [`L2tpIpsecClient::poll_timeout`]. Once [`ClientEvent::PppUp`] arrives, IP packets go
+//! out with [`L2tpIpsecClient::send_ip`] and come in through
+//! [`L2tpIpsecClient::poll_ip`].
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use l2sec_esp::natt::{self, Udp4500};
+use l2sec_esp::{InboundSa, OutboundSa};
+use l2sec_ike::child::EspEncapsulation;
+use l2sec_ike::v1::phase1::{self, Phase1, Phase1Config};
+use l2sec_ike::v1::quick::{QuickMode, QuickModeConfig, QuickModeEvent};
+use l2sec_l2tp::{self as l2tp, Input, SessionHandle};
+use l2sec_ppp::{self as ppp, Datagram, PeerCredentials};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
+
+use crate::ipsec_lns::L2TP_PORT;
+
+/// What the client is told to do.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Phase 1: PSK, our identity, proposals and NAT-T addresses.
+    pub phase1: Phase1Config,
+    /// Quick Mode: ESP proposals and UDP/1701 traffic selectors (transport mode).
+    pub quick: QuickModeConfig,
+    /// The L2TP LAC.
+    pub l2tp: l2tp::Config,
+    /// The PPP user name.
+    pub user: String,
+    /// The PPP password.
+    pub password: String,
+}
+
+impl ClientConfig {
+    /// The defaults built-in clients use: IKEv1 Main Mode PSK with NAT-T forced
+    /// (AES-128-CBC/SHA1 or AES-256-CBC/SHA2-256 with MODP-2048), ESP transport mode for
+    /// UDP/1701 between `local` and `server` (AES-128-CBC + HMAC-SHA1-96, AES-256-CBC +
+    /// HMAC-SHA2-256-128, AES-128-GCM-16).
+    #[must_use]
+    pub fn new(local: SocketAddr, server: SocketAddr, psk: &[u8], user: &str, password: &str) -> Self {
+        use l2sec_ike::child::{EspEncryption, EspIntegrity, EspMode};
+        use l2sec_ike::v1::phase1::{Identity, NatTraversal};
+        use l2sec_ike::v1::quick::{EspProposal, TrafficSelector};
+        use l2sec_ike::wire::v1::IdType;
+        let ip = |a: SocketAddr| match a.ip() {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        };
+        let mut phase1 = Phase1Config::new(psk, Identity::ipv4(ip(local)));
+        phase1.nat_traversal = Some(NatTraversal { local, remote: server, force_encapsulation: true });
+        let ts = |a: Ipv4Addr| TrafficSelector {
+            id_type: IdType::Ipv4Addr,
+            protocol: 17,
+            port: L2TP_PORT,
+            data: a.octets().to_vec(),
+        };
+        let proposal = |encryption, integrity| EspProposal {
+            encryption,
+            integrity,
+            lifetime: Duration::from_secs(3600),
+        };
+        Self {
+            phase1,
+            quick: QuickModeConfig {
+                proposals: vec![
+                    proposal(EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha1_96),
+                    proposal(EspEncryption::AesCbc { key_len: 32 }, EspIntegrity::HmacSha256_128),
+                    proposal(EspEncryption::AesGcm16 { key_len: 16 }, EspIntegrity::None),
+                ],
+                mode: EspMode::Transport,
+                encapsulation: EspEncapsulation::None,
+                traffic_selectors: Some((ts(ip(local)), ts(ip(server)))),
+                retransmit_timeout: Duration::from_secs(1),
+                max_retransmits: 5,
+                pfs_group: None,
+                nat_oa: None,
+            },
+            l2tp: l2tp::Config::default(),
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Phase 1 is done.
+    IkeUp,
+    /// The ESP SAs are installed.
+    EspUp {
+        /// Our inbound SPI.
+        spi_in: u32,
+        /// The server's SPI.
+        spi_out: u32,
+    },
+    /// The L2TP session is up; PPP starts.
+    L2tpUp,
+    /// IPCP is open.
+    PppUp {
+        /// Our tunnel address.
+        address: Ipv4Addr,
+        /// The server's tunnel address.
+        peer: Ipv4Addr,
+        /// DNS servers it pushed.
+        dns: [Option<Ipv4Addr>; 2],
+    },
+    /// Something failed; the connection is down.
+    Failed(String),
+}
+
+/// A datagram to send to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientTransmit {
+    /// An IKE message: on UDP/4500 with the non-ESP marker when `udp_encapsulated`, else
+    /// on UDP/500.
+    Ike {
+        /// Send on the NAT-T port.
+        udp_encapsulated: bool,
+        /// The ISAKMP message (without the marker).
+        message: Vec<u8>,
+    },
+    /// An ESP packet for UDP/4500.
+    Esp(Vec<u8>),
+}
+
+/// The client's layers.
+pub struct L2tpIpsecClient {
+    phase1: Phase1<ChaCha20Rng>,
+    quick: Option<QuickMode<ChaCha20Rng>>,
+    quick_config: QuickModeConfig,
+    sas: Option<(OutboundSa, InboundSa)>,
+    lac: l2tp::Endpoint<u8, ChaCha20Rng>,
+    session: Option<SessionHandle>,
+    ppp: ppp::Session<ChaCha20Rng>,
+    seeds: ChaCha20Rng,
+    out: VecDeque<ClientTransmit>,
+    events: VecDeque<ClientEvent>,
+    ip_in: VecDeque<Vec<u8>>,
+}
+
+impl std::fmt::Debug for L2tpIpsecClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("L2tpIpsecClient").field("esp", &self.sas.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl L2tpIpsecClient {
+    /// Starts Main Mode at once (the first datagram is ready to poll).
+    pub fn connect<R: CryptoRng>(
+        config: ClientConfig,
+        rng: &mut R,
+        now: Instant,
+    ) -> Result<Self, l2sec_ike::Error> {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let mut seeds = ChaCha20Rng::from_seed(seed);
+        let mut next = || {
+            let mut s = [0u8; 32];
+            rand_core::Rng::fill_bytes(&mut seeds, &mut s);
+            ChaCha20Rng::from_seed(s)
+        };
+        let phase1 = Phase1::initiate(config.phase1, next(), now)?;
+        let lac = l2tp::Endpoint::new(config.l2tp, next());
+        let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
+        ppp_cfg.ipcp.request_dns = true;
+        let ppp = ppp::Session::new(ppp_cfg, next());
+        let mut c = Self {
+            phase1,
+            quick: None,
+            quick_config: config.quick,
+            sas: None,
+            lac,
+            session: None,
+            ppp,
+            seeds: next(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            ip_in: VecDeque::new(),
+        };
+        c.progress(now);
+        Ok(c)
+    }
+
+    fn rng(&mut self) -> ChaCha20Rng {
+        let mut s = [0u8; 32];
+        rand_core::Rng::fill_bytes(&mut self.seeds, &mut s);
+        ChaCha20Rng::from_seed(s)
+    }
+
+    /// An IKE message from the server (UDP/500, or UDP/4500 after the marker).
+    pub fn handle_ike(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
+        let quick_mode = message.get(18) == Some(&32);
+        let r = match self.quick.as_mut() {
+            Some(q) if quick_mode => q.handle_input(now, message),
+            _ if quick_mode => Err(l2sec_ike::Error::UnexpectedMessage("no Quick Mode under way")),
+            _ => self.phase1.handle_input(now, message),
+        };
+        self.progress(now);
+        r
+    }
+
+    /// A datagram from the server's UDP/4500.
+    pub fn handle_udp4500(
+        &mut self,
+        now: Instant,
+        datagram: &mut [u8],
+    ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
+        use crate::ipsec_lns::IpsecLnsError;
+        match natt::classify(datagram)? {
+            Udp4500::Keepalive => Ok(()),
+            Udp4500::Ike => {
+                let m = datagram[natt::NON_ESP_MARKER.len()..].to_vec();
+                // Failures are reported as events; a bad IKE message is dropped.
+                let _ = self.handle_ike(now, &m);
+                Ok(())
+            }
+            Udp4500::Esp { .. } => {
+                let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
+                let d = rx.decapsulate(datagram)?;
+                if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
+                    return Err(IpsecLnsError::NotL2tp);
+                }
+                let l2tp_datagram: &[u8] = &d.payload[8..];
+                let input = self.lac.handle_input(now, 0, l2tp_datagram);
+                self.lac_events(now);
+                if let Ok(Input::Data { ppp: frame, .. }) = input
+                    && let Ok(Some(Datagram::Ipv4(p))) = self.ppp.handle_input(now, frame)
+                {
+                    self.ip_in.push_back(p.to_vec());
+                }
+                self.progress(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends an IPv4 packet through the tunnel (once PPP is up).
+    pub fn send_ip(&mut self, packet: &[u8]) -> Result<(), ppp::Error> {
+        let mut frame = Vec::new();
+        self.ppp.encode_datagram(Datagram::Ipv4(packet), &mut frame)?;
+        if let Some(h) = self.session {
+            self.send_ppp(h, &frame);
+        }
+        Ok(())
+    }
+
+    /// The next IPv4 packet received through the tunnel.
+    pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
+        self.ip_in.pop_front()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<ClientTransmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of any layer.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.phase1.poll_timeout(),
+            self.quick.as_ref().and_then(QuickMode::poll_timeout),
+            self.lac.poll_timeout(),
+            self.ppp.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.phase1.handle_timeout(now);
+        if let Some(q) = self.quick.as_mut() {
+            q.handle_timeout(now);
+        }
+        self.lac.handle_timeout(now);
+        self.lac_events(now);
+        self.ppp.handle_timeout(now);
+        self.progress(now);
+    }
+
+    /// Wraps an L2TP datagram in UDP (1701 -> 1701, no checksum) and ESP.
+    fn send_l2tp(&mut self, l2tp_datagram: &[u8]) {
+        let Some((tx, _)) = self.sas.as_mut() else { return };
+        let head = tx.headroom() + 8;
+        let mut buf = vec![0u8; head + l2tp_datagram.len() + tx.tailroom()];
+        let udp = head - 8;
+        buf[udp..udp + 2].copy_from_slice(&L2TP_PORT.to_be_bytes());
+        buf[udp + 2..udp + 4].copy_from_slice(&L2TP_PORT.to_be_bytes());
+        buf[udp + 4..udp + 6].copy_from_slice(&((8 + l2tp_datagram.len()) as u16).to_be_bytes());
+        buf[head..head + l2tp_datagram.len()].copy_from_slice(l2tp_datagram);
+        if let Ok(p) = tx.encapsulate(&mut buf, udp..head + l2tp_datagram.len(), l2sec_esp::NEXT_HEADER_UDP) {
+            let p = p.to_vec();
+            self.out.push_back(ClientTransmit::Esp(p));
+        }
+    }
+
+    fn send_ppp(&mut self, h: SessionHandle, frame: &[u8]) {
+        let mut buf = Vec::new();
+        if let Ok(t) = self.lac.encapsulate(h, frame, &mut buf) {
+            let d = buf[buf.len() - t.size..].to_vec();
+            self.send_l2tp(&d);
+        }
+    }
+
+    fn lac_events(&mut self, now: Instant) {
+        while let Some(ev) = self.lac.poll_event() {
+            match ev {
+                l2tp::Event::SessionUp { session, .. } => {
+                    self.session = Some(session);
+                    self.events.push_back(ClientEvent::L2tpUp);
+                    self.ppp.open(now);
+                }
+                l2tp::Event::SessionDown { reason, .. } | l2tp::Event::TunnelDown { reason, .. } => {
+                    self.events.push_back(ClientEvent::Failed(format!("L2TP down: {reason:?}")));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Moves every layer forward: transmits, events, and the next layer's start.
+    fn progress(&mut self, now: Instant) {
+        let mut buf = Vec::new();
+        while let Some(t) = self.phase1.poll_transmit(now, &mut buf) {
+            let message = buf[buf.len() - t.size..].to_vec();
+            self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
+            buf.clear();
+        }
+        while let Some(ev) = self.phase1.poll_event() {
+            match ev {
+                phase1::Event::Established { nat, .. } => {
+                    self.events.push_back(ClientEvent::IkeUp);
+                    let Some(ctx) = self.phase1.isakmp_context() else { continue };
+                    let mut config = self.quick_config.clone();
+                    if nat.is_some_and(|n| n.nat_detected()) {
+                        config.encapsulation = EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 };
+                    }
+                    let rng = self.rng();
+                    match QuickMode::initiate(ctx, config, rng, now) {
+                        Ok(q) => self.quick = Some(q),
+                        Err(e) => self.events.push_back(ClientEvent::Failed(format!("Quick Mode: {e}"))),
+                    }
+                }
+                phase1::Event::Failed(e) => {
+                    self.events.push_back(ClientEvent::Failed(format!("phase 1: {e}")))
+                }
+                _ => {}
+            }
+        }
+        if let Some(q) = self.quick.as_mut() {
+            while let Some(t) = q.poll_transmit(now, &mut buf) {
+                let message = buf[buf.len() - t.size..].to_vec();
+                self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
+                buf.clear();
+            }
+            while let Some(ev) = q.poll_event() {
+                match ev {
+                    QuickModeEvent::Established { child, .. } => match child.esp_params() {
+                        Ok((inbound, outbound)) => {
+                            match (OutboundSa::new(&outbound), InboundSa::new(&inbound)) {
+                                (Ok(tx), Ok(rx)) => {
+                                    self.events.push_back(ClientEvent::EspUp {
+                                        spi_in: inbound.spi,
+                                        spi_out: outbound.spi,
+                                    });
+                                    self.sas = Some((tx, rx));
+                                    match self.lac.connect(now, 0).and_then(|t| self.lac.open_session(now, t))
+                                    {
+                                        Ok(_) => {}
+                                        Err(e) => {
+                                            self.events.push_back(ClientEvent::Failed(format!("L2TP: {e}")))
+                                        }
+                                    }
+                                }
+                                (Err(e), _) | (_, Err(e)) => {
+                                    self.events.push_back(ClientEvent::Failed(format!("ESP: {e}")))
+                                }
+                            }
+                        }
+                        Err(e) => self.events.push_back(ClientEvent::Failed(format!("ESP: {e}"))),
+                    },
+                    QuickModeEvent::Failed(e) => {
+                        self.events.push_back(ClientEvent::Failed(format!("Quick Mode: {e}")))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // L2TP control first, then PPP frames (a real LAC sends ICCN before PPP).
+        loop {
+            buf.clear();
+            let Some(t) = self.lac.poll_transmit(now, &mut buf) else { break };
+            let d = buf[buf.len() - t.size..].to_vec();
+            self.send_l2tp(&d);
+        }
+        self.lac_events(now);
+        if let Some(h) = self.session {
+            let mut frame = Vec::new();
+            while self.ppp.poll_transmit(now, &mut frame).is_some() {
+                let f = std::mem::take(&mut frame);
+                self.send_ppp(h, &f);
+            }
+        }
+        while let Some(ev) = self.ppp.poll_event() {
+            match ev {
+                ppp::Event::Ipv4Up(p) => {
+                    self.events.push_back(ClientEvent::PppUp { address: p.local, peer: p.peer, dns: p.dns })
+                }
+                ppp::Event::AuthFailed(f) => {
+                    self.events.push_back(ClientEvent::Failed(format!("PPP auth: {f:?}")))
+                }
+                ppp::Event::Finished => self.events.push_back(ClientEvent::Failed("PPP finished".into())),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An ICMP echo request from `src` to `dst` (IPv4 header and ICMP checksums set).
+#[must_use]
+pub fn icmp_echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 1, 0, 0];
+    p[2..4].copy_from_slice(&((28 + data.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let sum = natt::internet_checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut icmp = vec![8, 0, 0, 0];
+    icmp.extend_from_slice(&id.to_be_bytes());
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(data);
+    let sum = natt::internet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&icmp);
+    p
+}
