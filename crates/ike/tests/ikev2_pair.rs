@@ -655,3 +655,40 @@ fn informational_requests_are_answered_and_delete_closes() {
     assert_eq!(drain(&mut i, now)[0].0, answer[0].0);
     assert!(i.handle_input(now, &informational(&r, false, 3, &[])).is_err());
 }
+
+/// RFC 7296 §2.6: a responder under load answers with a COOKIE; the initiator repeats its
+/// request unchanged with the cookie in front, and the handshake goes on from there.
+#[test]
+fn cookie_is_echoed_in_front_of_the_unchanged_request() {
+    use l2sec_ike::wire::v2::{Flags, Header, MessageBuilder, Notify, NotifyType, Payload, PayloadType};
+    let now = Instant::now();
+    let (ic, rc) = configs(b"k", b"k");
+    let (mut i, mut r) = pair(now, ic, rc);
+    let first = drain(&mut i, now).remove(0).0;
+    let (spi_i, _) = i.spis();
+    let cookie_response = |cookie: &[u8]| {
+        let mut out = Vec::new();
+        let header = Header::new(spi_i, [0; 8], ExchangeType::IkeSaInit, Flags::RESPONSE, 0);
+        let mut b = MessageBuilder::new(&mut out, &header);
+        b.push(&Payload::Notify(Notify::new(NotifyType::Cookie, cookie))).unwrap();
+        b.finish().unwrap();
+        out
+    };
+    i.handle_input(now, &cookie_response(&[7; 16])).unwrap();
+    assert_eq!(i.state(), State::InitSent);
+    let second = drain(&mut i, now).remove(0).0;
+    let m = Message::parse(&second).unwrap();
+    assert_eq!(m.header.next_payload, PayloadType::Notify);
+    let cookie = m.payloads().next().unwrap().unwrap().parse().unwrap();
+    assert_eq!(cookie, Payload::Notify(Notify::new(NotifyType::Cookie, &[7; 16])));
+    // Everything after the 24-byte COOKIE notification is the first request's chain.
+    assert_eq!(&second[28 + 24..], &first[28..]);
+    // The same cookie again is not a reason to send once more.
+    assert!(i.handle_input(now, &cookie_response(&[7; 16])).is_err());
+    assert!(drain(&mut i, now).is_empty());
+    r.handle_input(now, &second).unwrap();
+    run(&mut i, &mut r, now, |_| 1);
+    let a = established(&mut i);
+    let b = established(&mut r);
+    assert_mirror_and_carry_esp(&a.child, &b.child);
+}

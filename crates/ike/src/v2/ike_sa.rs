@@ -318,6 +318,8 @@ pub struct IkeSa<R> {
     child_spi: u32,
     /// The peer's SPI of the established Child SA.
     child_spi_out: Option<u32>,
+    /// RFC 7296 §2.6: the responder's COOKIE, sent first in IKE_SA_INIT from then on.
+    cookie: Option<Vec<u8>>,
     /// RFC 7296 §2.2: the Message ID the peer's next request must carry.
     peer_next_id: u32,
     nat: NatStatus,
@@ -339,6 +341,7 @@ struct InitPayloads<'a> {
     nonce: Option<&'a [u8]>,
     nat_source: Vec<&'a [u8]>,
     nat_destination: Option<&'a [u8]>,
+    cookie: Option<&'a [u8]>,
     error: Option<Notify<'a>>,
 }
 
@@ -349,6 +352,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
         nonce: None,
         nat_source: Vec::new(),
         nat_destination: None,
+        cookie: None,
         error: None,
     };
     if let Some(t) = m.unsupported_critical_payload()? {
@@ -366,6 +370,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
             Payload::Notify(n) if n.notify_type == NotifyType::NatDetectionDestinationIp => {
                 p.nat_destination = Some(n.data);
             }
+            Payload::Notify(n) if n.notify_type == NotifyType::Cookie => p.cookie = Some(n.data),
             Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some(n),
             _ => {}
         }
@@ -574,6 +579,7 @@ impl<R: CryptoRng> IkeSa<R> {
             keys: None,
             child_spi: 0,
             child_spi_out: None,
+            cookie: None,
             peer_next_id: 0,
             nat: NatStatus::default(),
             last_sent: None,
@@ -599,7 +605,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let mut m = Self::blank(config, rng, Role::Initiator, State::InitSent, now);
         m.rng.fill_bytes(&mut m.spi_i);
         m.child_spi = m.random_spi();
-        m.start_init(now)?;
+        m.start_init(now, true)?;
         Ok(m)
     }
 
@@ -620,11 +626,20 @@ impl<R: CryptoRng> IkeSa<R> {
     }
 
     /// Builds (again) the IKE_SA_INIT request for the current first proposal's group.
-    fn start_init(&mut self, now: Instant) -> Result<(), Error> {
+    /// `fresh`: a new key exchange value and nonce (first request, or another group);
+    /// otherwise the same ones again (RFC 7296 §2.6: the retry with a COOKIE changes
+    /// nothing else).
+    fn start_init(&mut self, now: Instant, fresh: bool) -> Result<(), Error> {
         let group = self.config.proposals[0].group;
-        let kx = KeyExchange::generate(group, &mut self.rng);
-        let mut ni = vec![0u8; NONCE_LEN];
-        self.rng.fill_bytes(&mut ni);
+        let (kx, ni) = match (fresh, self.kx.take()) {
+            (false, Some(kx)) => (kx, core::mem::take(&mut self.ni)),
+            _ => {
+                let kx = KeyExchange::generate(group, &mut self.rng);
+                let mut ni = vec![0u8; NONCE_LEN];
+                self.rng.fill_bytes(&mut ni);
+                (kx, ni)
+            }
+        };
         let proposals: Vec<Proposal<'_>> = self
             .config
             .proposals
@@ -639,9 +654,15 @@ impl<R: CryptoRng> IkeSa<R> {
         let mut out = Vec::new();
         let mut b = MessageBuilder::new(&mut out, &header);
         let enc = |_| Error::Configuration("IKE_SA_INIT does not encode");
+        if let Some(cookie) = &self.cookie {
+            b.push(&Payload::Notify(Notify::new(NotifyType::Cookie, cookie))).map_err(enc)?;
+        }
         b.push(&Payload::SecurityAssociation(SecurityAssociation { proposals })).map_err(enc)?;
-        b.push(&Payload::KeyExchange(crate::wire::v2::KeyExchange::new(group_id(group), kx.public_value())))
-            .map_err(enc)?;
+        b.push(&Payload::KeyExchange(crate::wire::v2::KeyExchange::new(
+            group_id(kx.group()),
+            kx.public_value(),
+        )))
+        .map_err(enc)?;
         b.push(&Payload::Nonce(&ni)).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionSourceIp, &src))).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionDestinationIp, &dst))).map_err(enc)?;
@@ -888,6 +909,15 @@ impl<R: CryptoRng> IkeSa<R> {
 
     fn on_init_response(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
         let p = init_payloads(m)?;
+        if let (Some(cookie), None) = (p.cookie, &p.sa) {
+            // RFC 7296 §2.6: the responder wants proof of our address first; repeat the
+            // request with its cookie in front (once per distinct cookie).
+            if cookie.is_empty() || cookie.len() > 64 || self.cookie.as_deref() == Some(cookie) {
+                return Err(Error::UnexpectedMessage("unusable or repeated COOKIE"));
+            }
+            self.cookie = Some(cookie.to_vec());
+            return self.start_init(now, false);
+        }
         if let Some(n) = &p.error {
             if let Some(group) = n.invalid_ke_payload_group() {
                 // RFC 7296 §1.2: retry with the group the responder wants, if we offer it.
@@ -897,7 +927,7 @@ impl<R: CryptoRng> IkeSa<R> {
                     return Err(Error::UnexpectedMessage("INVALID_KE_PAYLOAD for an unusable group"));
                 }
                 self.config.proposals.sort_by_key(|s| s.group != group);
-                return self.start_init(now);
+                return self.start_init(now, true);
             }
             let e = if n.notify_type == NotifyType::NoProposalChosen {
                 Error::NoProposalChosen
