@@ -692,3 +692,33 @@ fn cookie_is_echoed_in_front_of_the_unchanged_request() {
     let b = established(&mut r);
     assert_mirror_and_carry_esp(&a.child, &b.child);
 }
+
+/// RFC 7296 §2.5: an IKE_SA_INIT request with an unknown critical payload is refused with
+/// UNSUPPORTED_CRITICAL_PAYLOAD naming its type; the responder keeps no state. The same
+/// payload without the critical bit is ignored.
+#[test]
+fn unknown_critical_payload_is_refused() {
+    use l2sec_ike::wire::v2::{MessageRepr, NotifyType, Payload, PayloadRepr};
+    let now = Instant::now();
+    let (ic, rc) = configs(b"k", b"k");
+    let (mut i, mut r) = pair(now, ic, rc);
+    let request = drain(&mut i, now).remove(0).0;
+    let with_unknown = |critical: bool| {
+        let mut repr = MessageRepr::parse(&request).unwrap();
+        let mut unknown = PayloadRepr::new(Payload::Unknown { payload_type: 200, body: &[1, 2, 3] });
+        unknown.critical = critical;
+        repr.payloads.push(unknown);
+        let mut out = Vec::new();
+        repr.encode(&mut out).unwrap();
+        out
+    };
+    assert!(r.handle_input(now, &with_unknown(true)).is_err());
+    assert_eq!(r.state(), State::AwaitingInit);
+    let answer = drain(&mut r, now).remove(0).0;
+    let m = Message::parse(&answer).unwrap();
+    let notify = m.payloads().next().unwrap().unwrap().parse().unwrap();
+    let Payload::Notify(n) = notify else { panic!("not a notification: {notify:?}") };
+    assert_eq!((n.notify_type, n.data), (NotifyType::UnsupportedCriticalPayload, &[200u8][..]));
+    r.handle_input(now, &with_unknown(false)).unwrap();
+    assert_eq!(r.state(), State::InitReplied);
+}

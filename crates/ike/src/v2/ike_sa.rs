@@ -355,8 +355,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
         cookie: None,
         error: None,
     };
-    if let Some(t) = m.unsupported_critical_payload()? {
-        let _ = t;
+    if m.unsupported_critical_payload()?.is_some() {
         return Err(Error::UnexpectedMessage("unsupported critical payload"));
     }
     for raw in m.payloads() {
@@ -1209,6 +1208,11 @@ impl<R: CryptoRng> IkeSa<R> {
     }
 
     fn on_init_request(&mut self, _now: Instant, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+        if let Some(t) = m.unsupported_critical_payload()? {
+            // RFC 7296 §2.5: refuse the whole message, naming the payload type.
+            self.init_error(m, Notify::unsupported_critical_payload(t))?;
+            return Err(Error::UnexpectedMessage("unsupported critical payload"));
+        }
         let p = init_payloads(m)?;
         let sa = p.sa.as_ref().ok_or(Error::UnexpectedMessage("IKE_SA_INIT without SA"))?;
         let (ke_group, ke_data) = p.ke.ok_or(Error::UnexpectedMessage("IKE_SA_INIT without KE"))?;
