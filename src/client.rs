@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use l2sec_esp::natt::{self, Udp4500};
 use l2sec_esp::{InboundSa, OutboundSa};
 use l2sec_ike::child::EspEncapsulation;
+use l2sec_ike::v1::dpd::{Dpd, DpdConfig, DpdEvent};
 use l2sec_ike::v1::phase1::{self, Phase1, Phase1Config};
 use l2sec_ike::v1::quick::{QuickMode, QuickModeConfig, QuickModeEvent};
 use l2sec_l2tp::{self as l2tp, Input, SessionHandle};
@@ -138,6 +139,8 @@ pub struct L2tpIpsecClient {
     phase1: Phase1<ChaCha20Rng>,
     quick: Option<QuickMode<ChaCha20Rng>>,
     quick_config: QuickModeConfig,
+    /// Dead Peer Detection once phase 1 is up: answers the server's R-U-THERE.
+    dpd: Option<Dpd<ChaCha20Rng>>,
     sas: Option<(OutboundSa, InboundSa)>,
     lac: l2tp::Endpoint<u8, ChaCha20Rng>,
     session: Option<SessionHandle>,
@@ -178,6 +181,7 @@ impl L2tpIpsecClient {
             phase1,
             quick: None,
             quick_config: config.quick,
+            dpd: None,
             sas: None,
             lac,
             session: None,
@@ -199,10 +203,14 @@ impl L2tpIpsecClient {
 
     /// An IKE message from the server (UDP/500, or UDP/4500 after the marker).
     pub fn handle_ike(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
-        let quick_mode = message.get(18) == Some(&32);
-        let r = match self.quick.as_mut() {
-            Some(q) if quick_mode => q.handle_input(now, message),
-            _ if quick_mode => Err(l2sec_ike::Error::UnexpectedMessage("no Quick Mode under way")),
+        let r = match (message.get(18), self.quick.as_mut(), self.dpd.as_mut()) {
+            (Some(32), Some(q), _) => q.handle_input(now, message),
+            (Some(32), None, _) => Err(l2sec_ike::Error::UnexpectedMessage("no Quick Mode under way")),
+            (Some(5), _, Some(d)) => d.handle_input(now, message).map(|items| {
+                if items.iter().any(|i| matches!(i, l2sec_ike::v1::info::Informational::Delete { .. })) {
+                    self.events.push_back(ClientEvent::Failed("the server deleted the SAs".into()));
+                }
+            }),
             _ => self.phase1.handle_input(now, message),
         };
         self.progress(now);
@@ -227,6 +235,9 @@ impl L2tpIpsecClient {
             Udp4500::Esp { .. } => {
                 let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
                 let d = rx.decapsulate(datagram)?;
+                if let Some(dpd) = self.dpd.as_mut() {
+                    dpd.traffic_seen(now);
+                }
                 if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
                     return Err(IpsecLnsError::NotL2tp);
                 }
@@ -275,6 +286,7 @@ impl L2tpIpsecClient {
         [
             self.phase1.poll_timeout(),
             self.quick.as_ref().and_then(QuickMode::poll_timeout),
+            self.dpd.as_ref().and_then(Dpd::poll_timeout),
             self.lac.poll_timeout(),
             self.ppp.poll_timeout(),
         ]
@@ -288,6 +300,9 @@ impl L2tpIpsecClient {
         self.phase1.handle_timeout(now);
         if let Some(q) = self.quick.as_mut() {
             q.handle_timeout(now);
+        }
+        if let Some(d) = self.dpd.as_mut() {
+            d.handle_timeout(now);
         }
         self.lac.handle_timeout(now);
         self.lac_events(now);
@@ -348,6 +363,8 @@ impl L2tpIpsecClient {
                 phase1::Event::Established { nat, .. } => {
                     self.events.push_back(ClientEvent::IkeUp);
                     let Some(ctx) = self.phase1.isakmp_context() else { continue };
+                    let rng = self.rng();
+                    self.dpd = Some(Dpd::new(ctx.clone(), DpdConfig::default(), rng, now));
                     let mut config = self.quick_config.clone();
                     if nat.is_some_and(|n| n.nat_detected()) {
                         config.encapsulation = EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 };
@@ -400,6 +417,18 @@ impl L2tpIpsecClient {
                         self.events.push_back(ClientEvent::Failed(format!("Quick Mode: {e}")))
                     }
                     _ => {}
+                }
+            }
+        }
+        if let Some(d) = self.dpd.as_mut() {
+            while let Some(t) = d.poll_transmit(now, &mut buf) {
+                let message = buf[buf.len() - t.size..].to_vec();
+                self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
+                buf.clear();
+            }
+            while let Some(ev) = d.poll_event() {
+                if ev == DpdEvent::PeerDead {
+                    self.events.push_back(ClientEvent::Failed("the server is not answering (DPD)".into()));
                 }
             }
         }

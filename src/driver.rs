@@ -114,6 +114,13 @@ pub enum ServerEvent {
         /// Its address.
         remote: SocketAddr,
     },
+    /// A peer deleted its SAs or was found dead; its connection is gone.
+    IkeDown {
+        /// Its address.
+        remote: SocketAddr,
+        /// Dead Peer Detection gave up on it (rather than a Delete from the peer).
+        dead: bool,
+    },
     /// A Child SA was installed.
     EspUp {
         /// The peer.
@@ -162,6 +169,12 @@ impl ServerEvent {
         }
         match self {
             Self::IkeUp { remote } => format!(r#"{{"event":"ike_up","remote":"{remote}"}}"#),
+            Self::IkeDown { remote, dead } => {
+                format!(
+                    r#"{{"event":"ike_down","remote":"{remote}","cause":"{}"}}"#,
+                    if *dead { "dpd" } else { "delete" }
+                )
+            }
             Self::EspUp { remote, spi_in, spi_out } => {
                 format!(
                     r#"{{"event":"esp_up","remote":"{remote}","spi_in":"{spi_in:08x}","spi_out":"{spi_out:08x}"}}"#
@@ -305,11 +318,24 @@ impl Server {
                     on_event(&ServerEvent::Error(format!("ike from {from}: {e}")));
                 }
             }
-            Ok(Received::Ip { packet: Datagram::Ipv4(p), .. }) => self.answer_ip(p, out)?,
+            Ok(Received::Ip { peer, packet }) => {
+                self.seen(now, peer);
+                if let Datagram::Ipv4(p) = packet {
+                    self.answer_ip(p, out)?;
+                }
+            }
+            Ok(Received::Control { peer }) => self.seen(now, peer),
             Ok(_) => {}
             Err(e) => on_event(&ServerEvent::Error(format!("esp from {from}: {e}"))),
         }
         Ok(())
+    }
+
+    /// Authenticated traffic from an IPsec peer postpones its Dead Peer Detection probe.
+    fn seen(&mut self, now: Instant, peer: crate::ipsec_lns::L2tpPeer) {
+        if let crate::ipsec_lns::L2tpPeer::Ipsec { conn, .. } = peer {
+            self.ike.traffic_seen(now, conn);
+        }
     }
 
     /// IP from a client: the virtual network answers echo requests to the server.
@@ -365,6 +391,10 @@ impl Server {
                     },
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
                 },
+                IkeEvent::PeerGone { conn, remote, dead } => {
+                    self.data.remove_connection(conn);
+                    on_event(&ServerEvent::IkeDown { remote, dead });
+                }
                 IkeEvent::Failed { remote, error } => {
                     on_event(&ServerEvent::Error(format!("ike with {remote}: {error}")))
                 }

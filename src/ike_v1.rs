@@ -7,7 +7,9 @@
 //! marker (which [`IpsecLns::handle_udp4500`](crate::ipsec_lns::IpsecLns::handle_udp4500)
 //! strips). Output datagrams say whether they go out on 4500 with the marker.
 //!
-//! Not yet here: informational exchanges (Delete, DPD) and phase-1 rekeying; a peer whose
+//! Informational exchanges go to a Dead Peer Detection machine per peer (RFC 3706), which
+//! answers R-U-THERE and probes an idle peer; a peer's Delete, or its death, ends its
+//! connection ([`IkeEvent::PeerGone`]). Not yet here: phase-1 rekeying; a peer whose
 //! exchange failed is forgotten.
 
 use std::collections::{HashMap, VecDeque};
@@ -15,8 +17,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use l2sec_ike::child::{ChildSa, EspEncapsulation};
+use l2sec_ike::v1::dpd::{Dpd, DpdConfig, DpdEvent};
+use l2sec_ike::v1::info::Informational;
 use l2sec_ike::v1::phase1::{self, NatStatus, NatTraversal, Phase1, Phase1Config};
 use l2sec_ike::v1::quick::{IsakmpContext, QuickMode, QuickModeConfig, QuickModeEvent};
+use l2sec_ike::wire::v1::ProtocolId;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 
@@ -25,6 +30,7 @@ use crate::ipsec_lns::ConnId;
 /// ISAKMP exchange types (RFC 2408 §3.1, RFC 2409).
 const EXCHANGE_MAIN: u8 = 2;
 const EXCHANGE_AGGRESSIVE: u8 = 4;
+const EXCHANGE_INFORMATIONAL: u8 = 5;
 const EXCHANGE_QUICK: u8 = 32;
 
 /// What the IKE side tells its owner.
@@ -48,6 +54,16 @@ pub enum IkeEvent {
         remote: SocketAddr,
         /// The SAs.
         child: Box<ChildSa>,
+    },
+    /// A peer deleted its SAs or stopped answering Dead Peer Detection: remove its
+    /// connection from the data path.
+    PeerGone {
+        /// The connection.
+        conn: ConnId,
+        /// The peer.
+        remote: SocketAddr,
+        /// True when DPD declared it dead, false when it deleted its SAs itself.
+        dead: bool,
     },
     /// An exchange with a peer failed (wrong PSK, no proposal chosen, timeout).
     Failed {
@@ -76,6 +92,7 @@ struct Peer {
     context: Option<IsakmpContext>,
     nat: Option<NatStatus>,
     quick: HashMap<u32, QuickMode<ChaCha20Rng>>,
+    dpd: Option<Dpd<ChaCha20Rng>>,
 }
 
 /// IKEv1 responders for every peer of a server.
@@ -163,7 +180,15 @@ impl IkeV1Server {
                     self.next_conn += 1;
                     self.peers.insert(
                         icookie,
-                        Peer { remote: from, conn, phase1, context: None, nat: None, quick: HashMap::new() },
+                        Peer {
+                            remote: from,
+                            conn,
+                            phase1,
+                            context: None,
+                            nat: None,
+                            quick: HashMap::new(),
+                            dpd: None,
+                        },
                     );
                 } else {
                     let peer = self.peers.get_mut(&icookie).expect("checked");
@@ -197,7 +222,31 @@ impl IkeV1Server {
                 }
                 peer.remote = from;
             }
-            _ => return Err(l2sec_ike::Error::UnexpectedMessage("exchange not handled yet")),
+            EXCHANGE_INFORMATIONAL => {
+                let peer = self
+                    .peers
+                    .get_mut(&icookie)
+                    .ok_or(l2sec_ike::Error::UnexpectedMessage("no ISAKMP SA"))?;
+                let dpd =
+                    peer.dpd.as_mut().ok_or(l2sec_ike::Error::UnexpectedMessage("phase 1 incomplete"))?;
+                let items = dpd.handle_input(now, message)?;
+                dpd.traffic_seen(now);
+                peer.remote = from;
+                if items.iter().any(|i| matches!(i, Informational::Delete { .. })) {
+                    let (conn, remote) = (peer.conn, peer.remote);
+                    let deletes_isakmp = items.iter().any(|i| {
+                        matches!(i, Informational::Delete { protocol_id, .. } if *protocol_id == ProtocolId::Isakmp)
+                    });
+                    // An L2TP/IPsec client has one Child SA: deleting it (or the ISAKMP SA)
+                    // ends the connection.
+                    self.events.push_back(IkeEvent::PeerGone { conn, remote, dead: false });
+                    if deletes_isakmp {
+                        self.peers.remove(&icookie);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => return Err(l2sec_ike::Error::UnexpectedMessage("exchange type not handled")),
         }
         self.drain(now, &icookie);
         Ok(())
@@ -222,6 +271,12 @@ impl IkeV1Server {
                 phase1::Event::Established { nat, .. } => {
                     peer.context = peer.phase1.isakmp_context();
                     peer.nat = nat;
+                    if let Some(ctx) = peer.context.clone() {
+                        let mut seed = [0u8; 32];
+                        rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
+                        peer.dpd =
+                            Some(Dpd::new(ctx, DpdConfig::default(), ChaCha20Rng::from_seed(seed), now));
+                    }
                     self.events.push_back(IkeEvent::PeerUp { conn: peer.conn, remote: peer.remote, nat });
                 }
                 phase1::Event::Failed(error) => failed = Some(error),
@@ -260,9 +315,37 @@ impl IkeV1Server {
         for id in done {
             peer.quick.remove(&id);
         }
+        let mut dead = false;
+        if let Some(dpd) = peer.dpd.as_mut() {
+            while let Some(t) = dpd.poll_transmit(now, &mut buf) {
+                let message = buf[buf.len() - t.size..].to_vec();
+                self.out.push_back(IkeTransmit {
+                    destination: peer.remote,
+                    udp_encapsulated: t.udp_encapsulated,
+                    message,
+                });
+                buf.clear();
+            }
+            while let Some(ev) = dpd.poll_event() {
+                dead |= matches!(ev, DpdEvent::PeerDead);
+            }
+        }
+        if dead {
+            self.events.push_back(IkeEvent::PeerGone { conn: peer.conn, remote: peer.remote, dead: true });
+            self.peers.remove(icookie);
+            return;
+        }
         if let Some(error) = failed {
             self.events.push_back(IkeEvent::Failed { remote: peer.remote, error });
             self.peers.remove(icookie);
+        }
+    }
+
+    /// Authenticated traffic (ESP) arrived on `conn`: the peer is alive, so Dead Peer
+    /// Detection need not probe it yet (RFC 3706 §5.3).
+    pub fn traffic_seen(&mut self, now: Instant, conn: ConnId) {
+        if let Some(d) = self.peers.values_mut().find(|p| p.conn == conn).and_then(|p| p.dpd.as_mut()) {
+            d.traffic_seen(now);
         }
     }
 
@@ -281,7 +364,13 @@ impl IkeV1Server {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
             .values()
-            .flat_map(|p| p.quick.values().filter_map(QuickMode::poll_timeout).chain(p.phase1.poll_timeout()))
+            .flat_map(|p| {
+                p.quick
+                    .values()
+                    .filter_map(QuickMode::poll_timeout)
+                    .chain(p.phase1.poll_timeout())
+                    .chain(p.dpd.as_ref().and_then(Dpd::poll_timeout))
+            })
             .min()
     }
 
@@ -293,6 +382,9 @@ impl IkeV1Server {
                 p.phase1.handle_timeout(now);
                 for q in p.quick.values_mut() {
                     q.handle_timeout(now);
+                }
+                if let Some(d) = p.dpd.as_mut() {
+                    d.handle_timeout(now);
                 }
             }
             self.drain(now, &k);

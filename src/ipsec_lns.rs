@@ -61,7 +61,10 @@ pub enum Received<'d> {
         packet: Datagram<'d>,
     },
     /// L2TP or PPP control traffic, processed: drain transmits and events.
-    Control,
+    Control {
+        /// The L2TP peer it came from.
+        peer: L2tpPeer,
+    },
 }
 
 /// A datagram for the outer socket: `buf[start..start + len]`.
@@ -248,7 +251,7 @@ impl<R: CryptoRng> IpsecLns<R> {
     ) -> Result<Received<'d>, IpsecLnsError> {
         Ok(match self.lns.handle_input(now, peer, data)? {
             Some((_, packet)) => Received::Ip { peer, packet },
-            None => Received::Control,
+            None => Received::Control { peer },
         })
     }
 

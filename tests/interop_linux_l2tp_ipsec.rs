@@ -58,7 +58,14 @@ fn linux_strongswan_xl2tpd_pppd_client_connects_and_pings() {
         .env("LAB_SERVER_ID", "127.0.0.1")
         .output()
         .expect("run vm/start-client.sh");
+    // stop.sh hangs the client up politely: CDN/StopCCN, then an IKE Delete.
     let _ = Command::new(format!("{VM}/stop.sh")).arg("client").output();
+    for _ in 0..50 {
+        if events.lock().unwrap().iter().any(|e| e.contains(r#""event":"ike_down""#)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::Relaxed);
     runner.join().unwrap().expect("server loop");
 
@@ -73,6 +80,12 @@ fn linux_strongswan_xl2tpd_pppd_client_connects_and_pings() {
     assert!(events.contains(r#""event":"esp_up""#), "{events}");
     assert!(events.contains(r#""event":"ipcp_up","user":"labuser","address":"198.51.100.2""#), "{events}");
     assert!(result.contains("ping 198.51.100.1 3/3"), "{result}");
+    assert!(events.contains(r#""event":"session_down""#), "the hang-up ended the PPP session:\n{events}");
+    assert!(
+        events.contains(r#""event":"ike_down","remote":"127.0.0.1:"#),
+        "the IKE Delete removed the connection:\n{events}"
+    );
+    assert!(events.contains(r#""cause":"delete"}"#), "{events}");
 }
 
 #[test]

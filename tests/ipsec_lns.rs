@@ -212,7 +212,7 @@ fn forged_and_replayed_esp_and_plaintext_l2tp_change_nothing() {
     let sccrq = w.clients[0].lac.outgoing(w.now).remove(0);
     let first = w.clients[0].seal(&sccrq);
     let mut a = first.clone();
-    assert!(matches!(w.server.handle_udp4500(w.now, nat, &mut a), Ok(Received::Control)));
+    assert!(matches!(w.server.handle_udp4500(w.now, nat, &mut a), Ok(Received::Control { .. })));
     let mut b = first.clone();
     assert!(matches!(
         w.server.handle_udp4500(w.now, nat, &mut b),
