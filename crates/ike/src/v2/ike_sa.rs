@@ -1104,18 +1104,22 @@ impl<R: CryptoRng> IkeSa<R> {
         keys: &IkeKeys,
         p: &AuthPayloads<'_>,
     ) -> Result<Event, Error> {
-        match p.error {
+        let refused = match p.error {
             Some(NotifyType::AuthenticationFailed) => return Err(Error::AuthenticationFailed),
-            Some(NotifyType::NoProposalChosen | NotifyType::TsUnacceptable) => {
-                return Err(Error::NoProposalChosen);
-            }
-            Some(_) => return Err(Error::UnexpectedMessage("IKE_AUTH refused")),
-            None => {}
-        }
-        let (id, id_body) = p.id.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH response without IDr"))?;
-        let auth = p.auth.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH response without AUTH"))?;
+            Some(NotifyType::NoProposalChosen | NotifyType::TsUnacceptable) => Some(Error::NoProposalChosen),
+            Some(_) => Some(Error::UnexpectedMessage("IKE_AUTH refused")),
+            None => None,
+        };
+        // RFC 7296 §1.2: a refused Child SA can come with IDr and AUTH; the responder is
+        // authenticated first, then the refusal reported.
+        let (Some((id, id_body)), Some(auth)) = (p.id.as_ref(), p.auth.as_ref()) else {
+            return Err(refused.unwrap_or(Error::UnexpectedMessage("IKE_AUTH response without IDr or AUTH")));
+        };
         if !self.peer_auth_ok(suite, keys, id_body, auth) {
             return Err(Error::AuthenticationFailed);
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         let sa = p.sa.as_ref().ok_or(Error::NoProposalChosen)?;
         let [proposal] = sa.proposals.as_slice() else {
