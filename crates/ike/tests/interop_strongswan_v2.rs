@@ -188,6 +188,112 @@ fn initiator_against_charon(
     }
 }
 
+/// The L2TP/IPsec shape: transport mode (USE_TRANSPORT_MODE) for UDP/1701 between the
+/// outer addresses, charon's `v2-l2tp` child. charon authenticates us and selects that
+/// child, but libipsec cannot install transport-mode SAs (lab README), so charon answers
+/// N(NO_PROPOSAL_CHOSEN) with its IDr and AUTH: we must verify its AUTH and report the
+/// refused Child SA, and charon keeps the IKE SA.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_psk_transport_mode_l2tp_child_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_transport_initiator();
+        return;
+    }
+    let lab = Lab::up("l2ike2t");
+    lab.run(&["start", "srv", "l2ike2t-b", "responder"]);
+    let inner = lab
+        .spawn_inner("a", "ikev2_psk_transport_mode_l2tp_child_against_charon")
+        .wait_with_output()
+        .unwrap();
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
+    assert!(
+        inner.status.success() && inner_out.contains("child refused after authentication"),
+        "inner run:\n{inner_out}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stderr),
+        lab.charon_log("srv")
+    );
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout);
+    assert!(
+        sas.contains("version=2") && sas.contains("state=ESTABLISHED"),
+        "charon dropped the IKE SA:\n{sas}"
+    );
+    // charon took our ESP proposal, our UDP/1701 selectors and transport mode for v2-l2tp,
+    // and only failed to install the SAs.
+    for needle in [
+        "selected proposal: ESP:AES_CBC_128/HMAC_SHA2_256_128",
+        "received: 192.0.2.2/32[udp/l2f] => match: 192.0.2.2/32[udp/l2f]",
+        "received: 192.0.2.1/32[udp/l2f] => match: 192.0.2.1/32[udp/l2f]",
+        "CHILD_SA v2-l2tp{1} state change: CREATED => INSTALLING",
+        "failed to establish CHILD_SA, keeping IKE_SA",
+    ] {
+        let line = log.lines().find(|l| l.contains(needle));
+        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv"));
+        println!("charon: {}", line.unwrap_or_default());
+    }
+}
+
+/// Runs inside LAB-a: the transport-mode initiator.
+fn inner_transport_initiator() {
+    let (me, peer) = ("192.0.2.1", "192.0.2.2");
+    let socket = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
+    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
+    s4500.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let local: SocketAddr = format!("{me}:500").parse().unwrap();
+    let remote: SocketAddr = format!("{peer}:500").parse().unwrap();
+    let peer4500: SocketAddr = format!("{peer}:4500").parse().unwrap();
+    // The defaults are the L2TP/IPsec shape: transport mode, UDP/1701 host to host.
+    let mut config = IkeSaConfig::new(PSK, Identity::ip(me.parse().unwrap()), local, remote);
+    config.proposals = vec![IkeSuite::aes128_sha256(DhGroup::Modp2048)];
+    let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut sa = IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(seed), Instant::now()).expect("initiate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = Vec::new();
+    let mut rx = [0u8; 65536];
+    loop {
+        assert!(Instant::now() < deadline, "no result within 20 s, state {:?}", sa.state());
+        buf.clear();
+        while let Some(t) = sa.poll_transmit(Instant::now(), &mut buf) {
+            if t.udp_encapsulated {
+                let mut d = vec![0u8; 4];
+                d.extend_from_slice(&buf);
+                s4500.send_to(&d, peer4500).unwrap();
+            } else {
+                socket.send_to(&buf, remote).unwrap();
+            }
+            buf.clear();
+        }
+        match sa.poll_event() {
+            Some(Event::Failed(l2sec_ike::Error::NoProposalChosen)) => {
+                println!("child refused after authentication (charon could not install transport mode)");
+                return;
+            }
+            Some(Event::Established { child, .. }) => {
+                println!("established transport mode {:?}", child.mode);
+                return;
+            }
+            Some(other) => panic!("unexpected event {other:?}"),
+            None => {}
+        }
+        let got = socket
+            .recv_from(&mut rx)
+            .map(|(n, _)| (n, 0))
+            .or_else(|_| s4500.recv_from(&mut rx).map(|(n, _)| (n, 4)));
+        match got {
+            Ok((n, skip)) if skip == 0 || rx[..4] == [0, 0, 0, 0] => {
+                if let Err(e) = sa.handle_input(Instant::now(), &rx[skip..n]) {
+                    eprintln!("dropped a datagram: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(_) => sa.handle_timeout(Instant::now()),
+        }
+    }
+}
+
 /// charon (`i-v2`, child `v2-tun`) initiates; our responder answers in LAB-b.
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
