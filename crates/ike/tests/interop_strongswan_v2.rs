@@ -108,7 +108,7 @@ impl Drop for Lab {
 fn ikev2_psk_initiator_against_charon() {
     let suite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
     let esp = (EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128);
-    initiator_against_charon("l2ike2", "ikev2_psk_initiator_against_charon", suite, esp);
+    initiator_against_charon("l2ike2", "ikev2_psk_initiator_against_charon", &[suite], esp, None);
 }
 
 /// The same with AES-GCM-16 for the IKE SA (RFC 5282 SK payloads) and the Child SA, and
@@ -118,17 +118,41 @@ fn ikev2_psk_initiator_against_charon() {
 fn ikev2_psk_initiator_aes_gcm_ecp256_against_charon() {
     let suite = IkeSuite::aes_gcm16(16, DhGroup::Ecp256);
     let esp = (EspEncryption::AesGcm16 { key_len: 16 }, EspIntegrity::None);
-    initiator_against_charon("l2ike2g", "ikev2_psk_initiator_aes_gcm_ecp256_against_charon", suite, esp);
+    initiator_against_charon(
+        "l2ike2g",
+        "ikev2_psk_initiator_aes_gcm_ecp256_against_charon",
+        &[suite],
+        esp,
+        None,
+    );
+}
+
+/// RFC 7296 §1.2 against charon: our KE is for MODP-1024, which charon does not accept,
+/// so it answers INVALID_KE_PAYLOAD asking for MODP-2048 (our second proposal), and we
+/// start again with that group.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_psk_initiator_invalid_ke_retry_against_charon() {
+    let suites = [IkeSuite::aes128_sha256(DhGroup::Modp1024), IkeSuite::aes128_sha256(DhGroup::Modp2048)];
+    let esp = (EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128);
+    initiator_against_charon(
+        "l2ike2k",
+        "ikev2_psk_initiator_invalid_ke_retry_against_charon",
+        &suites,
+        esp,
+        Some("requesting MODP_2048"),
+    );
 }
 
 fn initiator_against_charon(
     lab_name: &'static str,
     test: &str,
-    suite: IkeSuite,
+    suites: &[IkeSuite],
     esp: (EspEncryption, EspIntegrity),
+    charon_says: Option<&str>,
 ) {
     if std::env::var_os(INNER_ENV).is_some() {
-        inner_initiator(suite, esp);
+        inner_initiator(suites, esp);
         return;
     }
     let lab = Lab::up(lab_name);
@@ -179,6 +203,12 @@ fn initiator_against_charon(
         lab.charon_log("srv")
     );
     println!("{}", String::from_utf8_lossy(&terminate.stdout).lines().last().unwrap_or(""));
+    if let Some(needle) = charon_says {
+        let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
+        let line = log.lines().find(|l| l.contains(needle));
+        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv"));
+        println!("charon: {}", line.unwrap_or_default());
+    }
     // The ESP keys charon logged are the ones we derived (both directions).
     let ws = lab.state.join("ws");
     lab.run(&["keys", ws.to_str().unwrap(), "srv"]);
@@ -431,7 +461,7 @@ fn inner_responder() {
 }
 
 /// Runs inside LAB-a: a real-time owner loop around the IKEv2 initiator.
-fn inner_initiator(suite: IkeSuite, esp: (EspEncryption, EspIntegrity)) {
+fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity)) {
     let (me, peer_ip) = ("192.0.2.1", "192.0.2.2");
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -446,7 +476,7 @@ fn inner_initiator(suite: IkeSuite, esp: (EspEncryption, EspIntegrity)) {
         format!("{me}:500").parse().unwrap(),
         peer500,
     );
-    config.proposals = vec![suite];
+    config.proposals = suites.to_vec();
     // libipsec in the lab only does tunnel mode with UDP encapsulation (lab README).
     config.force_encapsulation = true;
     config.child.mode = EspMode::Tunnel;
