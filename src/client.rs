@@ -265,6 +265,19 @@ impl L2tpIpsecClient {
         Ok(())
     }
 
+    /// True if `message` (an ISAKMP message) belongs to this client's IKE SA: its
+    /// initiator cookie is ours. Lets one socket serve several clients.
+    #[must_use]
+    pub fn owns_ike(&self, message: &[u8]) -> bool {
+        message.get(..8).is_some_and(|c| c == self.phase1.cookies().0.as_slice())
+    }
+
+    /// The SPI of our inbound ESP SA, once negotiated.
+    #[must_use]
+    pub fn inbound_spi(&self) -> Option<u32> {
+        self.sas.as_ref().map(|(_, rx)| rx.spi())
+    }
+
     /// The next IPv4 packet received through the tunnel.
     pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
         self.ip_in.pop_front()

@@ -2,6 +2,8 @@
 //! with an l2sec PPP peer per call, driven with a virtual clock.
 #![allow(dead_code)]
 
+pub mod stack;
+
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
