@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release --example server -- [--listen ADDR] [--ike-port N] [--natt-port N]
 //!  [--psk TEXT | --psk-file F] [--users FILE] [--pool CIDR] [--dns IP ...]
+//!  [--radius HOST:PORT --radius-secret TEXT ... [--radius-allow-unsigned]]
 //!  [--allow-plaintext-l2tp [--l2tp-port N]] [--events json]`
 //!
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
@@ -11,8 +12,12 @@
 //! With no arguments it starts a demo on 127.0.0.1 ports 20500/20501 with PSK
 //! `labpsk-0123` and user `labuser` / `labpass-0123`, and prints how to connect to it.
 //!
+//! With `--radius`, PPP users (MS-CHAPv2 by default) are checked by the RADIUS servers in
+//! order, with failover; answers must carry a Message-Authenticator unless
+//! `--radius-allow-unsigned` (for servers that cannot, e.g. FreeRADIUS before 3.2.5).
+//!
 //! Not implemented yet (they exit with an error saying so): `--config`, certificates,
-//! RADIUS, IKEv2, `--tun`, `--keylog`.
+//! IKEv2, `--tun`, `--keylog`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,11 +38,14 @@ struct Args {
     dns: Vec<Ipv4Addr>,
     plaintext: Option<u16>,
     json: bool,
+    radius: Vec<(std::net::SocketAddr, String)>,
+    radius_unsigned: bool,
 }
 
 fn usage() -> &'static str {
     "usage: server [--listen ADDR] [--ike-port N] [--natt-port N] [--psk TEXT | --psk-file F] \
-     [--users FILE] [--pool CIDR] [--dns IP ...] [--allow-plaintext-l2tp [--l2tp-port N]] [--events json]"
+     [--users FILE] [--radius HOST:PORT --radius-secret TEXT] [--pool CIDR] [--dns IP ...] \
+     [--allow-plaintext-l2tp [--l2tp-port N]] [--events json]"
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
@@ -51,6 +59,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
         dns: Vec::new(),
         plaintext: None,
         json: false,
+        radius: Vec::new(),
+        radius_unsigned: false,
     };
     let mut any = false;
     let mut l2tp_port = 1701;
@@ -106,6 +116,7 @@ fn main() -> ExitCode {
     };
     let users_text = if any {
         match &args.users {
+            None if !args.radius.is_empty() => String::new(),
             Some(f) => match std::fs::read_to_string(f) {
                 Ok(t) => t,
                 Err(e) => {
@@ -151,6 +162,32 @@ fn main() -> ExitCode {
     let dns = [args.dns.first().copied(), args.dns.get(1).copied()];
     let mut config = ServerConfig::new(args.listen, args.ike_port, args.natt_port, &psk, users, pool, dns);
     config.l2tp_port = args.plaintext;
+    if !args.radius.is_empty() {
+        if let Some((addr, _)) = args.radius.iter().find(|(_, secret)| secret.is_empty()) {
+            eprintln!("--radius {addr} needs a --radius-secret after it");
+            return ExitCode::from(2);
+        }
+        if args.radius_unsigned {
+            eprintln!(
+                "warning: accepting RADIUS answers without Message-Authenticator (Blast-RADIUS, CVE-2024-3596)"
+            );
+        }
+        let servers = args
+            .radius
+            .iter()
+            .map(|(addr, secret)| {
+                let mut s = l2sec_radius_auth::ServerConfig::new(
+                    *addr,
+                    secret,
+                    l2sec_radius_auth::ServerRole::Authentication,
+                );
+                s.require_message_authenticator = !args.radius_unsigned;
+                s
+            })
+            .collect();
+        let nas = l2sec_radius_auth::NasIdentity { ip_address: None, identifier: Some("l2sec".into()) };
+        config.radius = Some(l2sec_radius_auth::ClientConfig::new(nas, servers));
+    }
     let mut server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => {

@@ -6,6 +6,7 @@
 //! non-blocking sockets and sleeps a millisecond when idle: simple and portable, and good
 //! for the demo and the tests; an event-loop driver (epoll) is the next step.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub users: ChapSecrets,
     /// The PPP authenticator name looked up in `users`.
     pub ppp_name: String,
+    /// Authenticate users with these RADIUS servers instead of `users`.
+    pub radius: Option<l2sec_radius_auth::ClientConfig>,
 }
 
 impl ServerConfig {
@@ -101,6 +104,7 @@ impl ServerConfig {
             lns: LnsConfig { l2tp: l2sec_l2tp::Config::default(), ppp, pool },
             users,
             ppp_name: "l2sec".into(),
+            radius: None,
         }
     }
 }
@@ -196,6 +200,18 @@ impl ServerEvent {
     }
 }
 
+/// RADIUS authentication: the sans-IO client, its source sockets (created as it asks for
+/// them), and the PPP requests waiting for an answer.
+#[derive(Debug)]
+struct RadiusBackend {
+    client: l2sec_radius_auth::Client<ChaCha20Rng>,
+    sockets: Vec<UdpSocket>,
+    pending: HashMap<
+        l2sec_radius_auth::RequestHandle,
+        (l2sec_l2tp::SessionHandle, l2sec_ppp::AuthRequestId, String),
+    >,
+}
+
 /// The server: sockets plus the sans-IO machines.
 #[derive(Debug)]
 pub struct Server {
@@ -207,6 +223,7 @@ pub struct Server {
     users: ChapSecrets,
     ppp_name: String,
     tunnel_address: Ipv4Addr,
+    radius: Option<RadiusBackend>,
 }
 
 fn os_seeded() -> io::Result<ChaCha20Rng> {
@@ -232,6 +249,15 @@ impl Server {
         let local = ike_socket.local_addr()?;
         let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
         let data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
+        let radius = match config.radius {
+            Some(c) => Some(RadiusBackend {
+                client: l2sec_radius_auth::Client::new(c, os_seeded()?)
+                    .map_err(|e| io::Error::other(e.to_string()))?,
+                sockets: Vec::new(),
+                pending: HashMap::new(),
+            }),
+            None => None,
+        };
         Ok(Self {
             ike_socket,
             natt_socket,
@@ -241,6 +267,7 @@ impl Server {
             users: config.users,
             ppp_name: config.ppp_name,
             tunnel_address,
+            radius,
         })
     }
 
@@ -288,6 +315,23 @@ impl Server {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(e),
+                }
+            }
+            if let Some(r) = self.radius.as_mut() {
+                for (i, socket) in r.sockets.iter().enumerate() {
+                    match socket.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            busy = true;
+                            if let Err(e) = r.client.handle_input(now, i, from, &buf[..n]) {
+                                on_event(&ServerEvent::Error(format!("radius from {from}: {e}")));
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if r.client.poll_timeout().is_some_and(|t| t <= now) {
+                    r.client.handle_timeout(now);
                 }
             }
             if self.ike.poll_timeout().is_some_and(|t| t <= now) {
@@ -403,12 +447,29 @@ impl Server {
         while let Some(ev) = self.data.poll_event() {
             match ev {
                 LnsEvent::Authenticate { session, request } => {
+                    let user = String::from_utf8_lossy(&request.username).into_owned();
+                    if let Some(r) = self.radius.as_mut() {
+                        // Ask RADIUS; the answer comes back as a RADIUS event (flush_radius).
+                        let asked = crate::radius_ppp::access_request(&request)
+                            .map(|ar| r.client.authenticate(now, ar));
+                        match asked {
+                            Some(Ok(handle)) => {
+                                r.pending.insert(handle, (session, request.id, user));
+                                continue;
+                            }
+                            Some(Err(e)) => on_event(&ServerEvent::Error(format!("radius: {e}"))),
+                            None => on_event(&ServerEvent::Error(format!(
+                                "radius: method not supported for {user}"
+                            ))),
+                        }
+                        on_event(&ServerEvent::PppAuth { user, ok: false });
+                        let _ =
+                            self.data.answer_auth(now, session, request.id, crate::radius_ppp::verdict(None));
+                        continue;
+                    }
                     let verdict = self.users.verify(&self.ppp_name, &request);
                     let ok = matches!(verdict, l2sec_ppp::AuthVerdict::Accept(_));
-                    on_event(&ServerEvent::PppAuth {
-                        user: String::from_utf8_lossy(&request.username).into_owned(),
-                        ok,
-                    });
+                    on_event(&ServerEvent::PppAuth { user, ok });
                     if let Err(e) = self.data.answer_auth(now, session, request.id, verdict) {
                         on_event(&ServerEvent::Error(e.to_string()));
                     }
@@ -423,8 +484,46 @@ impl Server {
                 _ => {}
             }
         }
+        self.flush_radius(now, on_event)?;
         while let Some(t) = self.data.poll_transmit(now, out) {
             self.send_data(t, out)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what the RADIUS client has to send and turns its answers into PPP verdicts.
+    fn flush_radius(&mut self, now: Instant, on_event: &mut impl FnMut(&ServerEvent)) -> io::Result<()> {
+        let Some(r) = self.radius.as_mut() else { return Ok(()) };
+        let mut buf = Vec::new();
+        while let Some(t) = r.client.poll_transmit(now, &mut buf) {
+            while r.sockets.len() <= t.socket {
+                let any = if t.destination.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                };
+                r.sockets.push(udp(SocketAddr::new(any, 0))?);
+            }
+            r.sockets[t.socket].send_to(&buf[buf.len() - t.len..], t.destination)?;
+            buf.clear();
+        }
+        while let Some(ev) = r.client.poll_event() {
+            let (handle, reply) = match ev {
+                l2sec_radius_auth::Event::Reply { handle, reply, .. } => (handle, Some(reply)),
+                l2sec_radius_auth::Event::Timeout { handle }
+                | l2sec_radius_auth::Event::Failed { handle, .. } => (handle, None),
+                other => {
+                    on_event(&ServerEvent::Error(format!("radius: {other:?}")));
+                    continue;
+                }
+            };
+            let Some((session, id, user)) = r.pending.remove(&handle) else { continue };
+            let verdict = crate::radius_ppp::verdict(reply.as_ref());
+            let ok = matches!(verdict, l2sec_ppp::AuthVerdict::Accept(_));
+            on_event(&ServerEvent::PppAuth { user, ok });
+            if let Err(e) = self.data.answer_auth(now, session, id, verdict) {
+                on_event(&ServerEvent::Error(e.to_string()));
+            }
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ pub mod ike_v1;
 pub mod ipsec_lns;
 pub mod lns;
 pub mod pool;
+pub mod radius_ppp;
 pub mod virtual_net;
 
 pub use l2sec_esp as esp;
