@@ -95,8 +95,18 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
                 "json" => a.json = true,
                 other => return Err(format!("--events: unknown format {other:?} (json)")),
             },
-            "--config" | "--cert" | "--key" | "--ca" | "--radius" | "--radius-secret" | "--tun"
-            | "--keylog" | "--ike" => {
+            "--radius" => {
+                let v = value("--radius")?;
+                let addr = v.parse().map_err(|e| format!("--radius {v}: {e} (HOST:PORT)"))?;
+                a.radius.push((addr, String::new()));
+            }
+            "--radius-secret" => {
+                let secret = value("--radius-secret")?;
+                let last = a.radius.last_mut().ok_or("--radius-secret follows a --radius")?;
+                last.1 = secret;
+            }
+            "--radius-allow-unsigned" => a.radius_unsigned = true,
+            "--config" | "--cert" | "--key" | "--ca" | "--tun" | "--keylog" | "--ike" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
