@@ -722,3 +722,89 @@ fn unknown_critical_payload_is_refused() {
     r.handle_input(now, &with_unknown(false)).unwrap();
     assert_eq!(r.state(), State::InitReplied);
 }
+
+fn established_pair(now: Instant) -> (Sa, Sa) {
+    let (ic, rc) = configs(b"k", b"k");
+    let (mut i, mut r) = pair(now, ic, rc);
+    run(&mut i, &mut r, now, |_| 1);
+    established(&mut i);
+    established(&mut r);
+    (i, r)
+}
+
+/// RFC 7296 §1.4.1: either side deletes the IKE SA; both end Closed.
+#[test]
+fn delete_from_either_side_closes_both() {
+    for initiator_deletes in [true, false] {
+        let now = Instant::now();
+        let (mut i, mut r) = established_pair(now);
+        let (a, b) = if initiator_deletes { (&mut i, &mut r) } else { (&mut r, &mut i) };
+        a.delete(now).unwrap();
+        assert!(a.delete(now).is_err(), "window size 1");
+        let request = drain(a, now).remove(0).0;
+        let h = Message::parse(&request).unwrap().header;
+        assert_eq!(h.exchange_type, ExchangeType::Informational);
+        // The initiator's next request is 2 (after IKE_SA_INIT and IKE_AUTH); the
+        // responder's first is 0.
+        assert_eq!(h.message_id, if initiator_deletes { 2 } else { 0 });
+        b.handle_input(now, &request).unwrap();
+        assert_eq!(events(b), [Event::Closed]);
+        let answer = drain(b, now).remove(0).0;
+        a.handle_input(now, &answer).unwrap();
+        assert_eq!(events(a), [Event::Closed]);
+        assert_eq!((a.state(), b.state()), (State::Closed, State::Closed));
+        assert_eq!(a.poll_timeout(), None);
+    }
+}
+
+/// A Delete nobody answers still closes the SA once the retransmissions are used up.
+#[test]
+fn unanswered_delete_closes_after_retransmissions() {
+    let now = Instant::now();
+    let (mut i, _r) = established_pair(now);
+    i.delete(now).unwrap();
+    let mut sent = drain(&mut i, now).len();
+    let mut t = now;
+    while let Some(next) = i.poll_timeout() {
+        t = next;
+        i.handle_timeout(t);
+        sent += drain(&mut i, t).len();
+    }
+    assert_eq!(sent, 6, "the request and 5 retransmissions");
+    assert_eq!(events(&mut i), [Event::Closed]);
+    assert_eq!(t - now, Duration::from_secs(1 + 2 + 4 + 8 + 16 + 32));
+}
+
+/// RFC 7296 §2.4: a liveness check is answered and changes nothing; the peer's own
+/// request is answered while ours is outstanding; a dead peer fails the SA.
+#[test]
+fn liveness_checks_and_dead_peer() {
+    let now = Instant::now();
+    let (mut i, mut r) = established_pair(now);
+    i.check_liveness(now).unwrap();
+    let ours = drain(&mut i, now).remove(0).0;
+    // Meanwhile the responder checks on us; we answer despite our own outstanding request.
+    r.check_liveness(now).unwrap();
+    let theirs = drain(&mut r, now).remove(0).0;
+    i.handle_input(now, &theirs).unwrap();
+    let answer_to_r = drain(&mut i, now);
+    assert_eq!(answer_to_r.len(), 1);
+    r.handle_input(now, &answer_to_r[0].0).unwrap();
+    r.handle_input(now, &ours).unwrap();
+    let answer_to_i = drain(&mut r, now).remove(0).0;
+    i.handle_input(now, &answer_to_i).unwrap();
+    // A duplicate answer is refused and changes nothing.
+    assert!(i.handle_input(now, &answer_to_i).is_err());
+    assert_eq!((i.poll_timeout(), r.poll_timeout()), (None, None));
+    assert!(events(&mut i).is_empty() && events(&mut r).is_empty());
+    assert_eq!((i.state(), r.state()), (State::Established, State::Established));
+    // Again, and this time the responder is gone.
+    i.check_liveness(now).unwrap();
+    let mut sent = drain(&mut i, now).len();
+    while let Some(t) = i.poll_timeout() {
+        i.handle_timeout(t);
+        sent += drain(&mut i, t).len();
+    }
+    assert_eq!(sent, 6, "the request and 5 retransmissions");
+    assert_eq!(failed(&mut i), Error::Timeout);
+}

@@ -108,7 +108,7 @@ impl Drop for Lab {
 fn ikev2_psk_initiator_against_charon() {
     let suite = IkeSuite::aes128_sha256(DhGroup::Modp2048);
     let esp = (EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha256_128);
-    initiator_against_charon("l2ike2", "ikev2_psk_initiator_against_charon", &[suite], esp, None);
+    initiator_against_charon("l2ike2", "ikev2_psk_initiator_against_charon", &[suite], esp, None, false);
 }
 
 /// The same with AES-GCM-16 for the IKE SA (RFC 5282 SK payloads) and the Child SA, and
@@ -124,12 +124,14 @@ fn ikev2_psk_initiator_aes_gcm_ecp256_against_charon() {
         &[suite],
         esp,
         None,
+        false,
     );
 }
 
 /// RFC 7296 §1.2 against charon: our KE is for MODP-1024, which charon does not accept,
 /// so it answers INVALID_KE_PAYLOAD asking for MODP-2048 (our second proposal), and we
-/// start again with that group.
+/// start again with that group. At the end we check charon's liveness and delete the IKE
+/// SA ourselves (RFC 7296 §2.4, §1.4.1).
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_psk_initiator_invalid_ke_retry_against_charon() {
@@ -141,6 +143,7 @@ fn ikev2_psk_initiator_invalid_ke_retry_against_charon() {
         &suites,
         esp,
         Some("requesting MODP_2048"),
+        true,
     );
 }
 
@@ -150,9 +153,10 @@ fn initiator_against_charon(
     suites: &[IkeSuite],
     esp: (EspEncryption, EspIntegrity),
     charon_says: Option<&str>,
+    we_delete: bool,
 ) {
     if std::env::var_os(INNER_ENV).is_some() {
-        inner_initiator(suites, esp);
+        inner_initiator(suites, esp, we_delete);
         return;
     }
     let lab = Lab::up(lab_name);
@@ -170,11 +174,18 @@ fn initiator_against_charon(
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let terminate = lab
-        .cmd()
-        .args(["swanctl", "srv", "--terminate", "--ike", "r-v2", "--timeout", "5"])
-        .output()
-        .unwrap();
+    // Either charon deletes the IKE SA, or (`we_delete`) our side checks charon's
+    // liveness and deletes it.
+    let terminate = if we_delete {
+        None
+    } else {
+        Some(
+            lab.cmd()
+                .args(["swanctl", "srv", "--terminate", "--ike", "r-v2", "--timeout", "5"])
+                .output()
+                .unwrap(),
+        )
+    };
     let inner = inner.wait_with_output().unwrap();
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     assert!(
@@ -196,13 +207,28 @@ fn initiator_against_charon(
     assert!(sas.contains("state=INSTALLED"), "charon did not install the CHILD_SA:\n{sas}");
     assert!(inner_out.contains("ping through charon: echo reply"), "no ESP round trip:\n{inner_out}");
     assert!(!sas.contains("packets-in=0 "), "charon counted no ESP packets in:\n{sas}");
-    assert!(
-        inner_out.contains("closed by charon") && terminate.status.success(),
-        "charon's Delete was not answered:\n{inner_out}\n{}\n{}",
-        String::from_utf8_lossy(&terminate.stdout),
-        lab.charon_log("srv")
-    );
-    println!("{}", String::from_utf8_lossy(&terminate.stdout).lines().last().unwrap_or(""));
+    if let Some(terminate) = terminate {
+        assert!(
+            inner_out.contains("closed by charon") && terminate.status.success(),
+            "charon's Delete was not answered:\n{inner_out}\n{}\n{}",
+            String::from_utf8_lossy(&terminate.stdout),
+            lab.charon_log("srv")
+        );
+        println!("{}", String::from_utf8_lossy(&terminate.stdout).lines().last().unwrap_or(""));
+    } else {
+        assert!(
+            inner_out.contains("liveness check answered") && inner_out.contains("closed by our Delete"),
+            "{inner_out}\n{}",
+            lab.charon_log("srv")
+        );
+        let after = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+        let after = String::from_utf8_lossy(&after.stdout);
+        assert!(!after.contains("r-v2 {"), "charon still holds the IKE SA after our Delete:\n{after}");
+        let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
+        let line = log.lines().find(|l| l.contains("received DELETE for IKE_SA"));
+        assert!(line.is_some(), "charon did not take our Delete:\n{}", lab.charon_log("srv"));
+        println!("charon: {}", line.unwrap_or_default());
+    }
     if let Some(needle) = charon_says {
         let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
         let line = log.lines().find(|l| l.contains(needle));
@@ -461,7 +487,7 @@ fn inner_responder() {
 }
 
 /// Runs inside LAB-a: a real-time owner loop around the IKEv2 initiator.
-fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity)) {
+fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity), we_delete: bool) {
     let (me, peer_ip) = ("192.0.2.1", "192.0.2.2");
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -488,9 +514,16 @@ fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity)) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = Vec::new();
     let mut rx = [0u8; 65536];
+    let mut checking = false;
     loop {
         let now = Instant::now();
         assert!(now < deadline, "no result within 20 s, state {:?}", sa.state());
+        if checking && sa.poll_timeout().is_none() {
+            // charon answered our liveness check; now delete the IKE SA ourselves.
+            println!("liveness check answered");
+            checking = false;
+            sa.delete(now).expect("delete");
+        }
         buf.clear();
         while let Some(t) = sa.poll_transmit(now, &mut buf) {
             if t.udp_encapsulated {
@@ -515,9 +548,15 @@ fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity)) {
                         hex::encode(&child.keys_out.encryption),
                     );
                     ping_through_charon(&child, &s4500, peer4500, &mut rx);
+                    if we_delete {
+                        // Give the outer run time to see the SA in charon first.
+                        std::thread::sleep(Duration::from_millis(1500));
+                        sa.check_liveness(Instant::now()).expect("liveness check");
+                        checking = true;
+                    }
                 }
                 Event::Closed => {
-                    println!("closed by charon");
+                    println!("{}", if we_delete { "closed by our Delete" } else { "closed by charon" });
                     // Stay a moment so a repeated Delete still gets its answer.
                     std::thread::sleep(Duration::from_millis(200));
                     return;

@@ -11,10 +11,14 @@
 //! [`Transmit::udp_encapsulated`] says when to send from and to port 4500 with it.
 //!
 //! Once established, the peer's INFORMATIONAL requests are answered (liveness checks,
-//! Delete of the Child SA or of the IKE SA, RFC 7296 §1.4).
+//! Delete of the Child SA or of the IKE SA, RFC 7296 §1.4), and the owner can check the
+//! peer's liveness ([`IkeSa::check_liveness`]) or delete the IKE SA ([`IkeSa::delete`]).
+//! The initiator honours a responder's COOKIE (RFC 7296 §2.6).
 //!
-//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), INFORMATIONAL requests of our
-//! own (Delete on teardown, liveness checks), COOKIE, fragmentation, certificates, EAP.
+//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
+//! a responder sending COOKIEs, fragmentation (RFC 7383), certificates, EAP. A refused
+//! Child SA ends the machine (after the responder is authenticated) instead of keeping a
+//! child-less IKE SA.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -195,7 +199,7 @@ pub enum State {
     Established,
     /// The handshake failed for good.
     Failed,
-    /// The peer deleted the IKE SA (RFC 7296 §1.4.1).
+    /// The IKE SA was deleted, by the peer or by us (RFC 7296 §1.4.1).
     Closed,
 }
 
@@ -245,7 +249,8 @@ pub enum Event {
         /// Our inbound SPI of the deleted pair.
         spi_in: u32,
     },
-    /// The peer deleted the IKE SA (and with it every Child SA); we answered.
+    /// The IKE SA (and with it every Child SA) is gone: the peer deleted it and we
+    /// answered, or we deleted it ([`IkeSa::delete`]).
     Closed,
 }
 
@@ -257,6 +262,15 @@ pub struct Transmit {
     /// RFC 7296 §2.23: send from port 4500 to the peer's port 4500 with the 4-byte
     /// non-ESP marker in front (after NAT detection, from IKE_AUTH on).
     pub udp_encapsulated: bool,
+}
+
+/// An INFORMATIONAL request of ours on the established SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// RFC 7296 §1.4.1: Delete of the IKE SA.
+    Delete,
+    /// RFC 7296 §2.4: an empty request proving the peer is alive.
+    Liveness,
 }
 
 /// The machine's timers, indexing its deadline table.
@@ -322,13 +336,21 @@ pub struct IkeSa<R> {
     cookie: Option<Vec<u8>>,
     /// RFC 7296 §2.2: the Message ID the peer's next request must carry.
     peer_next_id: u32,
+    /// The Message ID of our next request on the established SA.
+    own_next_id: u32,
+    /// Our outstanding INFORMATIONAL request, if any (window size 1).
+    outstanding: Option<(u32, Request)>,
     nat: NatStatus,
-    /// Our last message (request for the initiator, response for the responder).
+    /// Our last request, retransmitted on the timer.
     last_sent: Option<Vec<u8>>,
     last_sent_encapsulated: bool,
-    /// The last request we answered (responder), to spot retransmissions.
+    /// The last request of the peer we answered, to spot its retransmissions.
     last_request: Option<Vec<u8>>,
+    /// Our answer to it, sent again when the request is.
+    last_response: Option<Vec<u8>>,
+    last_response_encapsulated: bool,
     send_pending: bool,
+    response_pending: bool,
     timers: [Option<Instant>; TIMER_COUNT],
     retransmits: u32,
     events: VecDeque<Event>,
@@ -580,9 +602,14 @@ impl<R: CryptoRng> IkeSa<R> {
             child_spi_out: None,
             cookie: None,
             peer_next_id: 0,
+            own_next_id: 0,
+            outstanding: None,
             nat: NatStatus::default(),
             last_sent: None,
             last_sent_encapsulated: false,
+            last_response: None,
+            last_response_encapsulated: false,
+            response_pending: false,
             last_request: None,
             send_pending: false,
             timers: [None; TIMER_COUNT],
@@ -707,9 +734,9 @@ impl<R: CryptoRng> IkeSa<R> {
 
     fn send_response(&mut self, request: &[u8], datagram: Vec<u8>, encapsulated: bool) {
         self.last_request = (request.len() <= MAX_REMEMBERED).then(|| request.to_vec());
-        self.last_sent = Some(datagram);
-        self.last_sent_encapsulated = encapsulated;
-        self.send_pending = true;
+        self.last_response = Some(datagram);
+        self.last_response_encapsulated = encapsulated;
+        self.response_pending = true;
     }
 
     fn fail(&mut self, error: Error) {
@@ -762,13 +789,17 @@ impl<R: CryptoRng> IkeSa<R> {
 
     /// Appends the next datagram to send to `buf` (without the non-ESP marker), if any.
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if !self.send_pending {
+        let (msg, udp_encapsulated) = if self.response_pending {
+            self.response_pending = false;
+            (self.last_response.as_ref()?, self.last_response_encapsulated)
+        } else if self.send_pending {
+            self.send_pending = false;
+            (self.last_sent.as_ref()?, self.last_sent_encapsulated)
+        } else {
             return None;
-        }
-        self.send_pending = false;
-        let msg = self.last_sent.as_ref()?;
+        };
         buf.extend_from_slice(msg);
-        Some(Transmit { size: msg.len(), udp_encapsulated: self.last_sent_encapsulated })
+        Some(Transmit { size: msg.len(), udp_encapsulated })
     }
 
     /// Runs the timers due at `now`: retransmission with back-off, or failure when the
@@ -780,7 +811,12 @@ impl<R: CryptoRng> IkeSa<R> {
         }
         if self.timers[Timer::Retransmit as usize].is_some_and(|t| t <= now) {
             if self.retransmits >= self.config.max_retransmits {
-                self.fail(Error::Timeout);
+                if matches!(self.outstanding, Some((_, Request::Delete))) {
+                    // RFC 7296 §1.4.1: without an answer the IKE SA is gone all the same.
+                    self.close();
+                } else {
+                    self.fail(Error::Timeout);
+                }
                 return;
             }
             self.retransmits += 1;
@@ -800,7 +836,7 @@ impl<R: CryptoRng> IkeSa<R> {
         if matches!(self.state, State::Failed | State::Closed) {
             if self.state == State::Closed && self.last_request.as_deref() == Some(data) {
                 // The answer to the peer's Delete was lost.
-                self.send_pending = true;
+                self.response_pending = true;
                 return Ok(());
             }
             return Err(Error::UnexpectedMessage("IKE SA failed or closed"));
@@ -811,6 +847,14 @@ impl<R: CryptoRng> IkeSa<R> {
             return Err(Error::UnexpectedMessage("unknown IKE SA"));
         }
         let from_initiator = self.role == Role::Responder;
+        if self.state == State::Established
+            && h.exchange_type == ExchangeType::Informational
+            && h.flags.response()
+            && h.flags.initiator() == from_initiator
+            && h.responder_spi == self.spi_r
+        {
+            return self.on_informational_response(&m);
+        }
         if self.state == State::Established
             && h.exchange_type == ExchangeType::Informational
             && !h.flags.response()
@@ -838,7 +882,7 @@ impl<R: CryptoRng> IkeSa<R> {
                 }
                 if self.last_request.as_deref() == Some(data) {
                     // RFC 7296 §2.1: our response was lost; send it again.
-                    self.send_pending = true;
+                    self.response_pending = true;
                     return Ok(());
                 }
                 match (self.state, h.exchange_type, h.message_id) {
@@ -854,12 +898,87 @@ impl<R: CryptoRng> IkeSa<R> {
         }
     }
 
+    /// RFC 7296 §1.4.1: deletes the IKE SA (and its Child SA): sends an INFORMATIONAL
+    /// request with a Delete payload. When the peer answers, or when it never does, the
+    /// machine reports [`Event::Closed`].
+    ///
+    /// # Errors
+    /// Not established, or another request of ours is still outstanding (window size 1).
+    pub fn delete(&mut self, now: Instant) -> Result<(), Error> {
+        let payload = Payload::Delete(crate::wire::v2::Delete::IKE_SA);
+        self.informational_request(now, Request::Delete, Some(&payload))
+    }
+
+    /// RFC 7296 §2.4: asks the peer whether it is alive with an empty INFORMATIONAL
+    /// request. An answer changes nothing; no answer after the retransmissions ends the
+    /// SA with [`Event::Failed`] ([`Error::Timeout`]).
+    ///
+    /// # Errors
+    /// As [`IkeSa::delete`].
+    pub fn check_liveness(&mut self, now: Instant) -> Result<(), Error> {
+        self.informational_request(now, Request::Liveness, None)
+    }
+
+    fn informational_request(
+        &mut self,
+        now: Instant,
+        request: Request,
+        payload: Option<&Payload<'_>>,
+    ) -> Result<(), Error> {
+        if self.state != State::Established {
+            return Err(Error::UnexpectedMessage("IKE SA not established"));
+        }
+        if self.outstanding.is_some() {
+            return Err(Error::UnexpectedMessage("a request is still outstanding"));
+        }
+        let mut inner = Vec::new();
+        let mut c = ChainBuilder::new(&mut inner);
+        if let Some(p) = payload {
+            c.push(p).map_err(|_| Error::Configuration("INFORMATIONAL does not encode"))?;
+        }
+        let first = c.finish();
+        let id = self.own_next_id;
+        let out = self.protect_with(ExchangeType::Informational, id, false, &inner, first)?;
+        self.outstanding = Some((id, request));
+        self.own_next_id = id.wrapping_add(1);
+        self.send_request(out, self.nat.nat_detected(), now);
+        Ok(())
+    }
+
+    fn on_informational_response(&mut self, m: &Message<'_>) -> Result<(), Error> {
+        let Some((id, request)) = self.outstanding else {
+            return Err(Error::UnexpectedMessage("no INFORMATIONAL request outstanding"));
+        };
+        if m.header.message_id != id {
+            return Err(Error::UnexpectedMessage("response to another Message ID"));
+        }
+        let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
+        let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
+        let opened = open(&suite, keys.sender(self.role == Role::Responder), m)?;
+        for raw in PayloadIter::new(opened.first_inner, &opened.chain) {
+            raw?.parse()?;
+        }
+        self.outstanding = None;
+        self.timers[Timer::Retransmit as usize] = None;
+        if request == Request::Delete {
+            self.close();
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.state = State::Closed;
+        self.timers = [None; TIMER_COUNT];
+        self.outstanding = None;
+        self.events.push_back(Event::Closed);
+    }
+
     /// RFC 7296 §1.4, §1.5: an INFORMATIONAL request from the peer on the established SA
     /// (liveness check, Delete). Answered with an empty response, or with the Delete of
     /// our half of a deleted Child SA.
     fn on_informational(&mut self, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
         if self.last_request.as_deref() == Some(data) {
-            self.send_pending = true;
+            self.response_pending = true;
             return Ok(());
         }
         if m.header.message_id != self.peer_next_id {
@@ -895,8 +1014,7 @@ impl<R: CryptoRng> IkeSa<R> {
         self.send_response(data, out, self.nat.nat_detected());
         self.peer_next_id = self.peer_next_id.wrapping_add(1);
         if delete_ike {
-            self.state = State::Closed;
-            self.events.push_back(Event::Closed);
+            self.close();
         } else if delete_child {
             self.child_spi_out = None;
             self.events.push_back(Event::ChildDeleted { spi_in: self.child_spi });
@@ -1086,6 +1204,7 @@ impl<R: CryptoRng> IkeSa<R> {
                     self.child_spi_out = Some(child.spi_out);
                 }
                 self.peer_next_id = 0;
+                self.own_next_id = 2;
                 self.state = State::Established;
                 self.timers = [None; TIMER_COUNT];
                 self.events.push_back(event);
@@ -1205,9 +1324,9 @@ impl<R: CryptoRng> IkeSa<R> {
         b.push(&Payload::Notify(notify)).map_err(|_| Error::Configuration("notify does not encode"))?;
         b.finish().map_err(|_| Error::Configuration("notify does not encode"))?;
         // Stateless: nothing is remembered but the datagram to send.
-        self.last_sent = Some(out);
-        self.last_sent_encapsulated = false;
-        self.send_pending = true;
+        self.last_response = Some(out);
+        self.last_response_encapsulated = false;
+        self.response_pending = true;
         Ok(())
     }
 
@@ -1351,6 +1470,7 @@ impl<R: CryptoRng> IkeSa<R> {
                     self.child_spi_out = Some(child.spi_out);
                 }
                 self.peer_next_id = 2;
+                self.own_next_id = 0;
                 self.state = State::Established;
                 self.timers = [None; TIMER_COUNT];
                 self.events.push_back(event);
