@@ -561,6 +561,142 @@ pub struct ClientRun {
     pub timeout: Duration,
 }
 
+/// A client connection over UDP sockets: [`start`](Self::start) it, then call
+/// [`step`](Self::step) in a loop; once [`address`](Self::address) is set, IP flows with
+/// [`send_ip`](Self::send_ip) and [`poll_ip`](Self::poll_ip).
+#[derive(Debug)]
+pub struct ClientConnection {
+    ike_socket: UdpSocket,
+    natt_socket: UdpSocket,
+    client: crate::client::L2tpIpsecClient,
+    buf: Vec<u8>,
+    address: Option<Ipv4Addr>,
+    peer: Option<Ipv4Addr>,
+    failure: Option<String>,
+}
+
+impl ClientConnection {
+    /// Opens the sockets and sends the first IKE message.
+    pub fn start(run: &ClientRun) -> io::Result<Self> {
+        use crate::client::{ClientConfig, L2tpIpsecClient};
+        let server = run.server;
+        let any = SocketAddr::new(
+            if server.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { server.ip() },
+            0,
+        );
+        let ike_socket = udp(any)?;
+        ike_socket.connect(server)?;
+        let natt_socket = udp(any)?;
+        natt_socket.connect(SocketAddr::new(server.ip(), run.natt_port))?;
+        let local = ike_socket.local_addr()?;
+        let config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut c = Self {
+            ike_socket,
+            natt_socket,
+            client,
+            buf: vec![0u8; 65_536],
+            address: None,
+            peer: None,
+            failure: None,
+        };
+        c.flush()?;
+        Ok(c)
+    }
+
+    /// Our tunnel address, once PPP is up.
+    #[must_use]
+    pub fn address(&self) -> Option<Ipv4Addr> {
+        self.address
+    }
+
+    /// The server's tunnel address, once PPP is up.
+    #[must_use]
+    pub fn peer(&self) -> Option<Ipv4Addr> {
+        self.peer
+    }
+
+    /// Why the connection failed, if it did.
+    #[must_use]
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// One round: reads what arrived, runs due timers, reports events, sends what is
+    /// pending. Returns true if anything arrived.
+    pub fn step(&mut self, on_event: &mut impl FnMut(&crate::client::ClientEvent)) -> io::Result<bool> {
+        use crate::client::ClientEvent;
+        let now = Instant::now();
+        let mut busy = false;
+        for natt in [false, true] {
+            let socket = if natt { &self.natt_socket } else { &self.ike_socket };
+            match socket.recv(&mut self.buf) {
+                Ok(n) => {
+                    busy = true;
+                    if natt {
+                        let _ = self.client.handle_udp4500(now, &mut self.buf[..n]);
+                    } else {
+                        let _ = self.client.handle_ike(now, &self.buf[..n]);
+                    }
+                }
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.client.poll_timeout().is_some_and(|t| t <= now) {
+            self.client.handle_timeout(now);
+        }
+        while let Some(ev) = self.client.poll_event() {
+            on_event(&ev);
+            match ev {
+                ClientEvent::PppUp { address, peer, .. } => {
+                    self.address = Some(address);
+                    self.peer = Some(peer);
+                }
+                ClientEvent::Failed(e) if self.address.is_none() || e.contains("down") => {
+                    self.failure = Some(e)
+                }
+                _ => {}
+            }
+        }
+        self.flush()?;
+        Ok(busy)
+    }
+
+    /// Sends an IPv4 packet through the tunnel.
+    pub fn send_ip(&mut self, packet: &[u8]) -> io::Result<()> {
+        self.client.send_ip(packet).map_err(|e| io::Error::other(e.to_string()))?;
+        self.flush()
+    }
+
+    /// The next IPv4 packet that came through the tunnel.
+    pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
+        self.client.poll_ip()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        use crate::client::ClientTransmit;
+        while let Some(t) = self.client.poll_transmit() {
+            match t {
+                ClientTransmit::Ike { udp_encapsulated: false, message } => {
+                    self.ike_socket.send(&message)?;
+                }
+                ClientTransmit::Ike { udp_encapsulated: true, message } => {
+                    let mut m = NON_ESP_MARKER.to_vec();
+                    m.extend_from_slice(&message);
+                    self.natt_socket.send(&m)?;
+                }
+                ClientTransmit::Esp(p) => {
+                    self.natt_socket.send(&p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Connects to an L2TP/IPsec server, then pings through the tunnel once a second if
 /// asked. Returns when all replies came back (or PPP is up, without pings), on failure,
 /// or at the timeout.
@@ -568,98 +704,44 @@ pub fn run_client(
     run: &ClientRun,
     mut on_event: impl FnMut(&crate::client::ClientEvent),
 ) -> io::Result<ClientReport> {
-    use crate::client::{ClientConfig, ClientEvent, ClientTransmit, L2tpIpsecClient, icmp_echo_request};
-    let (server, ping, timeout) = (run.server, run.ping, run.timeout);
-    let any =
-        SocketAddr::new(if server.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { server.ip() }, 0);
-    let ike_socket = udp(any)?;
-    ike_socket.connect(server)?;
-    let natt_socket = udp(any)?;
-    let natt = SocketAddr::new(server.ip(), run.natt_port);
-    natt_socket.connect(natt)?;
-    let local = ike_socket.local_addr()?;
-    let config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+    use crate::client::icmp_echo_request;
+    let mut c = ClientConnection::start(run)?;
     let start = Instant::now();
-    let mut client = L2tpIpsecClient::connect(config, &mut os_seeded()?, start)
-        .map_err(|e| io::Error::other(e.to_string()))?;
     let mut report = ClientReport::default();
-    let mut buf = vec![0u8; 65_536];
     let mut next_ping = None;
-    while start.elapsed() < timeout {
+    while start.elapsed() < run.timeout {
+        let busy = c.step(&mut on_event)?;
+        if let Some(e) = c.failure() {
+            return Err(io::Error::other(e.to_owned()));
+        }
         let now = Instant::now();
-        let mut busy = false;
-        match ike_socket.recv(&mut buf) {
-            Ok(n) => {
-                busy = true;
-                let _ = client.handle_ike(now, &buf[..n]);
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::ConnectionRefused => {}
-            Err(e) => return Err(e),
+        if report.address.is_none()
+            && let Some(address) = c.address()
+        {
+            report.address = Some(address);
+            report.peer = c.peer();
+            let Some(_) = run.ping else { return Ok(report) };
+            // Give the far end a moment to configure its side of the link (pppd's ip-up,
+            // the kernel's routes) before the first echo request.
+            next_ping = Some(now + Duration::from_secs(1));
         }
-        match natt_socket.recv(&mut buf) {
-            Ok(n) => {
-                busy = true;
-                let _ = client.handle_udp4500(now, &mut buf[..n]);
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::ConnectionRefused => {}
-            Err(e) => return Err(e),
-        }
-        if client.poll_timeout().is_some_and(|t| t <= now) {
-            client.handle_timeout(now);
-        }
-        while let Some(ev) = client.poll_event() {
-            on_event(&ev);
-            match ev {
-                ClientEvent::PppUp { address, peer, .. } => {
-                    report.address = Some(address);
-                    report.peer = Some(peer);
-                    // Give the far end a moment to configure its side of the link (pppd's
-                    // ip-up, the kernel's routes) before the first echo request.
-                    next_ping = ping.map(|_| now + Duration::from_secs(1));
-                    if ping.is_none() {
-                        return Ok(report);
-                    }
-                }
-                ClientEvent::Failed(e) if report.address.is_none() || e.contains("down") => {
-                    return Err(io::Error::other(e));
-                }
-                _ => {}
-            }
-        }
-        while let Some(p) = client.poll_ip() {
+        while let Some(p) = c.poll_ip() {
             // An echo reply (type 0) to one of ours (identifier 0x4c32).
             let ihl = usize::from(p.first().map_or(0, |b| b & 0x0f)) * 4;
             if p.len() >= ihl + 8 && p[9] == 1 && p[ihl] == 0 && p[ihl + 4..ihl + 6] == [0x4c, 0x32] {
                 report.pings_received += 1;
             }
         }
-        if let (Some((target, count)), Some(at), Some(me)) = (ping, next_ping, report.address) {
+        if let (Some((target, count)), Some(at), Some(me)) = (run.ping, next_ping, report.address) {
             if report.pings_received >= count {
                 return Ok(report);
             }
             if now >= at && report.pings_sent < count {
                 let dst = target.or(report.peer).unwrap_or(Ipv4Addr::UNSPECIFIED);
                 let seq = report.pings_sent + 1;
-                let _ = client.send_ip(&icmp_echo_request(me, dst, 0x4c32, seq, b"l2sec ping"));
+                c.send_ip(&icmp_echo_request(me, dst, 0x4c32, seq, b"l2sec ping"))?;
                 report.pings_sent = seq;
                 next_ping = Some(now + Duration::from_secs(1));
-            }
-        }
-        while let Some(t) = client.poll_transmit() {
-            match t {
-                ClientTransmit::Ike { udp_encapsulated: false, message } => {
-                    ike_socket.send(&message)?;
-                }
-                ClientTransmit::Ike { udp_encapsulated: true, message } => {
-                    let mut m = NON_ESP_MARKER.to_vec();
-                    m.extend_from_slice(&message);
-                    natt_socket.send(&m)?;
-                }
-                ClientTransmit::Esp(p) => {
-                    natt_socket.send(&p)?;
-                }
             }
         }
         if !busy {
