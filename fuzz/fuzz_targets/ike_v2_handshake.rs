@@ -1,7 +1,7 @@
 //! Fuzzes the IKEv2 IKE_SA_INIT + IKE_AUTH machines: a responder and an initiator are fed
-//! arbitrary datagrams, clock jumps and rounds of their own conversation (the first byte
-//! of each chunk picks the action), so every state is reached. Whatever comes in, nothing
-//! panics and the poll functions stay consistent.
+//! arbitrary datagrams, clock jumps, liveness checks and deletes, and rounds of their own
+//! conversation (the first byte of each chunk picks the action), so every state is
+//! reached. Whatever comes in, nothing panics and the poll functions stay consistent.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         let n = usize::from(*len).min(tail.len());
         let (chunk, after) = tail.split_at(n);
         rest = after;
-        match op % 4 {
+        match op % 6 {
             0 => {
                 let _ = responder.handle_input(now, chunk);
             }
@@ -44,6 +44,11 @@ fuzz_target!(|data: &[u8]| {
                 now += Duration::from_millis(u64::from(*len) * 100);
                 responder.handle_timeout(now);
                 initiator.handle_timeout(now);
+            }
+            3 => {
+                // Commands on the established SA (refused in other states).
+                let _ = if *len & 1 == 0 { initiator.delete(now) } else { initiator.check_liveness(now) };
+                let _ = if *len & 2 == 0 { responder.check_liveness(now) } else { responder.delete(now) };
             }
             _ => {
                 let mut buf = Vec::new();
