@@ -3,7 +3,7 @@
 //! `cargo run --release --example server -- [--listen ADDR] [--ike-port N] [--natt-port N]
 //!  [--psk TEXT | --psk-file F] [--users FILE] [--pool CIDR] [--dns IP ...]
 //!  [--radius HOST:PORT --radius-secret TEXT ... [--radius-allow-unsigned]]
-//!  [--allow-plaintext-l2tp [--l2tp-port N]] [--events json]`
+//!  [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json]`
 //!
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
 //! transport mode over NAT-T, L2TP and PPP with MS-CHAPv2. Each client gets an address from
@@ -16,8 +16,11 @@
 //! order, with failover; answers must carry a Message-Authenticator unless
 //! `--radius-allow-unsigned` (for servers that cannot, e.g. FreeRADIUS before 3.2.5).
 //!
+//! `--keylog DIR` writes Wireshark's decryption tables for every SA into DIR; run
+//! `WIRESHARK_CONFIG_DIR=DIR wireshark capture.pcap` to see IKE, ESP, L2TP and PPP inside.
+//!
 //! Not implemented yet (they exit with an error saying so): `--config`, certificates,
-//! IKEv2, `--tun`, `--keylog`.
+//! IKEv2, `--tun`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,12 +43,13 @@ struct Args {
     json: bool,
     radius: Vec<(std::net::SocketAddr, String)>,
     radius_unsigned: bool,
+    keylog: Option<std::path::PathBuf>,
 }
 
 fn usage() -> &'static str {
     "usage: server [--listen ADDR] [--ike-port N] [--natt-port N] [--psk TEXT | --psk-file F] \
      [--users FILE] [--radius HOST:PORT --radius-secret TEXT] [--pool CIDR] [--dns IP ...] \
-     [--allow-plaintext-l2tp [--l2tp-port N]] [--events json]"
+     [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json]"
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
@@ -61,6 +65,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
         json: false,
         radius: Vec::new(),
         radius_unsigned: false,
+        keylog: None,
     };
     let mut any = false;
     let mut l2tp_port = 1701;
@@ -106,7 +111,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<(Args, bool), String> {
                 last.1 = secret;
             }
             "--radius-allow-unsigned" => a.radius_unsigned = true,
-            "--config" | "--cert" | "--key" | "--ca" | "--tun" | "--keylog" | "--ike" => {
+            "--keylog" => a.keylog = Some(value("--keylog")?.into()),
+            "--config" | "--cert" | "--key" | "--ca" | "--tun" | "--ike" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
@@ -172,6 +178,7 @@ fn main() -> ExitCode {
     let dns = [args.dns.first().copied(), args.dns.get(1).copied()];
     let mut config = ServerConfig::new(args.listen, args.ike_port, args.natt_port, &psk, users, pool, dns);
     config.l2tp_port = args.plaintext;
+    config.keylog = args.keylog.clone();
     if !args.radius.is_empty() {
         if let Some((addr, _)) = args.radius.iter().find(|(_, secret)| secret.is_empty()) {
             eprintln!("--radius {addr} needs a --radius-secret after it");

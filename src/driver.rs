@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub ppp_name: String,
     /// Authenticate users with these RADIUS servers instead of `users`.
     pub radius: Option<l2sec_radius_auth::ClientConfig>,
+    /// Write Wireshark decryption tables (`ikev1_decryption_table`, `esp_sa`,
+    /// `preferences`) for every SA into this directory: point `WIRESHARK_CONFIG_DIR` at it
+    /// and a capture of any session decrypts. The files hold keys: keep them private.
+    pub keylog: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -105,6 +109,7 @@ impl ServerConfig {
             users,
             ppp_name: "l2sec".into(),
             radius: None,
+            keylog: None,
         }
     }
 }
@@ -224,6 +229,40 @@ pub struct Server {
     ppp_name: String,
     tunnel_address: Ipv4Addr,
     radius: Option<RadiusBackend>,
+    keylog: Option<KeyLog>,
+}
+
+/// Wireshark's decryption tables, rewritten whole as SAs appear.
+#[derive(Debug)]
+struct KeyLog {
+    dir: std::path::PathBuf,
+    ikev1: Vec<zeroize::Zeroizing<String>>,
+    esp: Vec<zeroize::Zeroizing<String>>,
+}
+
+impl KeyLog {
+    fn open(dir: std::path::PathBuf) -> io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("preferences"),
+            "esp.enable_encryption_decode: TRUE\nesp.enable_authentication_check: TRUE\n",
+        )?;
+        let k = Self { dir, ikev1: Vec::new(), esp: Vec::new() };
+        k.write()?;
+        Ok(k)
+    }
+
+    fn write(&self) -> io::Result<()> {
+        let ike = l2sec_ike::keylog::ikev1_decryption_table(self.ikev1.iter().map(|l| l.as_str()));
+        std::fs::write(self.dir.join(l2sec_ike::keylog::IKEV1_DECRYPTION_TABLE), ike.as_bytes())?;
+        let mut esp = String::from(l2sec_ike::keylog::UAT_HEADER);
+        for l in &self.esp {
+            esp.push('\n');
+            esp.push_str(l.as_str());
+        }
+        esp.push('\n');
+        std::fs::write(self.dir.join("esp_sa"), zeroize::Zeroizing::new(esp).as_bytes())
+    }
 }
 
 fn os_seeded() -> io::Result<ChaCha20Rng> {
@@ -268,6 +307,7 @@ impl Server {
             ppp_name: config.ppp_name,
             tunnel_address,
             radius,
+            keylog: config.keylog.map(KeyLog::open).transpose()?,
         })
     }
 
@@ -420,17 +460,34 @@ impl Server {
         }
         while let Some(ev) = self.ike.poll_event() {
             match ev {
-                IkeEvent::PeerUp { remote, .. } => on_event(&ServerEvent::IkeUp { remote }),
+                IkeEvent::PeerUp { remote, keylog, .. } => {
+                    if let Some(k) = self.keylog.as_mut() {
+                        k.ikev1.push(keylog);
+                        k.write()?;
+                    }
+                    on_event(&ServerEvent::IkeUp { remote });
+                }
                 IkeEvent::ChildSa { conn, remote, child } => match child.esp_params() {
                     Ok((inbound, outbound)) => match self
                         .data
                         .install_child_sa(conn, remote, &inbound, &outbound)
                     {
-                        Ok(()) => on_event(&ServerEvent::EspUp {
-                            remote,
-                            spi_in: inbound.spi,
-                            spi_out: outbound.spi,
-                        }),
+                        Ok(()) => {
+                            if let Some(k) = self.keylog.as_mut() {
+                                k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
+                                    &inbound, None, None,
+                                )));
+                                k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
+                                    &outbound, None, None,
+                                )));
+                                k.write()?;
+                            }
+                            on_event(&ServerEvent::EspUp {
+                                remote,
+                                spi_in: inbound.spi,
+                                spi_out: outbound.spi,
+                            })
+                        }
                         Err(e) => on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}"))),
                     },
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),

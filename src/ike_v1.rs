@@ -45,6 +45,9 @@ pub enum IkeEvent {
         remote: SocketAddr,
         /// NAT detection, if NAT-T was negotiated.
         nat: Option<NatStatus>,
+        /// The peer's line of Wireshark's `ikev1_decryption_table` (secret: write it only
+        /// to a key log the user asked for).
+        keylog: zeroize::Zeroizing<String>,
     },
     /// A Child SA was negotiated: install it.
     ChildSa {
@@ -277,7 +280,17 @@ impl IkeV1Server {
                         peer.dpd =
                             Some(Dpd::new(ctx, DpdConfig::default(), ChaCha20Rng::from_seed(seed), now));
                     }
-                    self.events.push_back(IkeEvent::PeerUp { conn: peer.conn, remote: peer.remote, nat });
+                    let keylog = peer
+                        .context
+                        .as_ref()
+                        .map(l2sec_ike::keylog::ikev1_line_for_context)
+                        .unwrap_or_default();
+                    self.events.push_back(IkeEvent::PeerUp {
+                        conn: peer.conn,
+                        remote: peer.remote,
+                        nat,
+                        keylog,
+                    });
                 }
                 phase1::Event::Failed(error) => failed = Some(error),
                 _ => {}
