@@ -275,6 +275,29 @@ fn tunnel_mode_with_traffic_selector_narrowing() {
     assert_mirror_and_carry_esp(&a.child, &b.child);
 }
 
+/// RFC 7296 §1.2: a refused first Child SA leaves both sides with an authenticated IKE SA
+/// and no Child SA; that IKE SA still works (here: it is deleted cleanly).
+fn assert_ike_sa_without_child(i: &mut Sa, r: &mut Sa, now: Instant) {
+    for (m, peer) in [(&mut *i, "server.example"), (&mut *r, "client.example")] {
+        assert_eq!(m.state(), State::Established);
+        match events(m).as_slice() {
+            [Event::EstablishedWithoutChild { peer_id, refused, .. }] => {
+                assert_eq!(*peer_id, Identity::fqdn(peer));
+                assert_eq!(*refused, Error::NoProposalChosen);
+            }
+            other => panic!("expected an IKE SA without Child SA, got {other:?}"),
+        }
+    }
+    i.delete(now).unwrap();
+    for (d, _) in drain(i, now) {
+        r.handle_input(now, &d).unwrap();
+    }
+    for (d, _) in drain(r, now) {
+        i.handle_input(now, &d).unwrap();
+    }
+    assert_eq!((events(i), events(r)), (vec![Event::Closed], vec![Event::Closed]));
+}
+
 /// Transport wanted by the initiator, tunnel only at the responder: no Child SA.
 #[test]
 fn mode_mismatch_is_refused() {
@@ -283,8 +306,7 @@ fn mode_mismatch_is_refused() {
     rc.child.mode = EspMode::Tunnel;
     let (mut i, mut r) = pair(now, ic, rc);
     run(&mut i, &mut r, now, |_| 1);
-    assert_eq!(failed(&mut r), Error::NoProposalChosen);
-    assert_eq!(failed(&mut i), Error::NoProposalChosen);
+    assert_ike_sa_without_child(&mut i, &mut r, now);
 }
 
 /// Disjoint selectors: TS_UNACCEPTABLE.
@@ -295,8 +317,7 @@ fn disjoint_traffic_selectors_are_refused() {
     rc.child.remote_ts = vec![TrafficSelector::ipv4_host(Ipv4Addr::new(198, 51, 100, 1), 17, Some(1701))];
     let (mut i, mut r) = pair(now, ic, rc);
     run(&mut i, &mut r, now, |_| 1);
-    assert_eq!(failed(&mut r), Error::NoProposalChosen);
-    assert_eq!(failed(&mut i), Error::NoProposalChosen);
+    assert_ike_sa_without_child(&mut i, &mut r, now);
 }
 
 #[test]

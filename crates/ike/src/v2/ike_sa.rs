@@ -17,8 +17,8 @@
 //!
 //! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
 //! a responder sending COOKIEs, fragmentation (RFC 7383), certificates, EAP. A refused
-//! Child SA ends the machine (after the responder is authenticated) instead of keeping a
-//! child-less IKE SA.
+//! first Child SA leaves an established IKE SA without Child SA
+//! ([`Event::EstablishedWithoutChild`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -240,6 +240,19 @@ pub enum Event {
         local_ts: Vec<TrafficSelector<'static>>,
         /// The peer's traffic selectors, as agreed.
         remote_ts: Vec<TrafficSelector<'static>>,
+    },
+    /// RFC 7296 §1.2: the peer is authenticated and the IKE SA is up, but the first Child
+    /// SA was refused (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...). The IKE SA stays usable
+    /// (INFORMATIONAL, [`IkeSa::delete`]).
+    EstablishedWithoutChild {
+        /// The IKE SA transforms.
+        suite: IkeSuite,
+        /// The identity the peer proved.
+        peer_id: Identity,
+        /// NAT detection.
+        nat: NatStatus,
+        /// Why there is no Child SA.
+        refused: Error,
     },
     /// The handshake failed and will not recover.
     Failed(Error),
@@ -1237,8 +1250,13 @@ impl<R: CryptoRng> IkeSa<R> {
         if !self.peer_auth_ok(suite, keys, id_body, auth) {
             return Err(Error::AuthenticationFailed);
         }
-        if let Some(e) = refused {
-            return Err(e);
+        if let Some(refused) = refused {
+            return Ok(Event::EstablishedWithoutChild {
+                suite: *suite,
+                peer_id: Identity { id_type: id.id_type, data: id.data.to_vec() },
+                nat: self.nat,
+                refused,
+            });
         }
         let sa = p.sa.as_ref().ok_or(Error::NoProposalChosen)?;
         let [proposal] = sa.proposals.as_slice() else {
@@ -1431,7 +1449,7 @@ impl<R: CryptoRng> IkeSa<R> {
         c.push(&Payload::Authentication(Authentication::new(AuthMethod::SharedKeyMic, &own_auth)))
             .map_err(enc)?;
         let spi = self.child_spi.to_be_bytes();
-        let result = match &child {
+        let event = match &child {
             Ok((number, enc_alg, integ, spi_out, tsi, tsr)) => {
                 if self.config.child.mode == EspMode::Transport {
                     c.push(&Payload::Notify(Notify::new(NotifyType::UseTransportMode, &[]))).map_err(enc)?;
@@ -1447,40 +1465,38 @@ impl<R: CryptoRng> IkeSa<R> {
                 let (i2r, r2i) =
                     child_keys(suite.prf, &keys.sk_d, None, &self.ni, &self.nr, *enc_alg, *integ)?;
                 let child = self.child_sa(*spi_out, *enc_alg, *integ, i2r, r2i);
-                Ok(Event::Established {
+                Event::Established {
                     child,
                     suite,
                     peer_id,
                     nat: self.nat,
                     local_ts: tsr.clone(),
                     remote_ts: tsi.clone(),
-                })
+                }
             }
             Err(notify) => {
                 c.push(&Payload::Notify(Notify::new(*notify, &[]))).map_err(enc)?;
-                Err(Error::NoProposalChosen)
+                // RFC 7296 §1.2: the IKE SA is up even though the Child SA is not.
+                Event::EstablishedWithoutChild {
+                    suite,
+                    peer_id,
+                    nat: self.nat,
+                    refused: Error::NoProposalChosen,
+                }
             }
         };
         let first = c.finish();
         let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
         self.send_response(data, out, encapsulated);
-        match result {
-            Ok(event) => {
-                if let Event::Established { child, .. } = &event {
-                    self.child_spi_out = Some(child.spi_out);
-                }
-                self.peer_next_id = 2;
-                self.own_next_id = 0;
-                self.state = State::Established;
-                self.timers = [None; TIMER_COUNT];
-                self.events.push_back(event);
-                Ok(())
-            }
-            Err(e) => {
-                self.fail(e.clone());
-                Err(e)
-            }
+        if let Event::Established { child, .. } = &event {
+            self.child_spi_out = Some(child.spi_out);
         }
+        self.peer_next_id = 2;
+        self.own_next_id = 0;
+        self.state = State::Established;
+        self.timers = [None; TIMER_COUNT];
+        self.events.push_back(event);
+        Ok(())
     }
 
     /// The ESP proposal (initiator's preference), mode and narrowed selectors, or the
