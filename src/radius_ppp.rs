@@ -44,15 +44,22 @@ fn authenticator_response(message: &[u8]) -> Option<[u8; 20]> {
 /// The PPP verdict for a RADIUS answer (`None`: the request timed out or failed).
 #[must_use]
 pub fn verdict(reply: Option<&Reply>) -> AuthVerdict {
-    let reject = |message: String| AuthVerdict::Reject(Rejection { message, mschap_error: None, retry: false });
+    let reject =
+        |message: String| AuthVerdict::Reject(Rejection { message, mschap_error: None, retry: false });
     match reply {
         Some(Reply::AccessAccept(a)) => {
             let mppe = a.mppe.as_ref().and_then(|k| {
-                Some(MppeKeys { send: k.send_key.get(..16)?.try_into().ok()?, recv: k.recv_key.get(..16)?.try_into().ok()? })
+                Some(MppeKeys {
+                    send: k.send_key.get(..16)?.try_into().ok()?,
+                    recv: k.recv_key.get(..16)?.try_into().ok()?,
+                })
             });
             AuthVerdict::Accept(Acceptance {
                 message: a.reply_message.first().cloned().unwrap_or_else(|| "Access granted".into()),
-                authenticator_response: a.ms_chap2_success.as_ref().and_then(|s| authenticator_response(&s.message)),
+                authenticator_response: a
+                    .ms_chap2_success
+                    .as_ref()
+                    .and_then(|s| authenticator_response(&s.message)),
                 mppe,
                 peer_address: None,
             })
@@ -76,8 +83,8 @@ mod tests {
         assert_eq!(
             authenticator_response(m),
             Some([
-                0x40, 0x7a, 0x55, 0x89, 0x11, 0x5f, 0xd0, 0xd6, 0x20, 0x9f, 0x51, 0x0f, 0xe9, 0xc0, 0x45, 0x66, 0x93,
-                0x2c, 0xda, 0x56
+                0x40, 0x7a, 0x55, 0x89, 0x11, 0x5f, 0xd0, 0xd6, 0x20, 0x9f, 0x51, 0x0f, 0xe9, 0xc0, 0x45,
+                0x66, 0x93, 0x2c, 0xda, 0x56
             ])
         );
         assert_eq!(authenticator_response(b"S=407A"), None);
