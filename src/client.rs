@@ -366,11 +366,7 @@ impl L2tpIpsecClient {
     /// Moves every layer forward: transmits, events, and the next layer's start.
     fn progress(&mut self, now: Instant) {
         let mut buf = Vec::new();
-        while let Some(t) = self.phase1.poll_transmit(now, &mut buf) {
-            let message = buf[buf.len() - t.size..].to_vec();
-            self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
-            buf.clear();
-        }
+        drain_ike(&mut self.out, |b| self.phase1.poll_transmit(now, b));
         while let Some(ev) = self.phase1.poll_event() {
             match ev {
                 phase1::Event::Established { nat, .. } => {
@@ -395,11 +391,7 @@ impl L2tpIpsecClient {
             }
         }
         if let Some(q) = self.quick.as_mut() {
-            while let Some(t) = q.poll_transmit(now, &mut buf) {
-                let message = buf[buf.len() - t.size..].to_vec();
-                self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
-                buf.clear();
-            }
+            drain_ike(&mut self.out, |b| q.poll_transmit(now, b));
             while let Some(ev) = q.poll_event() {
                 match ev {
                     QuickModeEvent::Established { child, .. } => match child.esp_params() {
@@ -434,11 +426,7 @@ impl L2tpIpsecClient {
             }
         }
         if let Some(d) = self.dpd.as_mut() {
-            while let Some(t) = d.poll_transmit(now, &mut buf) {
-                let message = buf[buf.len() - t.size..].to_vec();
-                self.out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
-                buf.clear();
-            }
+            drain_ike(&mut self.out, |b| d.poll_transmit(now, b));
             while let Some(ev) = d.poll_event() {
                 if ev == DpdEvent::PeerDead {
                     self.events.push_back(ClientEvent::Failed("the server is not answering (DPD)".into()));
@@ -472,6 +460,19 @@ impl L2tpIpsecClient {
                 _ => {}
             }
         }
+    }
+}
+
+/// Moves every IKE message a machine has ready into `out`.
+fn drain_ike(
+    out: &mut VecDeque<ClientTransmit>,
+    mut poll: impl FnMut(&mut Vec<u8>) -> Option<phase1::Transmit>,
+) {
+    let mut buf = Vec::new();
+    while let Some(t) = poll(&mut buf) {
+        let message = buf[buf.len() - t.size..].to_vec();
+        out.push_back(ClientTransmit::Ike { udp_encapsulated: t.udp_encapsulated, message });
+        buf.clear();
     }
 }
 

@@ -98,6 +98,21 @@ struct Peer {
     dpd: Option<Dpd<ChaCha20Rng>>,
 }
 
+/// Moves every datagram a machine has ready (`poll` appends one to the buffer it is given)
+/// into `out`, addressed to `destination`.
+fn drain_transmits(
+    out: &mut VecDeque<IkeTransmit>,
+    destination: SocketAddr,
+    mut poll: impl FnMut(&mut Vec<u8>) -> Option<phase1::Transmit>,
+) {
+    let mut buf = Vec::new();
+    while let Some(t) = poll(&mut buf) {
+        let message = buf[buf.len() - t.size..].to_vec();
+        out.push_back(IkeTransmit { destination, udp_encapsulated: t.udp_encapsulated, message });
+        buf.clear();
+    }
+}
+
 /// IKEv1 responders for every peer of a server.
 pub struct IkeV1Server {
     phase1: Phase1Config,
@@ -259,16 +274,7 @@ impl IkeV1Server {
     fn drain(&mut self, now: Instant, icookie: &[u8; 8]) {
         let Some(peer) = self.peers.get_mut(icookie) else { return };
         let mut failed = None;
-        let mut buf = Vec::new();
-        while let Some(t) = peer.phase1.poll_transmit(now, &mut buf) {
-            let message = buf[buf.len() - t.size..].to_vec();
-            self.out.push_back(IkeTransmit {
-                destination: peer.remote,
-                udp_encapsulated: t.udp_encapsulated,
-                message,
-            });
-            buf.clear();
-        }
+        drain_transmits(&mut self.out, peer.remote, |b| peer.phase1.poll_transmit(now, b));
         while let Some(ev) = peer.phase1.poll_event() {
             match ev {
                 phase1::Event::Established { nat, .. } => {
@@ -298,15 +304,7 @@ impl IkeV1Server {
         }
         let mut done = Vec::new();
         for (id, q) in &mut peer.quick {
-            while let Some(t) = q.poll_transmit(now, &mut buf) {
-                let message = buf[buf.len() - t.size..].to_vec();
-                self.out.push_back(IkeTransmit {
-                    destination: peer.remote,
-                    udp_encapsulated: t.udp_encapsulated,
-                    message,
-                });
-                buf.clear();
-            }
+            drain_transmits(&mut self.out, peer.remote, |b| q.poll_transmit(now, b));
             while let Some(ev) = q.poll_event() {
                 match ev {
                     QuickModeEvent::Established { child, .. } => {
@@ -330,15 +328,7 @@ impl IkeV1Server {
         }
         let mut dead = false;
         if let Some(dpd) = peer.dpd.as_mut() {
-            while let Some(t) = dpd.poll_transmit(now, &mut buf) {
-                let message = buf[buf.len() - t.size..].to_vec();
-                self.out.push_back(IkeTransmit {
-                    destination: peer.remote,
-                    udp_encapsulated: t.udp_encapsulated,
-                    message,
-                });
-                buf.clear();
-            }
+            drain_transmits(&mut self.out, peer.remote, |b| dpd.poll_transmit(now, b));
             while let Some(ev) = dpd.poll_event() {
                 dead |= matches!(ev, DpdEvent::PeerDead);
             }

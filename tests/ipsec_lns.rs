@@ -276,46 +276,22 @@ fn plaintext_l2tp_is_served_when_allowed() {
 // ------------------------------------------------------------------------------------
 
 mod with_ike {
-    use std::time::Duration;
 
     use l2sec::ike_v1::{IkeEvent, IkeV1Server};
-    use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+    use l2sec_ike::child::EspEncapsulation;
     use l2sec_ike::v1::phase1::{self, Identity, NatTraversal, Phase1, Phase1Config};
-    use l2sec_ike::v1::quick::{EspProposal, QuickMode, QuickModeConfig, QuickModeEvent, TrafficSelector};
-    use l2sec_ike::wire::v1::IdType;
+    use l2sec_ike::v1::quick::{QuickMode, QuickModeConfig, QuickModeEvent};
 
     use super::*;
 
     const PSK: &[u8] = b"l2tp-ipsec shared secret";
 
+    /// The L2TP/IPsec Quick Mode the l2sec client offers (transport, UDP/1701).
     fn quick_config(encapsulation: EspEncapsulation, client: Ipv4Addr, server: Ipv4Addr) -> QuickModeConfig {
-        let ts = |a: Ipv4Addr| TrafficSelector {
-            id_type: IdType::Ipv4Addr,
-            protocol: 17,
-            port: 1701,
-            data: a.octets().to_vec(),
-        };
-        QuickModeConfig {
-            proposals: vec![
-                EspProposal {
-                    encryption: EspEncryption::AesCbc { key_len: 32 },
-                    integrity: EspIntegrity::HmacSha256_128,
-                    lifetime: Duration::from_secs(3600),
-                },
-                EspProposal {
-                    encryption: EspEncryption::AesCbc { key_len: 16 },
-                    integrity: EspIntegrity::HmacSha1_96,
-                    lifetime: Duration::from_secs(3600),
-                },
-            ],
-            mode: EspMode::Transport,
-            encapsulation,
-            traffic_selectors: Some((ts(client), ts(server))),
-            retransmit_timeout: Duration::from_secs(1),
-            max_retransmits: 3,
-            pfs_group: None,
-            nat_oa: None,
-        }
+        let addr = |ip: Ipv4Addr| SocketAddr::new(ip.into(), 500);
+        let mut q = l2sec::client::ClientConfig::new(addr(client), addr(server), PSK, "", "").quick;
+        q.encapsulation = encapsulation;
+        q
     }
 
     /// Runs Main Mode (NAT-T forced, as behind a NAT) and Quick Mode for UDP/1701 between
