@@ -85,6 +85,54 @@ pub fn ikev1_decryption_table<'a>(lines: impl IntoIterator<Item = &'a str>) -> Z
     file
 }
 
+/// The file Wireshark reads IKEv2 keys from, in its configuration directory.
+pub const IKEV2_DECRYPTION_TABLE: &str = "ikev2_decryption_table";
+
+/// One line of Wireshark's `ikev2_decryption_table` for an IKE SA: SPIi, SPIr, SK_ei,
+/// SK_er, the encryption algorithm, SK_ai, SK_ar and the integrity algorithm, with the
+/// algorithm names Wireshark 4.0 uses. The line holds keys: keep it private.
+#[must_use]
+pub fn ikev2_decryption_line(
+    spis: ([u8; 8], [u8; 8]),
+    suite: &crate::v2::keys::IkeSuite,
+    keys: &crate::v2::keys::IkeKeys,
+) -> Zeroizing<String> {
+    use crate::v2::keys::{IkeEncryption, IkeIntegrity};
+    let encryption = match suite.encryption {
+        IkeEncryption::AesCbc { key_len } => format!("AES-CBC-{} [RFC3602]", key_len * 8),
+        IkeEncryption::AesGcm16 { key_len } => format!("AES-GCM-{} with 16 octet ICV [RFC5282]", key_len * 8),
+    };
+    let integrity = match suite.integrity {
+        None => "NONE [RFC4306]",
+        Some(IkeIntegrity::HmacSha1_96) => "HMAC_SHA1_96 [RFC2404]",
+        Some(IkeIntegrity::HmacSha256_128) => "HMAC_SHA2_256_128 [RFC4868]",
+        Some(IkeIntegrity::HmacSha384_192) => "HMAC_SHA2_384_192 [RFC4868]",
+        Some(IkeIntegrity::HmacSha512_256) => "HMAC_SHA2_512_256 [RFC4868]",
+    };
+    let mut line = Zeroizing::new(String::new());
+    push_hex(&mut line, &spis.0);
+    line.push(',');
+    push_hex(&mut line, &spis.1);
+    line.push(',');
+    push_hex(&mut line, &keys.sk_ei);
+    line.push(',');
+    push_hex(&mut line, &keys.sk_er);
+    line.push_str(&format!(",\"{encryption}\","));
+    push_hex(&mut line, &keys.sk_ai);
+    line.push(',');
+    push_hex(&mut line, &keys.sk_ar);
+    line.push_str(&format!(",\"{integrity}\""));
+    line
+}
+
+/// The `ikev2_decryption_table` line of an IKE SA whose keys exist (after IKE_SA_INIT).
+#[must_use]
+pub fn ikev2_line_for_sa<R: rand_core::CryptoRng>(
+    sa: &crate::v2::ike_sa::IkeSa<R>,
+) -> Option<Zeroizing<String>> {
+    Some(ikev2_decryption_line(sa.spis(), sa.suite()?, sa.keys()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

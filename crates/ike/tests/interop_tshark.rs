@@ -425,3 +425,124 @@ fn tshark_check_fails_with_a_wrong_key_log() {
         assert!(message.contains(expect), "{name}: {message}");
     }
 }
+
+// ------------------------------------------------------------------------------------
+// IKEv2: tshark decrypts IKE_AUTH with the key log l2sec writes
+// ------------------------------------------------------------------------------------
+
+/// An IKEv2 IKE_SA_INIT + IKE_AUTH with a transport-mode UDP/1701 child between l2sec's
+/// initiator and responder; returns the datagrams and the initiator's key log line.
+fn run_ikev2(suite: l2sec_ike::v2::keys::IkeSuite, nat_t: bool, seed: u64) -> (Vec<Datagram>, String) {
+    use l2sec_ike::v2::ike_sa::{ChildConfig, Event as V2Event, Identity as V2Identity, IkeSa, IkeSaConfig};
+    let now = Instant::now();
+    let addr = |ip: Ipv4Addr| std::net::SocketAddr::new(ip.into(), 500);
+    let psk = b"tshark interop v2 psk";
+    let mut ic = IkeSaConfig::new(psk, V2Identity::fqdn("client.example"), addr(INITIATOR), addr(RESPONDER));
+    let mut rc = IkeSaConfig::new(psk, V2Identity::fqdn("server.example"), addr(RESPONDER), addr(INITIATOR));
+    ic.proposals = vec![suite];
+    rc.proposals = vec![suite];
+    ic.force_encapsulation = nat_t;
+    ic.child = ChildConfig::l2tp(INITIATOR.into(), RESPONDER.into());
+    rc.child = ChildConfig::l2tp(RESPONDER.into(), INITIATOR.into());
+    let mut i = IkeSa::initiate(ic, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
+    let mut r = IkeSa::respond(rc, ChaCha20Rng::seed_from_u64(seed + 1), now);
+    let mut wire = Vec::new();
+    let mut buf = Vec::new();
+    for _ in 0..6 {
+        while let Some(t) = i.poll_transmit(now, &mut buf) {
+            let isakmp = buf[buf.len() - t.size..].to_vec();
+            r.handle_input(now, &isakmp).unwrap();
+            wire.push(Datagram { from_initiator: true, udp_encapsulated: t.udp_encapsulated, isakmp });
+            buf.clear();
+        }
+        while let Some(t) = r.poll_transmit(now, &mut buf) {
+            let isakmp = buf[buf.len() - t.size..].to_vec();
+            i.handle_input(now, &isakmp).unwrap();
+            wire.push(Datagram { from_initiator: false, udp_encapsulated: t.udp_encapsulated, isakmp });
+            buf.clear();
+        }
+    }
+    for sa in [&mut i, &mut r] {
+        let up = std::iter::from_fn(|| sa.poll_event()).any(|e| matches!(e, V2Event::Established { .. }));
+        assert!(up, "IKEv2 SA not established");
+    }
+    assert_eq!(wire.len(), 4, "IKE_SA_INIT and IKE_AUTH");
+    let line = keylog::ikev2_line_for_sa(&i).expect("keys exist");
+    assert_eq!(Some(line.as_str()), keylog::ikev2_line_for_sa(&r).as_deref().map(String::as_str));
+    (wire, line.to_string())
+}
+
+fn check_ikev2_with_tshark(name: &str, wire: &[Datagram], line: &str) {
+    let dir = scratch_dir(name);
+    let ws = dir.join("ws");
+    std::fs::write(ws.join(keylog::IKEV2_DECRYPTION_TABLE), format!("{}\n{line}\n", keylog::UAT_HEADER))
+        .unwrap();
+    let pcap_path = dir.join("ikev2.pcap");
+    std::fs::write(&pcap_path, pcap(wire)).unwrap();
+    let fields = tshark(
+        &ws,
+        &pcap_path,
+        &[
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "frame.number",
+            "-e",
+            "isakmp.exchangetype",
+            "-e",
+            "isakmp.enc.decrypted",
+            "-e",
+            "_ws.malformed",
+        ],
+    );
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(lines.len(), wire.len(), "{fields}");
+    for l in &lines {
+        let f: Vec<&str> = l.split('|').collect();
+        assert!(f[3].is_empty(), "{name}: malformed frame {l}");
+        if f[1] == "35" {
+            assert!(!f[2].is_empty(), "{name}: IKE_AUTH not decrypted by tshark: {l}");
+        }
+    }
+    assert_eq!(lines.iter().filter(|l| l.split('|').nth(1) == Some("35")).count(), 2, "{fields}");
+    let bad = tshark(&ws, &pcap_path, &["-Y", "_ws.malformed || _ws.expert.severity >= 0x00600000"]);
+    assert!(bad.is_empty(), "{name}: tshark flagged:\n{bad}");
+    let decode =
+        Command::new(format!("{LAB}/strongswan/tools/decode.sh")).arg(&pcap_path).arg(&ws).output().unwrap();
+    assert!(decode.status.success(), "{name}: decode.sh: {}", String::from_utf8_lossy(&decode.stdout));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "interop: needs tshark; run by .ci/run with --ignored"]
+fn tshark_decrypts_ikev2_aes_cbc_sha256() {
+    use l2sec_ike::v2::keys::IkeSuite;
+    let (wire, line) = run_ikev2(IkeSuite::aes128_sha256(DhGroup::Modp2048), false, 70);
+    check_ikev2_with_tshark("v2-cbc", &wire, &line);
+    let (wire, line) = run_ikev2(IkeSuite::aes256_sha256(DhGroup::Curve25519), true, 72);
+    check_ikev2_with_tshark("v2-cbc-nat-t", &wire, &line);
+}
+
+#[test]
+#[ignore = "interop: needs tshark; run by .ci/run with --ignored"]
+fn tshark_decrypts_ikev2_aes_gcm() {
+    use l2sec_ike::v2::keys::IkeSuite;
+    let (wire, line) = run_ikev2(IkeSuite::aes_gcm16(16, DhGroup::Ecp256), false, 74);
+    check_ikev2_with_tshark("v2-gcm", &wire, &line);
+}
+
+#[test]
+#[ignore = "interop: needs tshark; run by .ci/run with --ignored"]
+fn tshark_ikev2_check_fails_with_a_wrong_key_log() {
+    use l2sec_ike::v2::keys::IkeSuite;
+    let (wire, line) = run_ikev2(IkeSuite::aes128_sha256(DhGroup::Modp2048), false, 76);
+    // Flip one hex digit of SK_ei (the third field).
+    let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
+    let c = fields[2].remove(0);
+    fields[2].insert(0, if c == '0' { '1' } else { '0' });
+    let broken = fields.join(",");
+    let r = std::panic::catch_unwind(|| check_ikev2_with_tshark("v2-wrong-key", &wire, &broken));
+    assert!(r.is_err(), "a wrong key log must make the check fail");
+}

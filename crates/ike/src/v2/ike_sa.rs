@@ -776,6 +776,12 @@ impl<R: CryptoRng> IkeSa<R> {
         self.keys.as_ref()
     }
 
+    /// The negotiated IKE SA transforms, once IKE_SA_INIT is done.
+    #[must_use]
+    pub const fn suite(&self) -> Option<&IkeSuite> {
+        self.suite.as_ref()
+    }
+
     /// The SPIs `(initiator, responder)` (the responder's is zero until IKE_SA_INIT is
     /// answered).
     #[must_use]
