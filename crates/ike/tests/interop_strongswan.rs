@@ -7,8 +7,6 @@
 //! packages; it fails (never skips) without them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
@@ -24,96 +22,9 @@ use rand_core::SeedableRng;
 const INNER_ENV: &str = "L2SEC_IKE_INTEROP_INNER";
 const PSK: &[u8] = b"lab-psk-0123456789";
 
-fn lab_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan"))
-}
+mod strongswan_lab;
 
-/// Tears the lab down however the test ends.
-struct Lab {
-    name: &'static str,
-    peer: PathBuf,
-    state: PathBuf,
-}
-
-impl Lab {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("bash");
-        c.arg(&self.peer)
-            .env("LAB", self.name)
-            .env("LAB_STATE", &self.state)
-            .env("STATE_ROOT", self.state.join("ss"));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.run_env(args, &[])
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        let out = self
-            .cmd()
-            .envs(env.iter().copied())
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "peer.sh {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
-impl Lab {
-    /// Checks the peer is installed, then brings up the direct topology under `name`.
-    fn up(name: &'static str) -> Self {
-        let peer = lab_dir().join("peer.sh");
-        assert!(peer.exists(), "lab script missing: {}", peer.display());
-        for bin in ["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"] {
-            assert!(
-                std::path::Path::new(bin).exists(),
-                "strongSwan is not installed ({bin} missing): run .ci/install-peers.sh"
-            );
-        }
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
-        let state = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&state).unwrap();
-        let lab = Self { name, peer, state };
-        let _ = lab.cmd().arg("net-down").output();
-        lab.run(&["net-up", "direct"]);
-        lab
-    }
-
-    /// Runs this test binary's test `test` again inside namespace `ns` (a or b).
-    fn spawn_inner(&self, ns: &str, test: &str) -> std::process::Child {
-        self.cmd()
-            .args(["exec", ns])
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", test, "--ignored", "--nocapture"])
-            .env(INNER_ENV, "1")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn charon_log_full(&self, name: &str) -> String {
-        std::fs::read_to_string(self.state.join("ss").join(name).join("charon.log")).unwrap_or_default()
-    }
-
-    fn charon_log(&self, name: &str) -> String {
-        tail(&self.charon_log_full(name), 40)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("net-down").output();
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
+use strongswan_lab::Lab;
 
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
@@ -122,7 +33,7 @@ fn main_mode_psk_initiator_against_charon() {
         inner_initiator();
         return;
     }
-    let lab = Lab::up("l2ikei");
+    let lab = Lab::up("l2ikei", INNER_ENV);
     lab.run(&["start", "srv", "l2ikei-b", "responder"]);
 
     let inner = lab.spawn_inner("a", "main_mode_psk_initiator_against_charon").wait_with_output().unwrap();
@@ -131,7 +42,7 @@ fn main_mode_psk_initiator_against_charon() {
         "inner run failed:\n{}\n{}\n--- charon log tail:\n{}",
         String::from_utf8_lossy(&inner.stdout),
         String::from_utf8_lossy(&inner.stderr),
-        lab.charon_log("srv")
+        lab.charon_log("srv", 40)
     );
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     assert!(inner_out.contains("established with charon"), "inner run did not establish:\n{inner_out}");
@@ -142,7 +53,7 @@ fn main_mode_psk_initiator_against_charon() {
     assert!(
         sas.contains("version=1") && sas.contains("state=ESTABLISHED"),
         "charon has no established IKEv1 SA:\n{sas}\n--- charon log tail:\n{}",
-        lab.charon_log("srv")
+        lab.charon_log("srv", 40)
     );
 }
 
@@ -153,7 +64,7 @@ fn main_mode_psk_responder_against_charon() {
         inner_responder();
         return;
     }
-    let lab = Lab::up("l2iker");
+    let lab = Lab::up("l2iker", INNER_ENV);
     lab.run(&["start", "cli", "l2iker-a", "initiator"]);
     let inner = lab.spawn_inner("b", "main_mode_psk_responder_against_charon");
     std::thread::sleep(Duration::from_millis(300)); // let the responder bind port 500
@@ -166,7 +77,7 @@ fn main_mode_psk_responder_against_charon() {
         String::from_utf8_lossy(&inner.stdout),
         String::from_utf8_lossy(&inner.stderr),
         String::from_utf8_lossy(&up.stdout),
-        lab.charon_log("cli")
+        lab.charon_log("cli", 40)
     );
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     assert!(inner_out.contains("established with charon"), "{inner_out}");
@@ -373,7 +284,7 @@ fn nat_t_quick_mode_responder_against_charon() {
         nat_t_owner(false);
         return;
     }
-    let lab = Lab::up("l2iknr");
+    let lab = Lab::up("l2iknr", INNER_ENV);
     // charon forces UDP encapsulation (libipsec needs it), so both sides float to 4500.
     lab.run_env(&["start", "cli", "l2iknr-a", "initiator"], &[("ENCAP", "yes")]);
     let inner = lab.spawn_inner("b", "nat_t_quick_mode_responder_against_charon");
@@ -407,7 +318,7 @@ fn nat_t_quick_mode_initiator_against_charon() {
         nat_t_owner(true);
         return;
     }
-    let lab = Lab::up("l2ikni");
+    let lab = Lab::up("l2ikni", INNER_ENV);
     lab.run(&["start", "srv", "l2ikni-b", "responder"]);
     let inner = lab.spawn_inner("a", "nat_t_quick_mode_initiator_against_charon").wait_with_output().unwrap();
     let log = lab.charon_log_full("srv");
@@ -678,7 +589,7 @@ fn aggressive_mode_initiator_against_charon() {
         nat_t_owner_mode(true, true, None);
         return;
     }
-    let lab = Lab::up("l2ikai");
+    let lab = Lab::up("l2ikai", INNER_ENV);
     lab.run(&["start", "srv", "l2ikai-b", "responder"]);
     let inner = lab.spawn_inner("a", "aggressive_mode_initiator_against_charon").wait_with_output().unwrap();
     let log = lab.charon_log_full("srv");
@@ -707,7 +618,7 @@ fn aggressive_mode_responder_against_charon() {
         nat_t_owner_mode(false, true, None);
         return;
     }
-    let lab = Lab::up("l2ikar");
+    let lab = Lab::up("l2ikar", INNER_ENV);
     lab.run_env(&["start", "cli", "l2ikar-a", "initiator"], &[("ENCAP", "yes")]);
     let inner = lab.spawn_inner("b", "aggressive_mode_responder_against_charon");
     std::thread::sleep(Duration::from_millis(300));
@@ -740,7 +651,7 @@ fn pfs_quick_mode_initiator_against_charon() {
         nat_t_owner_mode(true, false, Some(DhGroup::Ecp256));
         return;
     }
-    let lab = Lab::up("l2ikpi");
+    let lab = Lab::up("l2ikpi", INNER_ENV);
     lab.run_env(
         &["start", "srv", "l2ikpi-b", "responder"],
         &[("V1_ESP_PROPOSALS_RESP", "aes128-sha1-ecp256")],
@@ -770,7 +681,7 @@ fn pfs_quick_mode_responder_against_charon() {
         nat_t_owner_mode(false, false, Some(DhGroup::Modp2048));
         return;
     }
-    let lab = Lab::up("l2ikpr");
+    let lab = Lab::up("l2ikpr", INNER_ENV);
     lab.run_env(
         &["start", "cli", "l2ikpr-a", "initiator"],
         &[("ENCAP", "yes"), ("V1_ESP_PROPOSALS", "aes128-sha1-modp2048")],
@@ -807,7 +718,7 @@ fn l2tp_transport_quick_mode_initiator_against_charon() {
         nat_t_owner_full(true, false, None, true);
         return;
     }
-    let lab = Lab::up("l2iklt");
+    let lab = Lab::up("l2iklt", INNER_ENV);
     lab.run(&["start", "srv", "l2iklt-b", "responder"]);
     let inner = lab
         .spawn_inner("a", "l2tp_transport_quick_mode_initiator_against_charon")
@@ -847,7 +758,7 @@ fn dpd_against_charon() {
         dpd_owner();
         return;
     }
-    let lab = Lab::up("l2ikdp");
+    let lab = Lab::up("l2ikdp", INNER_ENV);
     lab.run_env(&["start", "srv", "l2ikdp-b", "responder"], &[("DPD_DELAY", "1s")]);
     let inner = lab.spawn_inner("a", "dpd_against_charon").wait_with_output().unwrap();
     let log = lab.charon_log_full("srv");

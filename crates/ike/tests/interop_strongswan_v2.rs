@@ -9,8 +9,6 @@
 //! (never skips) without them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::child::{EspEncryption, EspIntegrity, EspMode};
@@ -24,84 +22,9 @@ use rand_core::SeedableRng;
 const INNER_ENV: &str = "L2SEC_IKEV2_INTEROP_INNER";
 const PSK: &[u8] = b"lab-psk-0123456789";
 
-fn lab_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan"))
-}
+mod strongswan_lab;
 
-/// The lab for one test; torn down however the test ends.
-struct Lab {
-    name: &'static str,
-    peer: PathBuf,
-    state: PathBuf,
-}
-
-impl Lab {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("bash");
-        c.arg(&self.peer)
-            .env("LAB", self.name)
-            .env("LAB_STATE", &self.state)
-            .env("STATE_ROOT", self.state.join("ss"));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let out = self.cmd().args(args).output().unwrap_or_else(|e| panic!("peer.sh {args:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "peer.sh {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// Checks the peer is installed, then brings up the direct topology under `name`.
-    fn up(name: &'static str) -> Self {
-        let peer = lab_dir().join("peer.sh");
-        assert!(peer.exists(), "lab script missing: {}", peer.display());
-        for bin in ["/usr/lib/ipsec/charon", "/usr/sbin/swanctl"] {
-            assert!(
-                std::path::Path::new(bin).exists(),
-                "strongSwan is not installed ({bin} missing): run .ci/install-peers.sh"
-            );
-        }
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
-        let state = std::env::temp_dir().join(format!("{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&state).unwrap();
-        let lab = Self { name, peer, state };
-        let _ = lab.cmd().arg("net-down").output();
-        lab.run(&["net-up", "direct"]);
-        lab
-    }
-
-    /// Runs this test binary's test `test` again inside namespace `ns` (a or b).
-    fn spawn_inner(&self, ns: &str, test: &str) -> std::process::Child {
-        self.cmd()
-            .args(["exec", ns])
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", test, "--ignored", "--nocapture"])
-            .env(INNER_ENV, "1")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn charon_log(&self, name: &str) -> String {
-        let log =
-            std::fs::read_to_string(self.state.join("ss").join(name).join("charon.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("net-down").output();
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
+use strongswan_lab::Lab;
 
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
@@ -159,7 +82,7 @@ fn initiator_against_charon(
         inner_initiator(suites, esp, we_delete);
         return;
     }
-    let lab = Lab::up(lab_name);
+    let lab = Lab::up(lab_name, INNER_ENV);
     let ns_b = format!("{lab_name}-b");
     lab.run(&["start", "srv", &ns_b, "responder"]);
     let inner = lab.spawn_inner("a", test);
@@ -192,17 +115,20 @@ fn initiator_against_charon(
         inner.status.success(),
         "inner run failed:\n{inner_out}\n{}\n--- charon log tail:\n{}",
         String::from_utf8_lossy(&inner.stderr),
-        lab.charon_log("srv")
+        lab.charon_log("srv", 60)
     );
     let ours = inner_out.lines().find(|l| l.starts_with("established")).unwrap_or_else(|| {
-        panic!("inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}", lab.charon_log("srv"))
+        panic!(
+            "inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}",
+            lab.charon_log("srv", 60)
+        )
     });
     println!("{ours}");
     println!("charon: {sas}");
     assert!(
         sas.contains("version=2") && sas.contains("state=ESTABLISHED"),
         "charon has no established IKEv2 SA:\n{sas}\n--- charon log tail:\n{}",
-        lab.charon_log("srv")
+        lab.charon_log("srv", 60)
     );
     assert!(sas.contains("state=INSTALLED"), "charon did not install the CHILD_SA:\n{sas}");
     assert!(inner_out.contains("ping through charon: echo reply"), "no ESP round trip:\n{inner_out}");
@@ -212,27 +138,27 @@ fn initiator_against_charon(
             inner_out.contains("closed by charon") && terminate.status.success(),
             "charon's Delete was not answered:\n{inner_out}\n{}\n{}",
             String::from_utf8_lossy(&terminate.stdout),
-            lab.charon_log("srv")
+            lab.charon_log("srv", 60)
         );
         println!("{}", String::from_utf8_lossy(&terminate.stdout).lines().last().unwrap_or(""));
     } else {
         assert!(
             inner_out.contains("liveness check answered") && inner_out.contains("closed by our Delete"),
             "{inner_out}\n{}",
-            lab.charon_log("srv")
+            lab.charon_log("srv", 60)
         );
         let after = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
         let after = String::from_utf8_lossy(&after.stdout);
         assert!(!after.contains("r-v2 {"), "charon still holds the IKE SA after our Delete:\n{after}");
         let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
         let line = log.lines().find(|l| l.contains("received DELETE for IKE_SA"));
-        assert!(line.is_some(), "charon did not take our Delete:\n{}", lab.charon_log("srv"));
+        assert!(line.is_some(), "charon did not take our Delete:\n{}", lab.charon_log("srv", 60));
         println!("charon: {}", line.unwrap_or_default());
     }
     if let Some(needle) = charon_says {
         let log = std::fs::read_to_string(lab.state.join("ss/srv/charon.log")).unwrap_or_default();
         let line = log.lines().find(|l| l.contains(needle));
-        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv"));
+        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv", 60));
         println!("charon: {}", line.unwrap_or_default());
     }
     // The ESP keys charon logged are the ones we derived (both directions).
@@ -256,7 +182,7 @@ fn ikev2_psk_transport_mode_l2tp_child_against_charon() {
         inner_transport_initiator();
         return;
     }
-    let lab = Lab::up("l2ike2t");
+    let lab = Lab::up("l2ike2t", INNER_ENV);
     lab.run(&["start", "srv", "l2ike2t-b", "responder"]);
     let inner = lab
         .spawn_inner("a", "ikev2_psk_transport_mode_l2tp_child_against_charon")
@@ -268,9 +194,9 @@ fn ikev2_psk_transport_mode_l2tp_child_against_charon() {
         inner.status.success() && inner_out.contains("child refused after authentication"),
         "inner run:\n{inner_out}\n{}\n--- charon log tail:\n{}",
         String::from_utf8_lossy(&inner.stderr),
-        lab.charon_log("srv")
+        lab.charon_log("srv", 60)
     );
-    assert!(inner_out.contains("closed by our Delete"), "{inner_out}\n{}", lab.charon_log("srv"));
+    assert!(inner_out.contains("closed by our Delete"), "{inner_out}\n{}", lab.charon_log("srv", 60));
     // charon took our ESP proposal, our UDP/1701 selectors and transport mode for v2-l2tp,
     // and only failed to install the SAs.
     for needle in [
@@ -282,7 +208,7 @@ fn ikev2_psk_transport_mode_l2tp_child_against_charon() {
         "received DELETE for IKE_SA r-v2",
     ] {
         let line = log.lines().find(|l| l.contains(needle));
-        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv"));
+        assert!(line.is_some(), "charon log lacks {needle:?}:\n{}", lab.charon_log("srv", 60));
         println!("charon: {}", line.unwrap_or_default());
     }
 }
@@ -361,7 +287,7 @@ fn ikev2_psk_responder_against_charon() {
         inner_responder();
         return;
     }
-    let lab = Lab::up("l2ike2r");
+    let lab = Lab::up("l2ike2r", INNER_ENV);
     lab.run(&["start", "cli", "l2ike2r-a", "initiator"]);
     let inner = lab.spawn_inner("b", "ikev2_psk_responder_against_charon");
     std::thread::sleep(Duration::from_millis(300)); // let the responder bind its ports
@@ -373,17 +299,20 @@ fn ikev2_psk_responder_against_charon() {
         "inner responder failed:\n{inner_out}\n{}\n--- charon up:\n{}\n--- charon log tail:\n{}",
         String::from_utf8_lossy(&inner.stderr),
         String::from_utf8_lossy(&up.stdout),
-        lab.charon_log("cli")
+        lab.charon_log("cli", 60)
     );
     let ours = inner_out.lines().find(|l| l.starts_with("established")).unwrap_or_else(|| {
-        panic!("inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}", lab.charon_log("cli"))
+        panic!(
+            "inner run did not establish:\n{inner_out}\n--- charon log tail:\n{}",
+            lab.charon_log("cli", 60)
+        )
     });
     println!("{ours}");
     assert!(
         up.status.success(),
         "charon's `up` failed:\n{}\n{}",
         String::from_utf8_lossy(&up.stdout),
-        lab.charon_log("cli")
+        lab.charon_log("cli", 60)
     );
     let sas = lab.run(&["swanctl", "cli", "--list-sas", "--raw"]);
     let sas = String::from_utf8_lossy(&sas.stdout);
@@ -391,7 +320,7 @@ fn ikev2_psk_responder_against_charon() {
     assert!(
         sas.contains("version=2") && sas.contains("state=ESTABLISHED") && sas.contains("state=INSTALLED"),
         "charon has no established IKEv2 SA with an installed CHILD_SA:\n{sas}\n--- charon log tail:\n{}",
-        lab.charon_log("cli")
+        lab.charon_log("cli", 60)
     );
     let ws = lab.state.join("ws");
     lab.run(&["keys", ws.to_str().unwrap(), "cli"]);
