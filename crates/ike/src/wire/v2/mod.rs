@@ -367,4 +367,4 @@ impl<'a> MessageRepr<'a> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,7 +2,7 @@
 //! for every payload, malformed input, and property tests.
 
 mod capture;
-mod capture_data;
+pub(crate) mod capture_data;
 mod hand_built;
 mod malformed;
 mod proptests;
