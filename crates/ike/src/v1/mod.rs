@@ -6,6 +6,7 @@
 //! - [`quick`]: the Quick Mode machine and its result, a [`crate::child::ChildSa`].
 //! - [`info`]: informational exchanges (notify, delete, DPD messages).
 //! - [`dpd`]: the Dead Peer Detection machine (RFC 3706).
+//! - [`lifetime`]: SA life attributes and the soft (rekey) deadline.
 //! - [`natt`]: NAT-T and DPD Vendor IDs and the NAT-D hash.
 //!
 //! An owner runs one [`phase1::Phase1`] per peer, then one [`quick::QuickMode`] per
@@ -16,6 +17,7 @@ pub mod crypt;
 pub mod dpd;
 pub mod info;
 pub mod keys;
+pub mod lifetime;
 pub mod natt;
 pub mod phase1;
 pub mod quick;

@@ -120,10 +120,14 @@ impl Phase1Proposal {
         if t.attributes.iter().any(|a| a.kind == u16::from(IkeAttributeType::Prf)) {
             return None; // RFC 2409: no PRF is defined besides the HMAC form; refuse others.
         }
-        let lifetime = match t.basic(IkeAttributeType::LifeType.into()) {
-            Some(1) => Duration::from_secs(t.integer(IkeAttributeType::LifeDuration.into())?),
-            _ => Duration::from_secs(28_800), // RFC 2407 §4.5 default: 8 hours
-        };
+        // RFC 2409 Appendix A: life pairs; a kilobyte lifetime is read and not enforced
+        // (an ISAKMP SA carries a handful of messages).
+        let lifetime = super::lifetime::parse_life(
+            t,
+            IkeAttributeType::LifeType.into(),
+            IkeAttributeType::LifeDuration.into(),
+        )
+        .duration();
         Some(Self { encryption, hash, group, lifetime })
     }
 
@@ -735,9 +739,11 @@ impl<R: CryptoRng> Phase1<R> {
             }
             for t in &p.transforms {
                 if let Some(offer) = Phase1Proposal::from_transform(t)
-                    && self.config.proposals.iter().any(|o| o.same_algorithms(&offer))
+                    && let Some(ours) = self.config.proposals.iter().find(|o| o.same_algorithms(&offer))
                 {
-                    return Some((p.number, t.clone(), offer));
+                    // Lifetime policy: up to our lifetime as offered, else ours.
+                    let lifetime = offer.lifetime.min(ours.lifetime);
+                    return Some((p.number, t.clone(), Phase1Proposal { lifetime, ..offer }));
                 }
             }
         }
@@ -789,6 +795,8 @@ impl<R: CryptoRng> Phase1<R> {
         id.payload().encode_body(&mut idir_b);
         let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
         self.keys = Some(keys);
+        let mut life_store = super::lifetime::LifeStore::default();
+        let transform = answer_transform(transform, &proposal, &mut life_store);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: sa.situation,
@@ -947,6 +955,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.cky_r = cky_r;
         self.ex.sai_b = sai_b;
         self.ex.proposal = Some(proposal);
+        let mut life_store = super::lifetime::LifeStore::default();
+        let transform = answer_transform(transform, &proposal, &mut life_store);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: sa.situation,
@@ -1319,6 +1329,23 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.kx = None;
         self.events.push_back(Event::Failed(error));
     }
+}
+
+/// The transform a responder returns: as offered, or with our lower lifetime in place of
+/// the offered one (the initiator adopts it).
+fn answer_transform<'a>(
+    t: Transform<'a>,
+    chosen: &Phase1Proposal,
+    store: &'a mut super::lifetime::LifeStore,
+) -> Transform<'a> {
+    let (ty, du) = (IkeAttributeType::LifeType.into(), IkeAttributeType::LifeDuration.into());
+    let offered = super::lifetime::parse_life(&t, ty, du);
+    if offered.duration() == chosen.lifetime {
+        return t;
+    }
+    let life =
+        super::lifetime::Life { seconds: Some(chosen.lifetime.as_secs()), kilobytes: offered.kilobytes };
+    super::lifetime::replace_life(&t, ty, du, life, store)
 }
 
 /// What MM5/MM6 carried.

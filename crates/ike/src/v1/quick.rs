@@ -86,6 +86,7 @@ use rand_core::CryptoRng;
 
 use super::crypt;
 use super::keys::Iv;
+use super::lifetime::{Life, LifeStore, life_attributes, min_limit, parse_life, replace_life};
 use crate::crypto::{DhGroup, KeyExchange, SharedSecret};
 use crate::wire::v1::{
     Attribute, DOI_IPSEC, EncapsulationMode, ExchangeType, Flags, Header, IdType, Identification,
@@ -257,6 +258,9 @@ pub struct QuickMode<R> {
     rng: R,
     message_id: u32,
     iv: Iv,
+    /// RFC 2407 §4.5: our kilobyte lifetime (offered as initiator, a maximum as
+    /// responder); `None` for no volume limit.
+    kilobytes: Option<u64>,
     spi_in: u32,
     ni_b: Vec<u8>,
     sa_i: Vec<u8>,
@@ -284,7 +288,13 @@ impl<R> core::fmt::Debug for QuickMode<R> {
 }
 
 impl EspProposal {
-    fn transform(&self, number: u8, config: &QuickModeConfig) -> Transform<'static> {
+    fn transform<'a>(
+        &self,
+        number: u8,
+        config: &QuickModeConfig,
+        kilobytes: Option<u64>,
+        store: &'a mut LifeStore,
+    ) -> Transform<'a> {
         let (id, key_bits) = match self.encryption {
             EspEncryption::TripleDesCbc => (3, None),
             EspEncryption::AesCbc { key_len } => (12, Some(key_len * 8)),
@@ -292,17 +302,18 @@ impl EspProposal {
             // Null and later additions.
             _ => (11, None),
         };
-        let mut attributes = vec![
-            Attribute::basic(IpsecAttributeType::SaLifeType.into(), 1),
-            Attribute::basic(
-                IpsecAttributeType::SaLifeDuration.into(),
-                u16::try_from(self.lifetime.as_secs()).unwrap_or(u16::MAX),
-            ),
-            Attribute::basic(
-                IpsecAttributeType::EncapsulationMode.into(),
-                encapsulation_mode(config.mode, config.encapsulation).into(),
-            ),
-        ];
+        // RFC 2407 §4.5: seconds (and kilobytes) pairs; long values in the variable form.
+        let mut attributes = life_attributes(
+            IpsecAttributeType::SaLifeType.into(),
+            IpsecAttributeType::SaLifeDuration.into(),
+            self.lifetime.as_secs(),
+            kilobytes,
+            store,
+        );
+        attributes.push(Attribute::basic(
+            IpsecAttributeType::EncapsulationMode.into(),
+            encapsulation_mode(config.mode, config.encapsulation).into(),
+        ));
         if self.integrity != EspIntegrity::None {
             attributes.push(Attribute::basic(
                 IpsecAttributeType::AuthenticationAlgorithm.into(),
@@ -334,14 +345,23 @@ impl EspProposal {
         };
         let mode =
             EncapsulationMode::from(t.basic(IpsecAttributeType::EncapsulationMode.into()).unwrap_or(1));
-        let lifetime = match t.basic(IpsecAttributeType::SaLifeType.into()) {
-            Some(1) => t
-                .integer(IpsecAttributeType::SaLifeDuration.into())
-                .map_or(Duration::from_secs(28_800), Duration::from_secs),
-            _ => Duration::from_secs(28_800),
-        };
+        let lifetime = esp_life(t).duration();
         Some((Self { encryption, integrity, lifetime }, mode, pfs))
     }
+}
+
+/// RFC 2407 §4.5: the life pairs of an ESP transform.
+fn esp_life(t: &Transform<'_>) -> Life {
+    parse_life(t, IpsecAttributeType::SaLifeType.into(), IpsecAttributeType::SaLifeDuration.into())
+}
+
+/// The lifetimes an ESP SA gets: hard as negotiated, soft at 90 % of it.
+fn child_lifetimes(seconds: Duration, kilobytes: Option<u64>) -> (Lifetime, Lifetime) {
+    let bytes = kilobytes.map(|k| k.saturating_mul(1024));
+    (
+        Lifetime { time: Some(seconds), bytes },
+        Lifetime { time: Some(seconds * 9 / 10), bytes: bytes.map(|b| b / 10 * 9) },
+    )
 }
 
 /// RFC 2407 §4.5 / RFC 3947 §5: the Encapsulation Mode value for a mode and encapsulation.
@@ -374,6 +394,7 @@ impl<R: CryptoRng> QuickMode<R> {
             config,
             rng,
             message_id: 0,
+            kilobytes: None,
             spi_in: 0,
             ni_b: Vec::new(),
             sa_i: Vec::new(),
@@ -401,10 +422,26 @@ impl<R: CryptoRng> QuickMode<R> {
         rng: R,
         now: Instant,
     ) -> Result<Self, Error> {
+        Self::initiate_with_lifebytes(ctx, config, None, rng, now)
+    }
+
+    /// [`Self::initiate`], also offering a volume lifetime of `kilobytes` (RFC 2407 §4.5
+    /// SA Life Type kilobytes) next to the seconds of each proposal.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] without proposals.
+    pub fn initiate_with_lifebytes(
+        ctx: IsakmpContext,
+        config: QuickModeConfig,
+        kilobytes: Option<u64>,
+        rng: R,
+        now: Instant,
+    ) -> Result<Self, Error> {
         if config.proposals.is_empty() || config.proposals.len() > 255 {
             return Err(Error::Configuration("1 to 255 ESP proposals needed"));
         }
         let mut q = Self::blank(ctx, config, rng, true);
+        q.kilobytes = kilobytes;
         while q.message_id == 0 {
             q.message_id = q.rng.next_u32();
         }
@@ -413,12 +450,16 @@ impl<R: CryptoRng> QuickMode<R> {
         let mut ni = vec![0u8; QM_NONCE_LEN];
         q.rng.fill_bytes(&mut ni);
         let spi = q.spi_in.to_be_bytes();
+        let mut stores: Vec<LifeStore> = q.config.proposals.iter().map(|_| LifeStore::default()).collect();
         let transforms = q
             .config
             .proposals
             .iter()
+            .zip(stores.iter_mut())
             .enumerate()
-            .map(|(i, p)| p.transform(u8::try_from(i + 1).unwrap_or(u8::MAX), &q.config))
+            .map(|(i, (p, store))| {
+                p.transform(u8::try_from(i + 1).unwrap_or(u8::MAX), &q.config, q.kilobytes, store)
+            })
             .collect();
         let sa = SecurityAssociation {
             doi: DOI_IPSEC,
@@ -473,11 +514,30 @@ impl<R: CryptoRng> QuickMode<R> {
         now: Instant,
         data: &[u8],
     ) -> Result<Self, Error> {
+        Self::respond_with_lifebytes(ctx, config, None, rng, now, data)
+    }
+
+    /// [`Self::respond`] with a volume lifetime limit. Lifetime policy (RFC 2407
+    /// §4.6.3.1): an offered lifetime up to ours is accepted as is; a longer one (or none,
+    /// when we have a limit) is answered with ours in the returned transform, which the
+    /// initiator then uses (strongSwan adopts the responder's values).
+    ///
+    /// # Errors
+    /// As [`Self::respond`].
+    pub fn respond_with_lifebytes(
+        ctx: IsakmpContext,
+        config: QuickModeConfig,
+        kilobytes: Option<u64>,
+        rng: R,
+        now: Instant,
+        data: &[u8],
+    ) -> Result<Self, Error> {
         let m = Message::parse(data)?;
         if m.header.exchange_type != ExchangeType::QuickMode || m.header.message_id == 0 {
             return Err(Error::UnexpectedMessage("not a Quick Mode message"));
         }
         let mut q = Self::blank(ctx, config, rng, false);
+        q.kilobytes = kilobytes;
         q.message_id = m.header.message_id;
         q.iv = q.ctx.keys.phase2_iv(&q.ctx.phase1_iv, q.message_id);
         q.check_cookies(&m)?;
@@ -540,6 +600,28 @@ impl<R: CryptoRng> QuickMode<R> {
             }
         }
         let (number, transform, offer, spi_out) = chosen.ok_or(Error::NoProposalChosen)?;
+        let ours = q
+            .config
+            .proposals
+            .iter()
+            .find(|o| o.encryption == offer.encryption && o.integrity == offer.integrity)
+            .map_or(offer.lifetime, |o| o.lifetime);
+        let offered = esp_life(&transform);
+        let seconds = offer.lifetime.min(ours);
+        let kilobytes = min_limit(offered.kilobytes, q.kilobytes);
+        let mut life_store = LifeStore::default();
+        let transform = if seconds == offer.lifetime && kilobytes == offered.kilobytes {
+            transform
+        } else {
+            replace_life(
+                &transform,
+                IpsecAttributeType::SaLifeType.into(),
+                IpsecAttributeType::SaLifeDuration.into(),
+                Life { seconds: Some(seconds.as_secs()), kilobytes },
+                &mut life_store,
+            )
+        };
+        let (hard_lifetime, soft_lifetime) = child_lifetimes(seconds, kilobytes);
         let (kx, g_qm) = match (q.config.pfs_group, peer_ke) {
             (Some(group), Some(ke)) => {
                 let kx = KeyExchange::generate(group, &mut q.rng);
@@ -598,8 +680,8 @@ impl<R: CryptoRng> QuickMode<R> {
                 ni_b,
                 nr_b: &nr,
                 pfs_g_xy: g_qm.as_ref().map(SharedSecret::as_bytes),
-                hard_lifetime: Lifetime { time: Some(offer.lifetime), bytes: None },
-                soft_lifetime: Lifetime { time: Some(offer.lifetime * 9 / 10), bytes: None },
+                hard_lifetime,
+                soft_lifetime,
             },
         )?;
         q.iv = opened.next_iv;
@@ -703,6 +785,8 @@ impl<R: CryptoRng> QuickMode<R> {
             return Err(Error::NoProposalChosen);
         }
         let lifetime = chosen.lifetime.min(ours.lifetime);
+        let (hard_lifetime, soft_lifetime) =
+            child_lifetimes(lifetime, min_limit(esp_life(t).kilobytes, self.kilobytes));
         let child = child_sa(
             &self.ctx.keys,
             &NegotiatedEsp {
@@ -715,8 +799,8 @@ impl<R: CryptoRng> QuickMode<R> {
                 ni_b: &self.ni_b,
                 nr_b,
                 pfs_g_xy: g_qm.as_ref().map(SharedSecret::as_bytes),
-                hard_lifetime: Lifetime { time: Some(lifetime), bytes: None },
-                soft_lifetime: Lifetime { time: Some(lifetime * 9 / 10), bytes: None },
+                hard_lifetime,
+                soft_lifetime,
             },
         )?;
         let hash3 = self.ctx.keys.quick_hash3(self.message_id, &self.ni_b, nr_b);
