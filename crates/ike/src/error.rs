@@ -35,6 +35,10 @@ pub enum Error {
     /// The peer stopped answering: retransmissions exhausted or the exchange took too long.
     #[error("peer did not answer")]
     Timeout,
+    /// A limit on state kept for peers was reached (half-open SAs, peers); the message
+    /// was dropped.
+    #[error("resource limit: {0}")]
+    ResourceLimit(&'static str),
 }
 
 /// The broad category of an [`Error`].
@@ -51,6 +55,8 @@ pub enum ErrorKind {
     LocalConfiguration,
     /// The peer is gone.
     Timeout,
+    /// A local limit on resources was reached.
+    ResourceLimit,
 }
 
 impl Error {
@@ -65,6 +71,7 @@ impl Error {
             Self::AuthenticationFailed => ErrorKind::Authentication,
             Self::Configuration(_) => ErrorKind::LocalConfiguration,
             Self::Timeout => ErrorKind::Timeout,
+            Self::ResourceLimit(_) => ErrorKind::ResourceLimit,
         }
     }
 }

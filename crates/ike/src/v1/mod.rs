@@ -1,5 +1,6 @@
 //! IKEv1 (RFC 2409).
 //!
+//! - [`connection`]: one peer over time: both phases, rekeying, lifetimes, deletes.
 //! - [`keys`]: SKEYID*, Ka, IVs, the authentication hashes and KEYMAT.
 //! - [`crypt`]: encrypted messages and the CBC IV chain.
 //! - [`phase1`]: the Main Mode / Aggressive Mode PSK machine (ISAKMP SA).
@@ -13,6 +14,7 @@
 //! Message ID under the [`quick::IsakmpContext`] it yields, and hands informational
 //! messages (exchange type 5) to [`info::decode`].
 
+pub mod connection;
 pub mod crypt;
 pub mod dpd;
 pub mod info;

@@ -704,6 +704,12 @@ impl<R: CryptoRng> QuickMode<R> {
         self.message_id
     }
 
+    /// This side started the exchange.
+    #[must_use]
+    pub const fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+
     /// Where the exchange stands.
     #[must_use]
     pub const fn state(&self) -> QuickModeState {

@@ -1,0 +1,496 @@
+//! Two IKEv1 [`Connection`]s back to back on a virtual clock: lifetimes, rekeying of both
+//! phases in both directions, deletes, duplicates, replays and half-open limits, over a
+//! link that loses, duplicates and reorders datagrams.
+
+use std::time::{Duration, Instant};
+
+use l2sec_ike::Error;
+use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+use l2sec_ike::v1::connection::{Connection, ConnectionConfig, ConnectionEvent, DeleteReason, Responders};
+use l2sec_ike::v1::dpd::DpdConfig;
+use l2sec_ike::v1::phase1::{Identity, Phase1, Phase1Config};
+use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig, TrafficSelector};
+use l2sec_ike::wire::v1::IdType;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+type C = Connection<ChaCha20Rng>;
+
+fn config(id: &str, phase1_life: u64, child_life: u64) -> ConnectionConfig {
+    let mut p1 = Phase1Config::new(b"pair-psk", Identity::fqdn(id));
+    for p in &mut p1.proposals {
+        p.lifetime = Duration::from_secs(phase1_life);
+    }
+    let quick = QuickModeConfig {
+        proposals: vec![EspProposal {
+            encryption: EspEncryption::AesCbc { key_len: 16 },
+            integrity: EspIntegrity::HmacSha1_96,
+            lifetime: Duration::from_secs(child_life),
+        }],
+        mode: EspMode::Tunnel,
+        encapsulation: EspEncapsulation::None,
+        traffic_selectors: Some((
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 201] },
+            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 202] },
+        )),
+        retransmit_timeout: Duration::from_secs(1),
+        max_retransmits: 5,
+        pfs_group: None,
+        nat_oa: None,
+    };
+    ConnectionConfig::new(p1, quick)
+}
+
+/// A link with loss, duplication and reordering (percentages), driven by its own RNG.
+struct Link {
+    rng: ChaCha20Rng,
+    loss: u32,
+    dup: u32,
+    reorder: u32,
+    /// (deliver at, to b?, bytes)
+    queue: Vec<(Instant, bool, Vec<u8>)>,
+    delivered: usize,
+}
+
+impl Link {
+    fn new(seed: u64, loss: u32, dup: u32, reorder: u32) -> Self {
+        Self { rng: ChaCha20Rng::seed_from_u64(seed), loss, dup, reorder, queue: Vec::new(), delivered: 0 }
+    }
+
+    fn send(&mut self, now: Instant, to_b: bool, bytes: Vec<u8>) {
+        if self.rng.next_u32() % 100 < self.loss {
+            return;
+        }
+        let copies = if self.rng.next_u32() % 100 < self.dup { 2 } else { 1 };
+        for _ in 0..copies {
+            let delay = if self.rng.next_u32() % 100 < self.reorder { 30 } else { 5 };
+            let jitter = u64::from(self.rng.next_u32() % 5);
+            self.queue.push((now + Duration::from_millis(delay + jitter), to_b, bytes.clone()));
+        }
+    }
+}
+
+struct Pair {
+    now: Instant,
+    a: C,
+    b: C,
+    link: Link,
+    ev_a: Vec<ConnectionEvent>,
+    ev_b: Vec<ConnectionEvent>,
+    /// Every datagram A sent, for replays.
+    sent_by_a: Vec<Vec<u8>>,
+}
+
+impl Pair {
+    fn new(a: ConnectionConfig, b: ConnectionConfig, link: Link) -> Self {
+        Self {
+            now: Instant::now(),
+            a: C::new(a, ChaCha20Rng::seed_from_u64(1)),
+            b: C::new(b, ChaCha20Rng::seed_from_u64(2)),
+            link,
+            ev_a: Vec::new(),
+            ev_b: Vec::new(),
+            sent_by_a: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let mut any = false;
+            let mut buf = Vec::new();
+            while self.a.poll_transmit(self.now, &mut buf).is_some() {
+                self.sent_by_a.push(buf.clone());
+                self.link.send(self.now, true, std::mem::take(&mut buf));
+                any = true;
+            }
+            while self.b.poll_transmit(self.now, &mut buf).is_some() {
+                self.link.send(self.now, false, std::mem::take(&mut buf));
+                any = true;
+            }
+            while let Some(e) = self.a.poll_event() {
+                self.ev_a.push(e);
+                any = true;
+            }
+            while let Some(e) = self.b.poll_event() {
+                self.ev_b.push(e);
+                any = true;
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Runs until `until` (virtual time), delivering datagrams and firing timers.
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        loop {
+            self.drain();
+            let next_delivery = self.link.queue.iter().map(|(t, _, _)| *t).min();
+            let next =
+                [next_delivery, self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let Some(next) = next.filter(|t| *t <= until) else {
+                self.now = until;
+                self.a.handle_timeout(self.now);
+                self.b.handle_timeout(self.now);
+                self.drain();
+                return;
+            };
+            self.now = self.now.max(next);
+            let now = self.now;
+            let due: Vec<_> = {
+                let (due, rest): (Vec<_>, Vec<_>) =
+                    self.link.queue.drain(..).partition(|(t, _, _)| *t <= now);
+                self.link.queue = rest;
+                due
+            };
+            for (_, to_b, bytes) in due {
+                self.link.delivered += 1;
+                let target = if to_b { &mut self.b } else { &mut self.a };
+                let _ = target.handle_input(now, &bytes);
+            }
+            self.a.handle_timeout(now);
+            self.b.handle_timeout(now);
+        }
+    }
+}
+
+fn count(events: &[ConnectionEvent], f: impl Fn(&ConnectionEvent) -> bool) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+/// The SA pairs both sides have installed and use agree: A's inbound SPI is B's
+/// outbound and the keys match.
+fn assert_children_match(p: &Pair) {
+    let (a, b) = (p.a.active_children(), p.b.active_children());
+    assert_eq!(a.len(), 1, "A active {a:?}");
+    assert_eq!(b.len(), 1, "B active {b:?}");
+    let up = |events: &[ConnectionEvent], spi: u32| {
+        events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                ConnectionEvent::ChildSaUp { child, .. } | ConnectionEvent::ChildSaRekeyed { child, .. }
+                    if child.spi_in == spi =>
+                {
+                    Some(child.clone())
+                }
+                _ => None,
+            })
+            .expect("child event")
+    };
+    let ca = up(&p.ev_a, a[0]);
+    let cb = up(&p.ev_b, b[0]);
+    assert_eq!(ca.spi_in, cb.spi_out);
+    assert_eq!(ca.spi_out, cb.spi_in);
+    assert_eq!(ca.keys_in, cb.keys_out);
+    assert_eq!(ca.keys_out, cb.keys_in);
+}
+
+#[test]
+fn connect_brings_up_phase1_and_one_child() {
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(1, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(count(&p.ev_a, |e| matches!(e, ConnectionEvent::Phase1Established { .. })), 1);
+    assert_eq!(count(&p.ev_b, |e| matches!(e, ConnectionEvent::Phase1Established { .. })), 1);
+    assert_eq!(p.a.current_isakmp_sa(), p.b.current_isakmp_sa());
+    assert_children_match(&p);
+}
+
+#[test]
+fn child_rekeys_before_its_lifetime_and_old_pair_is_deleted() {
+    let mut p = Pair::new(config("a", 3600, 100), config("b", 3600, 100), Link::new(2, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let first = p.a.active_children()[0];
+    // A started the pair: it rekeys at 85-90 s; B (margin halved) would only at 92.5-95 s.
+    p.run_for(Duration::from_secs(84));
+    assert_eq!(p.a.active_children(), vec![first], "no rekey before 85 s");
+    p.run_for(Duration::from_secs(6));
+    assert_eq!(
+        count(
+            &p.ev_a,
+            |e| matches!(e, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == first)
+        ),
+        1
+    );
+    assert_eq!(count(&p.ev_b, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. })), 1);
+    p.run_for(Duration::from_secs(3));
+    // A deleted the old pair after delete_rekeyed_after; B acted on A's Delete.
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::Rekeyed, .. } if *spi_in == first)));
+    assert_eq!(
+        count(&p.ev_b, |e| matches!(
+            e,
+            ConnectionEvent::ChildSaDeleted { reason: DeleteReason::PeerDeleted, .. }
+        )),
+        1
+    );
+    assert_eq!(p.a.installed_children().len(), 1);
+    assert_eq!(p.b.installed_children().len(), 1);
+    assert_children_match(&p);
+    // No further rekey of the replaced pair, and B did not rekey on its own.
+    assert_eq!(count(&p.ev_b, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. })), 1);
+}
+
+#[test]
+fn responder_rekeys_a_child_and_initiator_follows() {
+    let mut a = config("a", 3600, 1000);
+    a.auto_rekey = false;
+    let mut p = Pair::new(a, config("b", 3600, 1000), Link::new(3, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let b_first = p.b.active_children()[0];
+    p.b.rekey_child(p.now, b_first).unwrap();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(count(&p.ev_a, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. })), 1);
+    assert_eq!(
+        count(
+            &p.ev_b,
+            |e| matches!(e, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == b_first)
+        ),
+        1
+    );
+    assert_children_match(&p);
+    assert_eq!(p.a.installed_children().len(), 1, "B's Delete removed A's old pair");
+}
+
+#[test]
+fn phase1_rekeys_and_quick_modes_move_to_the_new_isakmp_sa() {
+    let mut p = Pair::new(config("a", 200, 5000), config("b", 200, 5000), Link::new(4, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let old = p.a.current_isakmp_sa().unwrap();
+    p.run_for(Duration::from_secs(185));
+    let new = p.a.current_isakmp_sa().unwrap();
+    assert_ne!(old, new);
+    assert_eq!(p.b.current_isakmp_sa(), Some(new));
+    assert!(p.ev_a.iter().any(
+        |e| matches!(e, ConnectionEvent::Phase1Rekeyed { old: o, new: n, .. } if *o == old && *n == new)
+    ));
+    assert!(p.ev_b.iter().any(|e| matches!(e, ConnectionEvent::Phase1Rekeyed { .. })));
+    assert!(p.ev_b.iter().any(|e| matches!(e, ConnectionEvent::Phase1Deleted { cookies, reason: DeleteReason::PeerDeleted } if *cookies == old)));
+    assert_eq!(p.a.isakmp_sas(), vec![new]);
+    assert_eq!(p.b.isakmp_sas(), vec![new]);
+    // The child is untouched by a phase-1 rekey; a child rekey now runs under `new`.
+    let child = p.a.active_children()[0];
+    p.a.rekey_child(p.now, child).unwrap();
+    p.run_for(Duration::from_secs(5));
+    assert_children_match(&p);
+    assert_eq!(p.a.isakmp_sas(), vec![new]);
+}
+
+#[test]
+fn responder_rekeys_phase1() {
+    let mut p = Pair::new(config("a", 3600, 5000), config("b", 3600, 5000), Link::new(5, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let old = p.a.current_isakmp_sa().unwrap();
+    p.b.rekey_phase1(p.now).unwrap();
+    p.run_for(Duration::from_secs(5));
+    let new = p.b.current_isakmp_sa().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(p.a.current_isakmp_sa(), Some(new));
+    assert_eq!(p.a.isakmp_sas(), vec![new], "B deleted the old ISAKMP SA");
+    // No INITIAL-CONTACT on a rekey: A keeps its child.
+    assert_eq!(p.a.active_children().len(), 1);
+    assert_children_match(&p);
+}
+
+#[test]
+fn responder_answers_long_offers_with_its_own_lifetimes() {
+    // A offers 100000 s (variable-length attributes) for both phases and 50000 kB;
+    // B allows 70000 s / 20000 s and 10000 kB.
+    let mut a = config("a", 100_000, 100_000);
+    a.child_lifetime_kilobytes = Some(50_000);
+    let mut b = config("b", 70_000, 20_000);
+    b.child_lifetime_kilobytes = Some(10_000);
+    let mut p = Pair::new(a, b, Link::new(6, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    for events in [&p.ev_a, &p.ev_b] {
+        let p1 = events.iter().find_map(|e| match e {
+            ConnectionEvent::Phase1Established { proposal, .. } => Some(proposal.lifetime),
+            _ => None,
+        });
+        assert_eq!(p1, Some(Duration::from_secs(70_000)));
+        let child = events.iter().find_map(|e| match e {
+            ConnectionEvent::ChildSaUp { child, .. } => Some(child.hard_lifetime),
+            _ => None,
+        });
+        let child = child.unwrap();
+        assert_eq!(child.time, Some(Duration::from_secs(20_000)));
+        assert_eq!(child.bytes, Some(10_000 * 1024));
+    }
+}
+
+#[test]
+fn volume_lifetime_triggers_rekey_then_expiry() {
+    let mut a = config("a", 3600, 3600);
+    a.child_lifetime_kilobytes = Some(1000);
+    let mut p = Pair::new(a, config("b", 3600, 3600), Link::new(7, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let first = p.a.active_children()[0];
+    // Below the soft volume (90 % of 1000 kB): nothing happens.
+    p.a.child_traffic(p.now, first, 800 * 1024, true);
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.a.active_children(), vec![first]);
+    // Past it: a rekey, then the old pair is deleted.
+    p.a.child_traffic(p.now, first, 150 * 1024, true);
+    p.run_for(Duration::from_secs(3));
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == first))
+    );
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::Rekeyed, .. } if *spi_in == first)));
+    assert_children_match(&p);
+    // The new pair blown past its hard volume in one go expires at once, with a Delete.
+    let second = p.a.active_children()[0];
+    p.a.child_traffic(p.now, second, 2000 * 1024, false);
+    p.run_for(Duration::from_millis(100));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::Expired, .. } if *spi_in == second)));
+    assert!(p.b.installed_children().is_empty());
+}
+
+#[test]
+fn deletes_both_ways() {
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(8, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let a_child = p.a.active_children()[0];
+    p.a.delete_child(p.now, a_child).unwrap();
+    p.run_for(Duration::from_millis(100));
+    assert!(p.b.active_children().is_empty());
+    assert_eq!(
+        count(
+            &p.ev_b,
+            |e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_out, reason: DeleteReason::PeerDeleted, .. } if *spi_out == a_child)
+        ),
+        1
+    );
+    // A new child, then B closes everything.
+    assert!(p.a.active_children().is_empty());
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(2));
+    // connect() while an ISAKMP SA exists starts another phase 1 (a rekey) and a child.
+    assert_eq!(p.a.active_children().len(), 1);
+    let sa = p.a.current_isakmp_sa().unwrap();
+    p.b.close(p.now);
+    p.run_for(Duration::from_millis(100));
+    assert!(p.a.active_children().is_empty());
+    assert!(p.a.isakmp_sas().is_empty(), "A acted on B's ISAKMP Delete");
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Phase1Deleted { reason: DeleteReason::PeerDeleted, .. }))
+    );
+    assert!(
+        p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::Phase1Deleted { cookies, .. } if *cookies == sa))
+    );
+}
+
+#[test]
+fn rekeys_survive_loss_duplication_and_reordering() {
+    for seed in 0..6 {
+        let mut a = config("a", 300, 60);
+        a.dpd = Some(DpdConfig {
+            idle: Duration::from_secs(20),
+            retransmit_timeout: Duration::from_secs(2),
+            max_retransmits: 5,
+        });
+        let b = config("b", 300, 60);
+        let mut p = Pair::new(a, b, Link::new(100 + seed, 15, 10, 20));
+        p.a.connect(p.now).unwrap();
+        // Long enough for several child rekeys and at least one phase-1 rekey.
+        p.run_for(Duration::from_secs(700));
+        // Quiet link for the last exchange to settle.
+        p.link.loss = 0;
+        p.run_for(Duration::from_secs(20));
+        let rekeys = count(&p.ev_a, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }))
+            + count(&p.ev_b, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        assert!(rekeys >= 8, "seed {seed}: {rekeys} rekeys");
+        assert!(count(&p.ev_a, |e| matches!(e, ConnectionEvent::Phase1Rekeyed { .. })) >= 1, "seed {seed}");
+        assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)), "seed {seed}");
+        // Both sides agree on the pair(s) in use: every active pair of A is one of B's.
+        let a_active = p.a.active_children();
+        let b_installed = p.b.installed_children();
+        assert!(!a_active.is_empty(), "seed {seed}");
+        for spi in &a_active {
+            let a_child_out = p.ev_a.iter().rev().find_map(|e| match e {
+                ConnectionEvent::ChildSaUp { child, .. } | ConnectionEvent::ChildSaRekeyed { child, .. }
+                    if child.spi_in == *spi =>
+                {
+                    Some(child.spi_out)
+                }
+                _ => None,
+            });
+            assert!(b_installed.contains(&a_child_out.unwrap()), "seed {seed}");
+        }
+        // Old SAs do not pile up.
+        assert!(p.a.installed_children().len() <= 3, "seed {seed}: {:?}", p.a.installed_children());
+        assert!(p.a.isakmp_sas().len() <= 2, "seed {seed}");
+        assert!(p.link.delivered > 50);
+    }
+}
+
+#[test]
+fn replayed_quick_mode_message_is_not_a_new_exchange() {
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(9, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let qm1 = p.sent_by_a.iter().find(|m| m[18] == 32).cloned().expect("A sent a Quick Mode message");
+    // While the finished exchange lingers, the stale first message goes to it and is
+    // dropped: no answer, no new exchange.
+    assert!(p.b.handle_input(p.now, &qm1).is_err());
+    let mut buf = Vec::new();
+    assert!(p.b.poll_transmit(p.now, &mut buf).is_none());
+    assert_eq!(p.b.installed_children().len(), 1);
+    // Much later the exchange is gone, but its Message ID is remembered.
+    p.run_for(Duration::from_secs(60));
+    let before = p.ev_b.len();
+    assert!(matches!(p.b.handle_input(p.now, &qm1), Err(Error::UnexpectedMessage(_))));
+    p.drain();
+    assert_eq!(p.ev_b.len(), before);
+    assert_eq!(p.b.installed_children().len(), 1);
+}
+
+#[test]
+fn half_open_limits_per_peer_and_in_total() {
+    let now = Instant::now();
+    let mm1 = |seed: u64| {
+        let mut i = Phase1::initiate(
+            Phase1Config::new(b"pair-psk", Identity::fqdn("x")),
+            ChaCha20Rng::seed_from_u64(seed),
+            now,
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        i.poll_transmit(now, &mut buf).unwrap();
+        buf
+    };
+    let mut c = C::new(config("b", 3600, 600), ChaCha20Rng::seed_from_u64(3));
+    for seed in 0..4 {
+        c.handle_input(now, &mm1(seed)).unwrap();
+    }
+    assert_eq!(c.half_open(), 4);
+    assert!(matches!(c.handle_input(now, &mm1(4)), Err(Error::ResourceLimit(_))));
+    // A duplicate of a known MM1 is not a new SA.
+    c.handle_input(now, &mm1(0)).unwrap();
+    assert_eq!(c.half_open(), 4);
+    // Half-open SAs go away when their handshake times out.
+    c.handle_timeout(now + Duration::from_secs(31));
+    assert_eq!(c.half_open(), 0);
+    c.handle_input(now, &mm1(5)).unwrap();
+
+    let mut table = Responders::new(config("b", 3600, 600), 6, 100, ChaCha20Rng::seed_from_u64(4));
+    let local = "192.0.2.2:500".parse().unwrap();
+    for n in 0..6u64 {
+        let from = format!("192.0.2.{}:500", 10 + n).parse().unwrap();
+        table.handle_input(now, local, from, &mm1(10 + n)).unwrap();
+    }
+    assert_eq!(table.half_open(), 6);
+    let from = "192.0.2.99:500".parse().unwrap();
+    assert!(matches!(table.handle_input(now, local, from, &mm1(20)), Err(Error::ResourceLimit(_))));
+}
