@@ -24,8 +24,14 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn configs(psk_i: &[u8], psk_r: &[u8]) -> (IkeSaConfig, IkeSaConfig) {
-    let i = IkeSaConfig::new(psk_i, Identity::fqdn("client.example"), addr(CLIENT), addr(SERVER));
-    let r = IkeSaConfig::new(psk_r, Identity::fqdn("server.example"), addr(SERVER), addr(CLIENT));
+    let mut i = IkeSaConfig::new(psk_i, Identity::fqdn("client.example"), addr(CLIENT), addr(SERVER));
+    let mut r = IkeSaConfig::new(psk_r, Identity::fqdn("server.example"), addr(SERVER), addr(CLIENT));
+    // No lifetimes here, so an idle established pair has no deadline (rekeying by
+    // lifetime is tested in ikev2_rekey_pair.rs).
+    for c in [&mut i, &mut r] {
+        c.ike_lifetime = None;
+        c.child.lifetime.time = None;
+    }
     (i, r)
 }
 
@@ -112,7 +118,7 @@ fn established(m: &mut Sa) -> Up {
     let mut ev = events(m);
     assert_eq!(ev.len(), 1, "exactly one event: {ev:?}");
     match ev.remove(0) {
-        Event::Established { child, suite, peer_id, nat, local_ts, remote_ts } => {
+        Event::Established { child, suite, peer_id, nat, local_ts, remote_ts, .. } => {
             Up { child, suite, peer_id, nat, local_ts, remote_ts }
         }
         other => panic!("not established: {other:?}"),

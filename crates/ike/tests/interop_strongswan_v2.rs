@@ -374,7 +374,7 @@ fn inner_responder() {
         }
         if let Some(event) = sa.poll_event() {
             match event {
-                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts } => {
+                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts, .. } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 1], "charon's ID");
                     println!(
                         "established with charon: {suite:?} nat {nat:?} spi_in {:08x} spi_out {:08x} \
@@ -469,7 +469,7 @@ fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity), we_d
         }
         if let Some(event) = sa.poll_event() {
             match event {
-                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts } => {
+                Event::Established { child, suite, peer_id, nat, local_ts, remote_ts, .. } => {
                     assert_eq!(peer_id.data, vec![192, 0, 2, 2], "charon's ID");
                     println!(
                         "established with charon: {suite:?} nat {nat:?} spi_in {:08x} spi_out {:08x} \

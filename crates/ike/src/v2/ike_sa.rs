@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use rand_core::CryptoRng;
 
+mod create_child;
+pub use create_child::InternalConfig;
+
 use super::auth::psk_auth;
 use super::keys::{
     IkeEncryption, IkeIntegrity, IkeKeys, IkeSuite, child_keys, group_from_id, group_id, open, prf_from_id,
@@ -85,8 +88,13 @@ pub struct ChildConfig {
     pub local_ts: Vec<TrafficSelector<'static>>,
     /// The peer's traffic selectors.
     pub remote_ts: Vec<TrafficSelector<'static>>,
-    /// Hard lifetime of the Child SA (soft is 90 % of it).
+    /// Hard lifetime of the Child SA. IKEv2 lifetimes are local (RFC 7296 §2.8): the
+    /// Child SA is rekeyed at about 90 % of the time (minus a random jitter of up to
+    /// 5 %), and deleted when the time is up.
     pub lifetime: Lifetime,
+    /// RFC 7296 §1.3.1: the Diffie-Hellman group for perfect forward secrecy of Child SAs
+    /// made by CREATE_CHILD_SA (the first one, in IKE_AUTH, never has its own).
+    pub pfs: Option<crate::crypto::DhGroup>,
 }
 
 impl ChildConfig {
@@ -106,6 +114,7 @@ impl ChildConfig {
             local_ts: vec![ts(local)],
             remote_ts: vec![ts(remote)],
             lifetime: Lifetime { time: Some(Duration::from_secs(3600)), bytes: None },
+            pfs: None,
         }
     }
 }
@@ -143,6 +152,18 @@ pub struct IkeSaConfig {
     pub max_retransmits: u32,
     /// The whole handshake must finish within this.
     pub handshake_timeout: Duration,
+    /// Hard lifetime of the IKE SA (RFC 7296 §2.8: local); it is rekeyed at about 90 %
+    /// of it (minus up to 5 % of random jitter). `None`: no lifetime.
+    pub ike_lifetime: Option<Duration>,
+    /// RFC 7296 §2.4: the initiator says INITIAL_CONTACT in IKE_AUTH (this is the only
+    /// IKE SA it has with the responder, which may drop older ones).
+    pub initial_contact: bool,
+    /// RFC 7296 §2.19: the initiator asks for an inner IPv4 address and DNS servers
+    /// (CP(CFG_REQUEST) in IKE_AUTH).
+    pub request_internal_address: bool,
+    /// RFC 7296 §2.19: what a responder assigns when the initiator asks (the owner
+    /// fills it before creating the responder, e.g. from its address pool).
+    pub internal_config: Option<InternalConfig>,
 }
 
 impl IkeSaConfig {
@@ -171,6 +192,10 @@ impl IkeSaConfig {
             retransmit_timeout: Duration::from_secs(1),
             max_retransmits: 5,
             handshake_timeout: Duration::from_secs(30),
+            ike_lifetime: Some(Duration::from_secs(4 * 3600)),
+            initial_contact: true,
+            request_internal_address: false,
+            internal_config: None,
         }
     }
 }
@@ -240,6 +265,13 @@ pub enum Event {
         local_ts: Vec<TrafficSelector<'static>>,
         /// The peer's traffic selectors, as agreed.
         remote_ts: Vec<TrafficSelector<'static>>,
+        /// RFC 7296 §2.19: the initiator's assigned inner address and DNS servers (when
+        /// it asked and the responder answered); for a responder, what it assigned.
+        internal: Option<InternalConfig>,
+        /// RFC 7296 §2.4: (responder) the initiator said INITIAL_CONTACT: it has no
+        /// other IKE SA with us, so the owner may delete older IKE SAs with the same
+        /// peer identity. Always false for an initiator.
+        initial_contact: bool,
     },
     /// RFC 7296 §1.2: the peer is authenticated and the IKE SA is up, but the first Child
     /// SA was refused (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE, ...). The IKE SA stays usable
@@ -265,6 +297,45 @@ pub enum Event {
     /// The IKE SA (and with it every Child SA) is gone: the peer deleted it and we
     /// answered, or we deleted it ([`IkeSa::delete`]).
     Closed,
+    /// RFC 7296 §1.3.1: a further Child SA, made by CREATE_CHILD_SA (ours or the
+    /// peer's).
+    ChildSaCreated {
+        /// The Child SA, ready for the ESP data plane.
+        child: ChildSa,
+        /// Our side's traffic selectors.
+        local_ts: Vec<TrafficSelector<'static>>,
+        /// The peer's traffic selectors.
+        remote_ts: Vec<TrafficSelector<'static>>,
+    },
+    /// RFC 7296 §1.3.3, §2.8: `child` replaces the Child SA whose inbound SPI is
+    /// `old_spi_in`. Install the new one; keep accepting on the old one until its
+    /// [`Event::ChildDeleted`].
+    ChildSaRekeyed {
+        /// Inbound SPI of the replaced Child SA.
+        old_spi_in: u32,
+        /// The new Child SA.
+        child: ChildSa,
+        /// Our side's traffic selectors.
+        local_ts: Vec<TrafficSelector<'static>>,
+        /// The peer's traffic selectors.
+        remote_ts: Vec<TrafficSelector<'static>>,
+    },
+    /// RFC 7296 §1.3.2, §2.18: the IKE SA was rekeyed; it now has these SPIs
+    /// `(initiator, responder)` and transforms (write a new key-log line). Child SAs
+    /// are unchanged.
+    IkeSaRekeyed {
+        /// The new SPIs.
+        spis: ([u8; 8], [u8; 8]),
+        /// The new transforms.
+        suite: IkeSuite,
+    },
+    /// A CREATE_CHILD_SA of ours failed; the IKE SA and the existing Child SAs stay.
+    CreateChildFailed {
+        /// The inbound SPI of the Child SA we tried to rekey, if it was a Child SA rekey.
+        rekeying: Option<u32>,
+        /// Why.
+        error: Error,
+    },
 }
 
 /// A datagram written by [`IkeSa::poll_transmit`].
@@ -277,13 +348,19 @@ pub struct Transmit {
     pub udp_encapsulated: bool,
 }
 
-/// An INFORMATIONAL request of ours on the established SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A request of ours on the established SA.
+#[derive(Debug)]
 enum Request {
     /// RFC 7296 §1.4.1: Delete of the IKE SA.
     Delete,
     /// RFC 7296 §2.4: an empty request proving the peer is alive.
     Liveness,
+    /// RFC 7296 §1.4.1: Delete of the Child SA with this inbound SPI.
+    DeleteChild(u32),
+    /// RFC 7296 §1.3.1, §1.3.3: CREATE_CHILD_SA for a new or a rekeyed Child SA.
+    Child(Box<create_child::ChildExchange>),
+    /// RFC 7296 §1.3.2: CREATE_CHILD_SA rekeying the IKE SA.
+    RekeyIke(Box<create_child::IkeExchange>),
 }
 
 /// The machine's timers, indexing its deadline table.
@@ -367,6 +444,8 @@ pub struct IkeSa<R> {
     timers: [Option<Instant>; TIMER_COUNT],
     retransmits: u32,
     events: VecDeque<Event>,
+    /// Child SAs, queued commands, lifetimes and retired IKE SAs of the established SA.
+    ext: create_child::Established,
 }
 
 /// Values read from an IKE_SA_INIT message.
@@ -422,6 +501,9 @@ struct AuthPayloads<'a> {
     tsr: Vec<TrafficSelector<'static>>,
     transport: bool,
     error: Option<NotifyType>,
+    initial_contact: bool,
+    cp_request: Option<create_child::CpRequest>,
+    cp_reply: Option<InternalConfig>,
 }
 
 fn owned_ts(ts: &TrafficSelectors<'_>) -> Vec<TrafficSelector<'static>> {
@@ -457,7 +539,12 @@ fn auth_payloads(first: PayloadType, chain: &[u8], from_initiator: bool) -> Resu
             Payload::TrafficSelectorsInitiator(ts) => p.tsi = owned_ts(&ts),
             Payload::TrafficSelectorsResponder(ts) => p.tsr = owned_ts(&ts),
             Payload::Notify(n) if n.notify_type == NotifyType::UseTransportMode => p.transport = true,
+            Payload::Notify(n) if n.notify_type == NotifyType::InitialContact => p.initial_contact = true,
             Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some(n.notify_type),
+            Payload::Configuration(cp) => {
+                p.cp_request = create_child::CpRequest::from_request(&cp);
+                p.cp_reply = InternalConfig::from_reply(&cp);
+            }
             _ => {}
         }
     }
@@ -628,6 +715,7 @@ impl<R: CryptoRng> IkeSa<R> {
             timers: [None; TIMER_COUNT],
             retransmits: 0,
             events: VecDeque::new(),
+            ext: create_child::Established::default(),
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -803,7 +891,7 @@ impl<R: CryptoRng> IkeSa<R> {
     /// The earliest deadline at which [`Self::handle_timeout`] must be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.iter().flatten().copied().chain(self.established_deadline()).min()
     }
 
     /// Appends the next datagram to send to `buf` (without the non-ESP marker), if any.
@@ -814,6 +902,10 @@ impl<R: CryptoRng> IkeSa<R> {
         } else if self.send_pending {
             self.send_pending = false;
             (self.last_sent.as_ref()?, self.last_sent_encapsulated)
+        } else if let Some((msg, udp_encapsulated)) = self.ext.outbox.pop_front() {
+            // Retired IKE SAs' Delete requests and answers.
+            buf.extend_from_slice(&msg);
+            return Some(Transmit { size: msg.len(), udp_encapsulated });
         } else {
             return None;
         };
@@ -843,6 +935,7 @@ impl<R: CryptoRng> IkeSa<R> {
             let backoff = self.config.retransmit_timeout * 2u32.saturating_pow(self.retransmits);
             self.timers[Timer::Retransmit as usize] = Some(now + backoff);
         }
+        self.established_timeout(now);
     }
 
     /// Feeds one received IKEv2 datagram (without the non-ESP marker). On error the
@@ -862,25 +955,19 @@ impl<R: CryptoRng> IkeSa<R> {
         }
         let m = Message::parse(data)?;
         let h = m.header;
+        if let Some(result) = self.retired_input(now, &m, data) {
+            return result;
+        }
         if h.initiator_spi != self.spi_i && self.state != State::AwaitingInit {
             return Err(Error::UnexpectedMessage("unknown IKE SA"));
         }
         let from_initiator = self.role == Role::Responder;
         if self.state == State::Established
-            && h.exchange_type == ExchangeType::Informational
-            && h.flags.response()
             && h.flags.initiator() == from_initiator
             && h.responder_spi == self.spi_r
+            && matches!(h.exchange_type, ExchangeType::Informational | ExchangeType::CreateChildSa)
         {
-            return self.on_informational_response(&m);
-        }
-        if self.state == State::Established
-            && h.exchange_type == ExchangeType::Informational
-            && !h.flags.response()
-            && h.flags.initiator() == from_initiator
-            && h.responder_spi == self.spi_r
-        {
-            return self.on_informational(&m, data);
+            return self.established_input(now, &m, data);
         }
         match self.role {
             Role::Initiator => {
@@ -964,12 +1051,14 @@ impl<R: CryptoRng> IkeSa<R> {
         Ok(())
     }
 
-    fn on_informational_response(&mut self, m: &Message<'_>) -> Result<(), Error> {
-        let Some((id, request)) = self.outstanding else {
-            return Err(Error::UnexpectedMessage("no INFORMATIONAL request outstanding"));
-        };
-        if m.header.message_id != id {
-            return Err(Error::UnexpectedMessage("response to another Message ID"));
+    fn on_informational_response(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        match &self.outstanding {
+            Some((id, Request::Delete | Request::Liveness | Request::DeleteChild(_))) => {
+                if m.header.message_id != *id {
+                    return Err(Error::UnexpectedMessage("response to another Message ID"));
+                }
+            }
+            _ => return Err(Error::UnexpectedMessage("no INFORMATIONAL request outstanding")),
         }
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
@@ -977,11 +1066,14 @@ impl<R: CryptoRng> IkeSa<R> {
         for raw in PayloadIter::new(opened.first_inner, &opened.chain) {
             raw?.parse()?;
         }
-        self.outstanding = None;
+        let request = self.outstanding.take().map(|(_, r)| r);
         self.timers[Timer::Retransmit as usize] = None;
-        if request == Request::Delete {
-            self.close();
+        match request {
+            Some(Request::Delete) => self.close(),
+            Some(Request::DeleteChild(spi_in)) => self.child_delete_done(spi_in),
+            _ => {}
         }
+        self.pump(now);
         Ok(())
     }
 
@@ -1007,25 +1099,27 @@ impl<R: CryptoRng> IkeSa<R> {
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
         let opened = open(&suite, keys.sender(self.role == Role::Responder), m)?;
         let mut delete_ike = false;
-        let mut delete_child = false;
+        let mut deleted_out = Vec::new();
         for raw in PayloadIter::new(opened.first_inner, &opened.chain) {
             if let Payload::Delete(d) = raw?.parse()? {
                 match d.protocol_id {
                     ProtocolId::Ike => delete_ike = true,
-                    ProtocolId::Esp => {
-                        let ours = self.child_spi_out.map(u32::to_be_bytes);
-                        delete_child |= d.spis().any(|spi| Some(spi) == ours.as_ref().map(|s| &s[..]));
-                    }
+                    ProtocolId::Esp => deleted_out.extend(
+                        d.spis().filter_map(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes).take(64),
+                    ),
                     _ => {}
                 }
             }
         }
-        let spi_in = self.child_spi.to_be_bytes();
+        let ours: Vec<u8> = if delete_ike {
+            Vec::new()
+        } else {
+            self.peer_deleted_children(&deleted_out).iter().flat_map(|s| s.to_be_bytes()).collect()
+        };
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
-        if delete_child && !delete_ike {
-            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &spi_in)
-                .ok_or(Error::Configuration("delete"))?;
+        if !ours.is_empty() {
+            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &ours).ok_or(Error::Configuration("delete"))?;
             c.push(&Payload::Delete(d)).map_err(|_| Error::Configuration("delete"))?;
         }
         let first = c.finish();
@@ -1034,9 +1128,6 @@ impl<R: CryptoRng> IkeSa<R> {
         self.peer_next_id = self.peer_next_id.wrapping_add(1);
         if delete_ike {
             self.close();
-        } else if delete_child {
-            self.child_spi_out = None;
-            self.events.push_back(Event::ChildDeleted { spi_in: self.child_spi });
         }
         Ok(())
     }
@@ -1194,6 +1285,12 @@ impl<R: CryptoRng> IkeSa<R> {
         .map_err(enc)?;
         c.push(&Payload::Authentication(Authentication::new(AuthMethod::SharedKeyMic, &auth)))
             .map_err(enc)?;
+        if self.config.initial_contact {
+            c.push(&Payload::Notify(Notify::new(NotifyType::InitialContact, &[]))).map_err(enc)?;
+        }
+        if self.config.request_internal_address {
+            c.push(&Payload::Configuration(create_child::CpRequest::request_payload())).map_err(enc)?;
+        }
         if self.config.child.mode == EspMode::Transport {
             c.push(&Payload::Notify(Notify::new(NotifyType::UseTransportMode, &[]))).map_err(enc)?;
         }
@@ -1210,7 +1307,7 @@ impl<R: CryptoRng> IkeSa<R> {
         self.protect(ExchangeType::IkeAuth, 1, &inner, first)
     }
 
-    fn on_auth_response(&mut self, _now: Instant, m: &Message<'_>) -> Result<(), Error> {
+    fn on_auth_response(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
         let opened = open(&suite, keys.sender(false), m)?;
@@ -1219,14 +1316,13 @@ impl<R: CryptoRng> IkeSa<R> {
         let outcome = self.finish_initiator(&suite, keys, &p);
         match outcome {
             Ok(event) => {
-                if let Event::Established { child, .. } = &event {
-                    self.child_spi_out = Some(child.spi_out);
-                }
                 self.peer_next_id = 0;
                 self.own_next_id = 2;
                 self.state = State::Established;
                 self.timers = [None; TIMER_COUNT];
+                self.adopt_first_child(now, &event);
                 self.events.push_back(event);
+                self.pump(now);
                 Ok(())
             }
             Err(e) => {
@@ -1298,6 +1394,8 @@ impl<R: CryptoRng> IkeSa<R> {
             nat: self.nat,
             local_ts: p.tsi.clone(),
             remote_ts: p.tsr.clone(),
+            internal: p.cp_reply.clone(),
+            initial_contact: false,
         })
     }
 
@@ -1421,7 +1519,7 @@ impl<R: CryptoRng> IkeSa<R> {
         Ok(())
     }
 
-    fn on_auth_request(&mut self, _now: Instant, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+    fn on_auth_request(&mut self, now: Instant, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.clone().ok_or(Error::Configuration("no IKE SA keys"))?;
         let opened = open(&suite, keys.sender(true), m)?;
@@ -1454,6 +1552,22 @@ impl<R: CryptoRng> IkeSa<R> {
         .map_err(enc)?;
         c.push(&Payload::Authentication(Authentication::new(AuthMethod::SharedKeyMic, &own_auth)))
             .map_err(enc)?;
+        // RFC 7296 §2.19: answer a CFG_REQUEST with what the owner configured.
+        let assigned = match (&p.cp_request, &self.config.internal_config) {
+            (Some(asked), Some(cfg)) => {
+                let attributes = cfg.reply_attributes(asked);
+                c.push(&Payload::Configuration(crate::wire::v2::Configuration::new(
+                    crate::wire::v2::CfgType::Reply,
+                    attributes,
+                )))
+                .map_err(enc)?;
+                Some(InternalConfig {
+                    address: cfg.address.filter(|_| asked.address),
+                    dns: if asked.dns { cfg.dns.clone() } else { Vec::new() },
+                })
+            }
+            _ => None,
+        };
         let spi = self.child_spi.to_be_bytes();
         let event = match &child {
             Ok((number, enc_alg, integ, spi_out, tsi, tsr)) => {
@@ -1478,6 +1592,8 @@ impl<R: CryptoRng> IkeSa<R> {
                     nat: self.nat,
                     local_ts: tsr.clone(),
                     remote_ts: tsi.clone(),
+                    internal: assigned.clone(),
+                    initial_contact: p.initial_contact,
                 }
             }
             Err(notify) => {
@@ -1494,13 +1610,11 @@ impl<R: CryptoRng> IkeSa<R> {
         let first = c.finish();
         let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
         self.send_response(data, out, encapsulated);
-        if let Event::Established { child, .. } = &event {
-            self.child_spi_out = Some(child.spi_out);
-        }
         self.peer_next_id = 2;
         self.own_next_id = 0;
         self.state = State::Established;
         self.timers = [None; TIMER_COUNT];
+        self.adopt_first_child(now, &event);
         self.events.push_back(event);
         Ok(())
     }
