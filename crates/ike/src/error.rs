@@ -1,5 +1,6 @@
 //! The protocol error type.
 
+use crate::cert::CertError;
 use crate::crypto::CryptoError;
 use crate::v1::crypt::CryptError;
 use crate::wire::ParseError;
@@ -32,6 +33,10 @@ pub enum Error {
     /// Our own configuration cannot be used.
     #[error("configuration: {0}")]
     Configuration(&'static str),
+    /// The peer's certificate (chain, identity or signature) was refused, or our own
+    /// certificate or key cannot be used.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertError),
     /// The peer stopped answering: retransmissions exhausted or the exchange took too long.
     #[error("peer did not answer")]
     Timeout,
@@ -68,7 +73,7 @@ impl Error {
                 ErrorKind::PeerMisbehaved
             }
             Self::NoProposalChosen => ErrorKind::PeerIncompatible,
-            Self::AuthenticationFailed => ErrorKind::Authentication,
+            Self::AuthenticationFailed | Self::Certificate(_) => ErrorKind::Authentication,
             Self::Configuration(_) => ErrorKind::LocalConfiguration,
             Self::Timeout => ErrorKind::Timeout,
             Self::ResourceLimit(_) => ErrorKind::ResourceLimit,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod cert;
 pub mod child;
 pub mod crypto;
 mod error;

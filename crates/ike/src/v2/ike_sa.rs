@@ -15,8 +15,14 @@
 //! peer's liveness ([`IkeSa::check_liveness`]) or delete the IKE SA ([`IkeSa::delete`]).
 //! The initiator honours a responder's COOKIE (RFC 7296 §2.6).
 //!
+//! With [`IkeSaConfig::certificate`] set, both sides authenticate with X.509
+//! certificates instead (RFC 7296 §2.15, RFC 7427): SIGNATURE_HASH_ALGORITHMS in
+//! IKE_SA_INIT, CERTREQ naming our CAs, CERT and a signature AUTH (method 14 when the
+//! peer announced hashes, else 1 / 9 / 10) in IKE_AUTH; see [`super::sig_auth`].
+//!
 //! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
-//! a responder sending COOKIEs, fragmentation (RFC 7383), certificates, EAP. A refused
+//! a responder sending COOKIEs, fragmentation (RFC 7383), EAP, mixed PSK/certificate
+//! authentication. A refused
 //! first Child SA leaves an established IKE SA without Child SA
 //! ([`Event::EstablishedWithoutChild`]).
 
@@ -34,15 +40,17 @@ use super::keys::{
     IkeEncryption, IkeIntegrity, IkeKeys, IkeSuite, child_keys, group_from_id, group_id, open, prf_from_id,
     seal,
 };
+use super::sig_auth::{AuthSignature, signature_hash_algorithms_data, signed_octets};
 use crate::Error;
+use crate::cert::{Certificate as X509Certificate, CertificateAuth, MAX_CHAIN_DEPTH};
 use crate::child::{ChildSa, EspEncapsulation, EspEncryption, EspIntegrity, EspMode, Lifetime};
 use crate::crypto::{KeyExchange, PrfAlgorithm};
 use crate::v1::keys::SecretBytes;
 use crate::wire::v2::{
-    AuthMethod, Authentication, ChainBuilder, EncryptionId, EsnId, ExchangeType, Flags, Header, IdType,
-    Identification, IntegrityId, Message, MessageBuilder, NONCE_MAX_LEN, NONCE_MIN_LEN, Notify, NotifyType,
-    Payload, PayloadIter, PayloadType, Proposal, ProtocolId, SecurityAssociation, TrafficSelector,
-    TrafficSelectors, Transform, TransformType,
+    AuthMethod, Authentication, CertEncoding, Certificate, ChainBuilder, EncryptionId, EsnId, ExchangeType,
+    Flags, Header, IdType, Identification, IntegrityId, Message, MessageBuilder, NONCE_MAX_LEN,
+    NONCE_MIN_LEN, Notify, NotifyType, Payload, PayloadIter, PayloadType, Proposal, ProtocolId,
+    SecurityAssociation, TrafficSelector, TrafficSelectors, Transform, TransformType,
 };
 
 /// The longest datagram remembered for duplicate detection.
@@ -164,6 +172,9 @@ pub struct IkeSaConfig {
     /// RFC 7296 §2.19: what a responder assigns when the initiator asks (the owner
     /// fills it before creating the responder, e.g. from its address pool).
     pub internal_config: Option<InternalConfig>,
+    /// Authenticate with a certificate (and require one from the peer) instead of the
+    /// pre-shared key; `None` by default.
+    pub certificate: Option<CertificateAuth>,
 }
 
 impl IkeSaConfig {
@@ -196,6 +207,7 @@ impl IkeSaConfig {
             initial_contact: true,
             request_internal_address: false,
             internal_config: None,
+            certificate: None,
         }
     }
 }
@@ -446,6 +458,10 @@ pub struct IkeSa<R> {
     events: VecDeque<Event>,
     /// Child SAs, queued commands, lifetimes and retired IKE SAs of the established SA.
     ext: create_child::Established,
+    /// RFC 7427 §4: the hash algorithms the peer announced.
+    peer_signature_hashes: Vec<u16>,
+    /// The peer's end-entity certificate, once authenticated with it.
+    peer_certificate: Option<X509Certificate>,
 }
 
 /// Values read from an IKE_SA_INIT message.
@@ -457,6 +473,7 @@ struct InitPayloads<'a> {
     nat_destination: Option<&'a [u8]>,
     cookie: Option<&'a [u8]>,
     error: Option<Notify<'a>>,
+    signature_hashes: Vec<u16>,
 }
 
 fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
@@ -468,6 +485,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
         nat_destination: None,
         cookie: None,
         error: None,
+        signature_hashes: Vec::new(),
     };
     if m.unsupported_critical_payload()?.is_some() {
         return Err(Error::UnexpectedMessage("unsupported critical payload"));
@@ -484,6 +502,9 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
                 p.nat_destination = Some(n.data);
             }
             Payload::Notify(n) if n.notify_type == NotifyType::Cookie => p.cookie = Some(n.data),
+            Payload::Notify(n) if n.notify_type == NotifyType::SignatureHashAlgorithms => {
+                p.signature_hashes = n.signature_hash_algorithms().take(16).collect();
+            }
             Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some(n),
             _ => {}
         }
@@ -504,6 +525,8 @@ struct AuthPayloads<'a> {
     initial_contact: bool,
     cp_request: Option<create_child::CpRequest>,
     cp_reply: Option<InternalConfig>,
+    /// X.509 certificates (CERT payloads), end entity first; at most [`MAX_CHAIN_DEPTH`].
+    certs: Vec<&'a [u8]>,
 }
 
 fn owned_ts(ts: &TrafficSelectors<'_>) -> Vec<TrafficSelector<'static>> {
@@ -535,6 +558,11 @@ fn auth_payloads(first: PayloadType, chain: &[u8], from_initiator: bool) -> Resu
             Payload::IdentificationInitiator(id) if from_initiator => p.id = Some((id, raw.body)),
             Payload::IdentificationResponder(id) if !from_initiator => p.id = Some((id, raw.body)),
             Payload::Authentication(a) => p.auth = Some(a),
+            Payload::Certificate(c)
+                if c.encoding == CertEncoding::X509Signature && p.certs.len() < MAX_CHAIN_DEPTH =>
+            {
+                p.certs.push(c.data);
+            }
             Payload::SecurityAssociation(sa) => p.sa = Some(sa),
             Payload::TrafficSelectorsInitiator(ts) => p.tsi = owned_ts(&ts),
             Payload::TrafficSelectorsResponder(ts) => p.tsr = owned_ts(&ts),
@@ -716,6 +744,8 @@ impl<R: CryptoRng> IkeSa<R> {
             retransmits: 0,
             events: VecDeque::new(),
             ext: create_child::Established::default(),
+            peer_signature_hashes: Vec::new(),
+            peer_certificate: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -793,6 +823,11 @@ impl<R: CryptoRng> IkeSa<R> {
         b.push(&Payload::Nonce(&ni)).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionSourceIp, &src))).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionDestinationIp, &dst))).map_err(enc)?;
+        if self.config.certificate.as_ref().is_some_and(|c| c.rfc7427) {
+            let hashes = signature_hash_algorithms_data();
+            b.push(&Payload::Notify(Notify::new(NotifyType::SignatureHashAlgorithms, &hashes)))
+                .map_err(enc)?;
+        }
         b.finish().map_err(enc)?;
         self.kx = Some(kx);
         self.ni = ni;
@@ -881,6 +916,12 @@ impl<R: CryptoRng> IkeSa<R> {
     #[must_use]
     pub const fn nat_status(&self) -> NatStatus {
         self.nat
+    }
+
+    /// The peer's end-entity certificate, once the peer authenticated with it.
+    #[must_use]
+    pub const fn peer_certificate(&self) -> Option<&X509Certificate> {
+        self.peer_certificate.as_ref()
     }
 
     /// The next event for the owner, if any.
@@ -1192,6 +1233,7 @@ impl<R: CryptoRng> IkeSa<R> {
         self.init_response = m.bytes().to_vec();
         self.keys = Some(keys);
         self.nat = nat;
+        self.peer_signature_hashes = p.signature_hashes;
         let request = self.build_auth_request()?;
         self.state = State::AuthSent;
         self.send_request(request, nat.nat_detected(), now);
@@ -1204,30 +1246,63 @@ impl<R: CryptoRng> IkeSa<R> {
         body
     }
 
-    fn own_auth(&self, suite: &IkeSuite, keys: &IkeKeys) -> Vec<u8> {
+    /// Our AUTH payload: the PSK MAC, or with [`IkeSaConfig::certificate`] a signature.
+    fn own_auth(&mut self, suite: &IkeSuite, keys: &IkeKeys) -> Result<(AuthMethod, Vec<u8>), Error> {
         let (first, peer_nonce, sk_p) = match self.role {
             Role::Initiator => (&self.init_request, &self.nr, &keys.sk_pi),
             Role::Responder => (&self.init_response, &self.ni, &keys.sk_pr),
         };
-        psk_auth(suite.prf, self.config.psk.as_bytes(), first, peer_nonce, sk_p, &self.id_body())
-            .as_bytes()
-            .to_vec()
+        let id_body = self.id_body();
+        if let Some(cert) = &self.config.certificate {
+            let octets = signed_octets(suite.prf, first, peer_nonce, sk_p, &id_body);
+            let how = AuthSignature::choose(&cert.key, &self.peer_signature_hashes, cert.rfc7427);
+            let data = how.sign(&cert.key, &octets, &mut self.rng)?;
+            return Ok((how.method, data));
+        }
+        let mac = psk_auth(suite.prf, self.config.psk.as_bytes(), first, peer_nonce, sk_p, &id_body);
+        Ok((AuthMethod::SharedKeyMic, mac.as_bytes().to_vec()))
     }
 
-    fn peer_auth_ok(
+    /// Checks the peer's AUTH (and, with certificates, its CERT chain and that its ID
+    /// names the certificate). Returns the peer's certificate, if it used one.
+    fn check_peer_auth(
         &self,
         suite: &IkeSuite,
         keys: &IkeKeys,
+        id: &Identification<'_>,
         id_body: &[u8],
+        certs: &[&[u8]],
         auth: &Authentication<'_>,
-    ) -> bool {
+    ) -> Result<Option<X509Certificate>, Error> {
         let (first, own_nonce, sk_p) = match self.role {
             Role::Initiator => (&self.init_response, &self.ni, &keys.sk_pr),
             Role::Responder => (&self.init_request, &self.nr, &keys.sk_pi),
         };
-        auth.method == AuthMethod::SharedKeyMic
+        if let Some(cert) = &self.config.certificate {
+            if auth.method == AuthMethod::SharedKeyMic {
+                return Err(Error::AuthenticationFailed);
+            }
+            let (peer_cert, key) = cert.verify_peer(certs, id.id_type.into(), id.data)?;
+            let octets = signed_octets(suite.prf, first, own_nonce, sk_p, id_body);
+            super::sig_auth::verify(&key, auth, &octets)?;
+            return Ok(Some(peer_cert));
+        }
+        let ok = auth.method == AuthMethod::SharedKeyMic
             && psk_auth(suite.prf, self.config.psk.as_bytes(), first, own_nonce, sk_p, id_body)
-                .ct_eq_bytes(auth.data)
+                .ct_eq_bytes(auth.data);
+        if ok { Ok(None) } else { Err(Error::AuthenticationFailed) }
+    }
+
+    /// CERT payload data (our chain, end entity first) and CERTREQ data (our CAs' key
+    /// hashes) to send in IKE_AUTH; empty without certificates.
+    fn cert_payload_data(&self) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
+        match &self.config.certificate {
+            Some(c) => (
+                c.chain.iter().map(|x| x.der().to_vec()).collect(),
+                (c.send_cert_request && !c.trust.cas().is_empty()).then(|| c.trust.ca_key_hashes()),
+            ),
+            None => (Vec::new(), None),
+        }
     }
 
     /// Our requests as initiator, our responses as responder (the handshake).
@@ -1263,7 +1338,9 @@ impl<R: CryptoRng> IkeSa<R> {
     fn build_auth_request(&mut self) -> Result<Vec<u8>, Error> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
-        let auth = self.own_auth(&suite, keys);
+        let keys = keys.clone();
+        let (auth_method, auth) = self.own_auth(&suite, &keys)?;
+        let (certs, certreq) = self.cert_payload_data();
         let spi = self.child_spi.to_be_bytes();
         let proposals: Vec<Proposal<'_>> = self
             .config
@@ -1283,8 +1360,18 @@ impl<R: CryptoRng> IkeSa<R> {
             &self.config.local_id.data,
         )))
         .map_err(enc)?;
-        c.push(&Payload::Authentication(Authentication::new(AuthMethod::SharedKeyMic, &auth)))
+        for der in &certs {
+            c.push(&Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: der }))
+                .map_err(enc)?;
+        }
+        if let Some(req) = &certreq {
+            c.push(&Payload::CertificateRequest(Certificate {
+                encoding: CertEncoding::X509Signature,
+                data: req,
+            }))
             .map_err(enc)?;
+        }
+        c.push(&Payload::Authentication(Authentication::new(auth_method, &auth))).map_err(enc)?;
         if self.config.initial_contact {
             c.push(&Payload::Notify(Notify::new(NotifyType::InitialContact, &[]))).map_err(enc)?;
         }
@@ -1315,7 +1402,8 @@ impl<R: CryptoRng> IkeSa<R> {
         // The message is authentic (integrity checked with SK_ar): errors in it are final.
         let outcome = self.finish_initiator(&suite, keys, &p);
         match outcome {
-            Ok(event) => {
+            Ok((event, peer_certificate)) => {
+                self.peer_certificate = peer_certificate;
                 self.peer_next_id = 0;
                 self.own_next_id = 2;
                 self.state = State::Established;
@@ -1337,7 +1425,7 @@ impl<R: CryptoRng> IkeSa<R> {
         suite: &IkeSuite,
         keys: &IkeKeys,
         p: &AuthPayloads<'_>,
-    ) -> Result<Event, Error> {
+    ) -> Result<(Event, Option<X509Certificate>), Error> {
         let refused = match p.error {
             Some(NotifyType::AuthenticationFailed) => return Err(Error::AuthenticationFailed),
             Some(NotifyType::NoProposalChosen | NotifyType::TsUnacceptable) => Some(Error::NoProposalChosen),
@@ -1349,16 +1437,15 @@ impl<R: CryptoRng> IkeSa<R> {
         let (Some((id, id_body)), Some(auth)) = (p.id.as_ref(), p.auth.as_ref()) else {
             return Err(refused.unwrap_or(Error::UnexpectedMessage("IKE_AUTH response without IDr or AUTH")));
         };
-        if !self.peer_auth_ok(suite, keys, id_body, auth) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let peer_certificate = self.check_peer_auth(suite, keys, id, id_body, &p.certs, auth)?;
         if let Some(refused) = refused {
-            return Ok(Event::EstablishedWithoutChild {
+            let event = Event::EstablishedWithoutChild {
                 suite: *suite,
                 peer_id: Identity { id_type: id.id_type, data: id.data.to_vec() },
                 nat: self.nat,
                 refused,
-            });
+            };
+            return Ok((event, peer_certificate));
         }
         let sa = p.sa.as_ref().ok_or(Error::NoProposalChosen)?;
         let [proposal] = sa.proposals.as_slice() else {
@@ -1387,7 +1474,7 @@ impl<R: CryptoRng> IkeSa<R> {
         }
         let (i2r, r2i) = child_keys(suite.prf, &keys.sk_d, None, &self.ni, &self.nr, enc, integ)?;
         let child = self.child_sa(u32::from_be_bytes(spi_out), enc, integ, r2i, i2r);
-        Ok(Event::Established {
+        let event = Event::Established {
             child,
             suite: *suite,
             peer_id: Identity { id_type: id.id_type, data: id.data.to_vec() },
@@ -1396,7 +1483,8 @@ impl<R: CryptoRng> IkeSa<R> {
             remote_ts: p.tsr.clone(),
             internal: p.cp_reply.clone(),
             initial_contact: false,
-        })
+        };
+        Ok((event, peer_certificate))
     }
 
     fn child_sa(
@@ -1505,7 +1593,21 @@ impl<R: CryptoRng> IkeSa<R> {
         b.push(&Payload::Nonce(&nr)).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionSourceIp, &src))).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionDestinationIp, &dst))).map_err(enc)?;
+        if let Some(cert) = &self.config.certificate {
+            // RFC 7296 §3.7: the responder asks for a certificate in IKE_SA_INIT.
+            let (_, certreq) = self.cert_payload_data();
+            if let Some(req) = &certreq {
+                let req = Certificate { encoding: CertEncoding::X509Signature, data: req };
+                b.push(&Payload::CertificateRequest(req)).map_err(enc)?;
+            }
+            if cert.rfc7427 && !p.signature_hashes.is_empty() {
+                let hashes = signature_hash_algorithms_data();
+                b.push(&Payload::Notify(Notify::new(NotifyType::SignatureHashAlgorithms, &hashes)))
+                    .map_err(enc)?;
+            }
+        }
         b.finish().map_err(enc)?;
+        self.peer_signature_hashes.clone_from(&p.signature_hashes);
         self.suite = Some(suite);
         self.kx = Some(kx);
         self.ni = ni.to_vec();
@@ -1527,7 +1629,8 @@ impl<R: CryptoRng> IkeSa<R> {
         let (id, id_body) = p.id.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without IDi"))?;
         let auth = p.auth.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without AUTH"))?;
         let encapsulated = self.nat.nat_detected();
-        if !self.peer_auth_ok(&suite, &keys, id_body, auth) {
+        let checked = self.check_peer_auth(&suite, &keys, id, id_body, &p.certs, auth);
+        if let Err(error) = checked {
             // RFC 7296 §2.21.2: answer AUTHENTICATION_FAILED and forget the IKE SA.
             let mut inner = Vec::new();
             let mut c = ChainBuilder::new(&mut inner);
@@ -1536,12 +1639,14 @@ impl<R: CryptoRng> IkeSa<R> {
             let first = c.finish();
             let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
             self.send_response(data, out, encapsulated);
-            self.fail(Error::AuthenticationFailed);
-            return Err(Error::AuthenticationFailed);
+            self.fail(error.clone());
+            return Err(error);
         }
+        let peer_certificate = checked.ok().flatten();
         let peer_id = Identity { id_type: id.id_type, data: id.data.to_vec() };
         let child = self.choose_child(&p);
-        let own_auth = self.own_auth(&suite, &keys);
+        let (own_method, own_auth) = self.own_auth(&suite, &keys)?;
+        let (certs, _) = self.cert_payload_data();
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         let enc = |_| Error::Configuration("IKE_AUTH does not encode");
@@ -1550,8 +1655,11 @@ impl<R: CryptoRng> IkeSa<R> {
             &self.config.local_id.data,
         )))
         .map_err(enc)?;
-        c.push(&Payload::Authentication(Authentication::new(AuthMethod::SharedKeyMic, &own_auth)))
-            .map_err(enc)?;
+        for der in &certs {
+            c.push(&Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: der }))
+                .map_err(enc)?;
+        }
+        c.push(&Payload::Authentication(Authentication::new(own_method, &own_auth))).map_err(enc)?;
         // RFC 7296 §2.19: answer a CFG_REQUEST with what the owner configured.
         let assigned = match (&p.cp_request, &self.config.internal_config) {
             (Some(asked), Some(cfg)) => {
@@ -1610,6 +1718,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let first = c.finish();
         let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
         self.send_response(data, out, encapsulated);
+        self.peer_certificate = peer_certificate;
         self.peer_next_id = 2;
         self.own_next_id = 0;
         self.state = State::Established;

@@ -1,0 +1,240 @@
+//! IKEv2 authentication with signatures (RFC 7296 §2.15, §3.8): the classic RSA method
+//! (1, PKCS#1 v1.5 with SHA-1), ECDSA methods 9 and 10 (RFC 4754, `r | s`), and the
+//! Digital Signature method 14 (RFC 7427: an AlgorithmIdentifier, then the signature),
+//! which peers announce with SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT (RFC 7427 §4).
+
+use rand_core::CryptoRng;
+
+use crate::Error;
+use crate::cert::sign::EcdsaEncoding;
+use crate::cert::{CertError, HashAlgorithm, PrivateKey, PublicKey, SignatureAlgorithm};
+use crate::crypto::PrfAlgorithm;
+use crate::wire::v2::{AuthMethod, Authentication};
+
+/// RFC 7427 §4: the hash algorithms we announce in SIGNATURE_HASH_ALGORITHMS
+/// (SHA2-256, SHA2-384, SHA2-512).
+pub const OUR_SIGNATURE_HASHES: [HashAlgorithm; 3] =
+    [HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
+
+/// The SIGNATURE_HASH_ALGORITHMS notification data for [`OUR_SIGNATURE_HASHES`].
+#[must_use]
+pub fn signature_hash_algorithms_data() -> Vec<u8> {
+    OUR_SIGNATURE_HASHES.iter().flat_map(|h| h.ikev2_id().to_be_bytes()).collect()
+}
+
+/// RFC 7296 §2.15: the octets a signature covers, `<first message> | <peer's nonce> |
+/// prf(SK_px, <sender's ID payload body>)`: the sender's IKE_SA_INIT message as sent,
+/// the other side's nonce, and the sender's ID body MACed with SK_pi / SK_pr.
+#[must_use]
+pub fn signed_octets(
+    prf: PrfAlgorithm,
+    own_first_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_payload_body: &[u8],
+) -> Vec<u8> {
+    let maced_id = prf.prf(sk_p, &[id_payload_body]);
+    [own_first_message, peer_nonce, maced_id.as_bytes()].concat()
+}
+
+/// How we sign our AUTH payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthSignature {
+    /// The AUTH method number.
+    pub method: AuthMethod,
+    /// The signature algorithm.
+    pub algorithm: SignatureAlgorithm,
+}
+
+impl AuthSignature {
+    /// Chooses how to sign with `key`: method 14 with the strongest-fitting hash the peer
+    /// announced (`peer_hashes`, RFC 7427 §4) when `rfc7427` is on; otherwise the
+    /// classic method of the key (RSA: 1 with SHA-1; P-256: 9; P-384: 10).
+    #[must_use]
+    pub fn choose(key: &PrivateKey, peer_hashes: &[u16], rfc7427: bool) -> Self {
+        let preference: &[HashAlgorithm] = match key {
+            PrivateKey::P384(_) => &[HashAlgorithm::Sha384, HashAlgorithm::Sha512, HashAlgorithm::Sha256],
+            _ => &[HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512],
+        };
+        let public = key.public_key();
+        if rfc7427 && let Some(h) = preference.iter().find(|h| peer_hashes.contains(&h.ikev2_id())) {
+            return Self { method: AuthMethod::DigitalSignature, algorithm: public.algorithm_with(*h) };
+        }
+        match key {
+            PrivateKey::Rsa(_) => Self {
+                method: AuthMethod::RsaDigitalSignature,
+                algorithm: SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha1),
+            },
+            PrivateKey::P256(_) => Self {
+                method: AuthMethod::EcdsaSha256P256,
+                algorithm: SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256),
+            },
+            PrivateKey::P384(_) => Self {
+                method: AuthMethod::EcdsaSha384P384,
+                algorithm: SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384),
+            },
+        }
+    }
+
+    /// The AUTH payload data: the signature over `octets`, behind the length-prefixed
+    /// AlgorithmIdentifier for method 14 (RFC 7427 §3).
+    ///
+    /// # Errors
+    /// [`Error::Certificate`] when signing fails.
+    pub fn sign<R: CryptoRng + ?Sized>(
+        &self,
+        key: &PrivateKey,
+        octets: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, Error> {
+        let digest = self.algorithm.hash().digest(&[octets]);
+        if self.method == AuthMethod::DigitalSignature {
+            let alg_id = self
+                .algorithm
+                .algorithm_identifier()
+                .ok_or(CertError::UnsupportedAlgorithm("no AlgorithmIdentifier to send"))?;
+            let sig = key.sign_digest(self.algorithm, &digest, EcdsaEncoding::Der, rng)?;
+            let len = u8::try_from(alg_id.len())
+                .map_err(|_| CertError::UnsupportedAlgorithm("AlgorithmIdentifier"))?;
+            let mut out = Vec::with_capacity(1 + alg_id.len() + sig.len());
+            out.push(len);
+            out.extend_from_slice(alg_id);
+            out.extend_from_slice(&sig);
+            Ok(out)
+        } else {
+            Ok(key.sign_digest(self.algorithm, &digest, EcdsaEncoding::Fixed, rng)?)
+        }
+    }
+}
+
+/// Verifies a peer's signature AUTH payload over `octets` with the key of its
+/// (already checked) certificate. Methods 1, 9, 10 and 14 (RSA PKCS#1 v1.5, RSA-PSS,
+/// ECDSA P-256/P-384 with SHA-2).
+///
+/// # Errors
+/// [`Error::AuthenticationFailed`] for a wrong signature or a method that does not fit
+/// the key; [`Error::Certificate`] for an unsupported method or algorithm.
+pub fn verify(key: &PublicKey, auth: &Authentication<'_>, octets: &[u8]) -> Result<(), Error> {
+    let (algorithm, signature, encoding) = match auth.method {
+        AuthMethod::RsaDigitalSignature => {
+            (SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha1), auth.data, EcdsaEncoding::Fixed)
+        }
+        AuthMethod::EcdsaSha256P256 if matches!(key, PublicKey::P256(_)) => {
+            (SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256), auth.data, EcdsaEncoding::Fixed)
+        }
+        AuthMethod::EcdsaSha384P384 if matches!(key, PublicKey::P384(_)) => {
+            (SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384), auth.data, EcdsaEncoding::Fixed)
+        }
+        AuthMethod::EcdsaSha256P256 | AuthMethod::EcdsaSha384P384 => return Err(Error::AuthenticationFailed),
+        AuthMethod::DigitalSignature => {
+            let ds = auth.digital_signature()?.ok_or(Error::AuthenticationFailed)?;
+            let algorithm = SignatureAlgorithm::from_der(ds.algorithm_identifier)?;
+            (algorithm, ds.signature, EcdsaEncoding::Der)
+        }
+        _ => return Err(CertError::UnsupportedAlgorithm("AUTH method").into()),
+    };
+    let digest = algorithm.hash().digest(&[octets]);
+    key.verify_digest(algorithm, &digest, signature, encoding).map_err(|e| match e {
+        CertError::BadSignature => Error::AuthenticationFailed,
+        // A method / key type mismatch is a failed authentication too.
+        CertError::UnsupportedAlgorithm("signature algorithm does not fit the key") => {
+            Error::AuthenticationFailed
+        }
+        other => Error::Certificate(other),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn key(pem: &[u8]) -> PrivateKey {
+        PrivateKey::from_pem(pem).unwrap()
+    }
+
+    const RSA: &[u8] = include_bytes!("../../tests/data/certs/server-rsa.key");
+    const P256: &[u8] = include_bytes!("../../tests/data/certs/server-ecdsa.key");
+    const P384: &[u8] = include_bytes!("../../tests/data/certs/client-ecdsa.key");
+
+    #[test]
+    fn method_choice_follows_the_peer_announcement() {
+        let rsa = key(RSA);
+        let p256 = key(P256);
+        let p384 = key(P384);
+        assert_eq!(AuthSignature::choose(&rsa, &[], true).method, AuthMethod::RsaDigitalSignature);
+        assert_eq!(AuthSignature::choose(&rsa, &[2, 3, 4], false).method, AuthMethod::RsaDigitalSignature);
+        let s = AuthSignature::choose(&rsa, &[1, 4, 2], true);
+        assert_eq!(
+            (s.method, s.algorithm),
+            (AuthMethod::DigitalSignature, SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256))
+        );
+        assert_eq!(
+            AuthSignature::choose(&rsa, &[1, 4], true).algorithm,
+            SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha512)
+        );
+        // Only SHA-1 announced: fall back to the classic method.
+        assert_eq!(AuthSignature::choose(&rsa, &[1], true).method, AuthMethod::RsaDigitalSignature);
+        assert_eq!(AuthSignature::choose(&p256, &[], true).method, AuthMethod::EcdsaSha256P256);
+        assert_eq!(AuthSignature::choose(&p384, &[], true).method, AuthMethod::EcdsaSha384P384);
+        assert_eq!(
+            AuthSignature::choose(&p384, &[2, 3], true).algorithm,
+            SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384)
+        );
+        assert_eq!(signature_hash_algorithms_data(), [0, 2, 0, 3, 0, 4]);
+    }
+
+    #[test]
+    fn every_method_signs_and_verifies() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let octets = b"IKE_SA_INIT | Nr | prf(SK_pi, IDi)";
+        for (pem, hashes, want) in [
+            (RSA, &[][..], AuthMethod::RsaDigitalSignature),
+            (RSA, &[2][..], AuthMethod::DigitalSignature),
+            (P256, &[][..], AuthMethod::EcdsaSha256P256),
+            (P256, &[2][..], AuthMethod::DigitalSignature),
+            (P384, &[][..], AuthMethod::EcdsaSha384P384),
+            (P384, &[3][..], AuthMethod::DigitalSignature),
+        ] {
+            let k = key(pem);
+            let choice = AuthSignature::choose(&k, hashes, true);
+            assert_eq!(choice.method, want);
+            let data = choice.sign(&k, octets, &mut rng).unwrap();
+            let auth = Authentication::new(choice.method, &data);
+            verify(&k.public_key(), &auth, octets).unwrap();
+            assert_eq!(verify(&k.public_key(), &auth, b"other octets"), Err(Error::AuthenticationFailed));
+            // Another key of the same kind does not verify it.
+            let other = if matches!(k, PrivateKey::Rsa(_)) {
+                key(include_bytes!("../../tests/data/certs/client-rsa.key"))
+            } else if matches!(k, PrivateKey::P256(_)) {
+                PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap())
+            } else {
+                PrivateKey::P384(p384::ecdsa::SigningKey::from_slice(&[7; 48]).unwrap())
+            };
+            assert_eq!(verify(&other.public_key(), &auth, octets), Err(Error::AuthenticationFailed));
+        }
+        // An RSA method against an ECDSA key fails.
+        let data = AuthSignature::choose(&key(RSA), &[], false).sign(&key(RSA), octets, &mut rng).unwrap();
+        let auth = Authentication::new(AuthMethod::RsaDigitalSignature, &data);
+        assert_eq!(verify(&key(P256).public_key(), &auth, octets), Err(Error::AuthenticationFailed));
+        let auth = Authentication::new(AuthMethod::EcdsaSha512P521, &data);
+        assert!(matches!(verify(&key(RSA).public_key(), &auth, octets), Err(Error::Certificate(_))));
+    }
+
+    /// Method 14 AUTH data begins with the RFC 7427 Appendix A AlgorithmIdentifier.
+    #[test]
+    fn digital_signature_layout() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let k = key(P256);
+        let data = AuthSignature::choose(&k, &[2], true).sign(&k, b"x", &mut rng).unwrap();
+        assert_eq!(data[0], 12);
+        assert_eq!(&data[1..13], crate::cert::sign::algorithm_identifier::ECDSA_WITH_SHA256);
+        assert_eq!(data[13], 0x30, "DER Ecdsa-Sig-Value");
+        let k = key(RSA);
+        let data = AuthSignature::choose(&k, &[2], true).sign(&k, b"x", &mut rng).unwrap();
+        assert_eq!(data[0], 15);
+        assert_eq!(&data[1..16], crate::cert::sign::algorithm_identifier::SHA256_WITH_RSA);
+        assert_eq!(data.len(), 16 + 256);
+    }
+}
