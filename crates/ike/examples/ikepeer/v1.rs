@@ -20,11 +20,14 @@ use crate::cli::{Args, Role};
 use crate::{By, IkePeer, KeyTable, PeerEvent, child_rng, id_text};
 
 /// What a responder accepts when `--proposal` is not given.
-const DEFAULT_RESPONDER_IKE: &str = "aes128-sha1-modp2048,aes256-sha256-modp2048,aes256-sha1-modp2048,\
-     aes128-sha1-ecp256,aes256-sha1-ecp384,aes128-sha256-x25519,aes128-sha1-modp1024,3des-sha1-modp1024";
+const DEFAULT_RESPONDER_IKE: &str = "aes128-aes256-aes192-sha1-sha256-sha384-sha512-\
+     modp2048-ecp256-ecp384-x25519-modp3072-modp4096-modp1536-modp1024,3des-sha1-sha256-modp2048-modp1536-modp1024";
 /// What an initiator offers when `--proposal` is not given (strongSwan's lab initiator).
 const DEFAULT_INITIATOR_IKE: &str = "aes128-sha1-modp2048,3des-sha1-modp1024";
-const DEFAULT_ESP: &str = "aes128-sha1,aes256-sha256,aes128gcm16,3des-sha1";
+const DEFAULT_INITIATOR_ESP: &str = "aes128-sha1,3des-sha1";
+/// What a responder accepts when `--esp` is not given (no PFS).
+const DEFAULT_RESPONDER_ESP: &str =
+    "aes128-aes256-aes192-sha1-sha256-sha384-sha512,aes128gcm16-aes256gcm16,3des-sha1";
 
 /// Lifetimes we propose: 8 h for the ISAKMP SA, 1 h for ESP.
 const IKE_LIFETIME: Duration = Duration::from_secs(8 * 3600);
@@ -73,7 +76,14 @@ impl V1Peer {
         };
         let esp: Vec<EspProposal> = match &args.esp {
             Some(p) => p.clone(),
-            None => parse_esp_list(DEFAULT_ESP).map_err(|e| e.to_string())?,
+            None => parse_esp_list(if initiator { DEFAULT_INITIATOR_ESP } else { DEFAULT_RESPONDER_ESP })
+                .map_err(|e| e.to_string())?,
+        };
+        // Aggressive Mode sends its KE in the first message: one group for all proposals.
+        let ike: Vec<IkeProposal> = if args.aggressive && args.proposals.is_none() {
+            ike.iter().filter(|p| p.group == ike[0].group).copied().collect()
+        } else {
+            ike
         };
         let mut config = Phase1Config::new(args.psk.as_bytes(), identity(args));
         config.proposals = ike

@@ -18,10 +18,12 @@ use crate::{By, IkePeer, KeyTable, PeerEvent, child_rng, id_text};
 /// What an IKEv2 initiator offers when `--proposal` is not given (strongSwan's lab
 /// initiator), and what a responder accepts.
 const DEFAULT_INITIATOR_IKE: &str = "aes128-sha256-modp2048";
-const DEFAULT_RESPONDER_IKE: &str = "aes128-sha256-modp2048,aes256-sha256-modp2048,aes128-sha1-modp2048,\
-     aes128-sha256-ecp256,aes256-sha384-ecp384,aes128-sha256-x25519,aes128gcm16-prfsha256-ecp256,\
-     aes256gcm16-prfsha384-x25519";
-const DEFAULT_ESP: &str = "aes128-sha256,aes256-sha256,aes128-sha1,aes128gcm16,aes256gcm16";
+const DEFAULT_RESPONDER_IKE: &str = "aes128-aes256-aes192-sha256-sha1-sha384-sha512-\
+     modp2048-ecp256-ecp384-x25519-modp3072-modp4096,aes128gcm16-aes256gcm16-prfsha256-prfsha384-prfsha512-\
+     ecp256-x25519-modp2048-ecp384";
+const DEFAULT_INITIATOR_ESP: &str = "aes128-sha256";
+/// What a responder accepts when `--esp` is not given.
+const DEFAULT_RESPONDER_ESP: &str = "aes128-aes256-aes192-sha256-sha1-sha384-sha512,aes128gcm16-aes256gcm16";
 
 pub struct V2Peer {
     sa: IkeSa<ChaCha20Rng>,
@@ -55,7 +57,8 @@ impl V2Peer {
         };
         let esp = match &args.esp {
             Some(p) => p.clone(),
-            None => parse_esp_list(DEFAULT_ESP).map_err(|e| e.to_string())?,
+            None => parse_esp_list(if initiator { DEFAULT_INITIATOR_ESP } else { DEFAULT_RESPONDER_ESP })
+                .map_err(|e| e.to_string())?,
         };
         if esp.iter().any(|p| p.pfs_group.is_some()) {
             // The first Child SA comes out of IKE_AUTH, which has no KE payload
