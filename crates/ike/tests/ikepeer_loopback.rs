@@ -65,7 +65,7 @@ fn spawn(args: &[&str]) -> Child {
 fn wait(child: Child, limit: Duration) -> Output {
     let id = child.id();
     let start = Instant::now();
-    let out = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let h = s.spawn(move || child.wait_with_output().expect("wait"));
         while !h.is_finished() {
             if start.elapsed() > limit {
@@ -75,8 +75,7 @@ fn wait(child: Child, limit: Duration) -> Output {
             std::thread::sleep(Duration::from_millis(20));
         }
         h.join().expect("join")
-    });
-    out
+    })
 }
 
 fn show(out: &Output) -> String {
