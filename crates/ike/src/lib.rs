@@ -6,6 +6,7 @@ pub mod child;
 pub mod crypto;
 mod error;
 pub mod keylog;
+pub mod proposal;
 pub mod v1;
 pub mod v2;
 pub mod wire;

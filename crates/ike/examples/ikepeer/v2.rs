@@ -1,0 +1,219 @@
+//! IKEv2: IKE_SA_INIT + IKE_AUTH with PSK and NAT-T, the first Child SA, liveness checks,
+//! Deletes.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use l2sec_ike::child::{EspMode, Lifetime};
+use l2sec_ike::proposal::{ike_suite_name, parse_esp_list, parse_ike_list};
+use l2sec_ike::v2::ike_sa::{ChildConfig, Event, Identity, IkeSa, IkeSaConfig};
+use l2sec_ike::wire::v2::{IdType, TrafficSelector};
+use rand_chacha::ChaCha20Rng;
+use serde_json::json;
+
+use crate::cli::{Args, Role};
+use crate::{By, IkePeer, KeyTable, PeerEvent, child_rng, id_text};
+
+/// What an IKEv2 initiator offers when `--proposal` is not given (strongSwan's lab
+/// initiator), and what a responder accepts.
+const DEFAULT_INITIATOR_IKE: &str = "aes128-sha256-modp2048";
+const DEFAULT_RESPONDER_IKE: &str = "aes128-aes256-aes192-sha256-sha1-sha384-sha512-\
+     modp2048-ecp256-ecp384-x25519-modp3072-modp4096,aes128gcm16-aes256gcm16-prfsha256-prfsha384-prfsha512-\
+     ecp256-x25519-modp2048-ecp384";
+const DEFAULT_INITIATOR_ESP: &str = "aes128-sha256";
+/// What a responder accepts when `--esp` is not given.
+const DEFAULT_RESPONDER_ESP: &str = "aes128-aes256-aes192-sha256-sha1-sha384-sha512,aes128gcm16-aes256gcm16";
+
+pub struct V2Peer {
+    sa: IkeSa<ChaCha20Rng>,
+    events: VecDeque<PeerEvent>,
+    /// We sent a Delete of the IKE SA.
+    deleting: bool,
+    /// The IKE SA is up (a later timeout means the peer died).
+    up: bool,
+    keylogged: bool,
+    liveness: Option<Duration>,
+    next_liveness: Option<Instant>,
+}
+
+fn identity(args: &Args) -> Identity {
+    match &args.id {
+        Some(id) => match id.parse::<IpAddr>() {
+            Ok(a) => Identity::ip(a),
+            Err(_) => Identity::fqdn(id.trim_start_matches('@')),
+        },
+        None => Identity::ip(args.local),
+    }
+}
+
+impl V2Peer {
+    pub fn new(args: &Args, mut rng: ChaCha20Rng, remote: SocketAddr, now: Instant) -> Result<Self, String> {
+        let initiator = args.role == Role::Initiator;
+        let ike = match &args.proposals {
+            Some(p) => p.clone(),
+            None => parse_ike_list(if initiator { DEFAULT_INITIATOR_IKE } else { DEFAULT_RESPONDER_IKE })
+                .map_err(|e| e.to_string())?,
+        };
+        let esp = match &args.esp {
+            Some(p) => p.clone(),
+            None => parse_esp_list(if initiator { DEFAULT_INITIATOR_ESP } else { DEFAULT_RESPONDER_ESP })
+                .map_err(|e| e.to_string())?,
+        };
+        if esp.iter().any(|p| p.pfs_group.is_some()) {
+            // The first Child SA comes out of IKE_AUTH, which has no KE payload
+            // (RFC 7296 §1.2): its keys come from the IKE SA's exchange anyway.
+            eprintln!("ikepeer: IKEv2 ignores the PFS groups of --esp for the first Child SA");
+        }
+        let mut config = IkeSaConfig::new(args.psk.as_bytes(), identity(args), args.local_ike(), remote);
+        config.proposals =
+            ike.iter().map(|p| p.v2()).collect::<Result<_, _>>().map_err(|e| format!("--proposal: {e}"))?;
+        // ESP goes in UDP only (see the IKEv1 side).
+        config.force_encapsulation = true;
+        config.child = match args.mode {
+            EspMode::Transport => ChildConfig::l2tp(args.local, args.remote),
+            EspMode::Tunnel => {
+                let Some((l, r)) = args.inner() else {
+                    return Err("tunnel mode needs IPv4 inner addresses (--tunnel-inner)".to_owned());
+                };
+                ChildConfig {
+                    proposals: Vec::new(),
+                    mode: EspMode::Tunnel,
+                    local_ts: vec![TrafficSelector::ipv4_host(l, 0, None)],
+                    remote_ts: vec![TrafficSelector::ipv4_host(r, 0, None)],
+                    lifetime: Lifetime { time: Some(Duration::from_secs(3600)), bytes: None },
+                }
+            }
+        };
+        config.child.proposals = esp.iter().map(|p| p.v2()).collect();
+        let machine_rng = child_rng(&mut rng);
+        let sa = if initiator {
+            IkeSa::initiate(config, machine_rng, now).map_err(|e| e.to_string())?
+        } else {
+            IkeSa::respond(config, machine_rng, now)
+        };
+        Ok(Self {
+            sa,
+            events: VecDeque::new(),
+            deleting: false,
+            up: false,
+            keylogged: false,
+            liveness: args.dpd,
+            next_liveness: None,
+        })
+    }
+
+    fn ike_up(
+        &mut self,
+        suite: &l2sec_ike::v2::keys::IkeSuite,
+        peer_id: &Identity,
+        nat_local: bool,
+        nat_remote: bool,
+    ) {
+        self.up = true;
+        self.events.push_back(PeerEvent::IkeUp(json!({
+            "version": 2,
+            "exchange": "ike_auth",
+            "proposal": ike_suite_name(suite),
+            "peer_id": id_text(peer_id.id_type == IdType::Ipv4Addr, &peer_id.data),
+            "nat_local": nat_local,
+            "nat_remote": nat_remote,
+            "floated": nat_local || nat_remote,
+        })));
+    }
+
+    fn pump(&mut self, now: Instant) {
+        if !self.keylogged
+            && let Some(line) = l2sec_ike::keylog::ikev2_line_for_sa(&self.sa)
+        {
+            self.keylogged = true;
+            self.events.push_back(PeerEvent::Keylog(KeyTable::V2, line));
+        }
+        while let Some(e) = self.sa.poll_event() {
+            match e {
+                Event::Established { child, suite, peer_id, nat, .. } => {
+                    self.ike_up(&suite, &peer_id, nat.local_behind_nat, nat.remote_behind_nat);
+                    self.events.push_back(PeerEvent::ChildUp(Box::new(child)));
+                    self.next_liveness = self.liveness.map(|d| now + d);
+                }
+                Event::EstablishedWithoutChild { suite, peer_id, nat, refused } => {
+                    self.ike_up(&suite, &peer_id, nat.local_behind_nat, nat.remote_behind_nat);
+                    self.events.push_back(PeerEvent::Error {
+                        message: format!("child SA refused: {refused}"),
+                        fatal: false,
+                    });
+                    self.next_liveness = self.liveness.map(|d| now + d);
+                }
+                Event::Failed(l2sec_ike::Error::Timeout) if self.up => {
+                    self.events.push_back(PeerEvent::PeerDead)
+                }
+                Event::Failed(e) => self.events.push_back(PeerEvent::fatal(format!("IKEv2: {e}"))),
+                Event::ChildDeleted { spi_in } => {
+                    self.events.push_back(PeerEvent::ChildDeleted { spi_in, by: By::Peer });
+                }
+                Event::Closed => {
+                    let by = if self.deleting { By::Local } else { By::Peer };
+                    self.events.push_back(PeerEvent::IkeDeleted { by });
+                }
+                other => eprintln!("ikepeer: IKEv2 event {other:?}"),
+            }
+        }
+    }
+}
+
+impl IkePeer for V2Peer {
+    fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        if let Err(e) = self.sa.handle_input(now, data) {
+            eprintln!("ikepeer: dropped an IKEv2 datagram: {e}");
+        }
+        self.pump(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.sa.poll_timeout().is_some_and(|t| t <= now) {
+            self.sa.handle_timeout(now);
+        }
+        if let (Some(at), Some(every)) = (self.next_liveness, self.liveness)
+            && at <= now
+            && !self.deleting
+        {
+            // Window size 1: only when no request of ours is outstanding.
+            if self.sa.poll_timeout().is_none() && self.sa.check_liveness(now).is_ok() {
+                eprintln!("ikepeer: liveness check sent");
+            }
+            self.next_liveness = Some(now + every);
+        }
+        self.pump(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [self.sa.poll_timeout(), self.next_liveness].into_iter().flatten().min()
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<bool> {
+        self.sa.poll_transmit(now, buf).map(|t| t.udp_encapsulated)
+    }
+
+    fn poll_event(&mut self) -> Option<PeerEvent> {
+        self.events.pop_front()
+    }
+
+    fn delete(&mut self, now: Instant) -> bool {
+        match self.sa.delete(now) {
+            Ok(()) => {
+                self.deleting = true;
+                true
+            }
+            Err(e) => {
+                eprintln!("ikepeer: cannot delete the IKE SA now: {e}");
+                false
+            }
+        }
+    }
+
+    fn traffic_seen(&mut self, now: Instant) {
+        if let (Some(every), Some(_)) = (self.liveness, self.next_liveness) {
+            self.next_liveness = Some(now + every);
+        }
+    }
+}
