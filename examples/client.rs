@@ -6,6 +6,9 @@
 //! Brings the tunnel up (IKEv1 PSK with NAT-T, ESP transport mode in UDP, L2TP, PPP) and
 //! prints the assigned address. With `--ping` it sends N echo requests through the tunnel
 //! (to the server's tunnel address if IP is `peer`) and exits 0 only if all came back.
+//! Without `--ping` it holds the tunnel until SIGINT or SIGTERM; `--reconnect` connects
+//! again when the server goes away. Either way it hangs up politely at the end (PPP LCP
+//! Terminate, L2TP StopCCN, IKE Delete of the ESP and ISAKMP SAs).
 //!
 //! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
 //! than the server's choice, `--tun`, `--keylog`.
@@ -16,19 +19,20 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use l2sec::client::ClientEvent;
-use l2sec::driver::{ClientRun, run_client};
+use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
-     [--ping IP|peer --count N] [--events json] [--timeout SECONDS]"
+     [--ping IP|peer --count N] [--reconnect] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool), String> {
+fn parse() -> Result<(ClientRun, bool, bool), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
     let (mut ping, mut count) = (None, 3u16);
     let mut json = false;
+    let mut reconnect = false;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +71,7 @@ fn parse() -> Result<(ClientRun, bool), String> {
                 timeout =
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
+            "--reconnect" => reconnect = true,
             "--ike" | "--auth" | "--tun" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
@@ -87,6 +92,7 @@ fn parse() -> Result<(ClientRun, bool), String> {
             timeout,
         },
         json,
+        reconnect,
     ))
 }
 
@@ -106,32 +112,38 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json) = match parse() {
+    let (run, as_json, reconnect) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let report = run_client(&run, |e| {
+    let stop = match l2sec::signals::stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("installing signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink: None };
+    let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));
         } else {
             eprintln!("{e:?}");
         }
+        if let (ClientEvent::PppUp { address, peer, .. }, false) = (e, as_json) {
+            println!("tunnel up: address {address}, server {peer}");
+        }
     });
-    match report {
+    match report.map(|r| r.last) {
         Ok(r) => {
             let Some(address) = r.address else {
                 eprintln!("no tunnel within {:?}", run.timeout);
                 return ExitCode::FAILURE;
             };
-            if !as_json {
-                println!(
-                    "tunnel up: address {address}, server {}",
-                    r.peer.map_or("?".into(), |p| p.to_string())
-                );
-            }
+            let _ = address;
             match run.ping {
                 Some((_, count)) if r.pings_received < count => {
                     eprintln!("ping: {} of {} replies", r.pings_received, r.pings_sent);

@@ -25,6 +25,9 @@ use rand_core::{CryptoRng, SeedableRng};
 
 use crate::ipsec_lns::L2TP_PORT;
 
+mod mtu;
+mod teardown;
+
 /// What the client is told to do.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -149,6 +152,13 @@ pub struct L2tpIpsecClient {
     out: VecDeque<ClientTransmit>,
     events: VecDeque<ClientEvent>,
     ip_in: VecDeque<Vec<u8>>,
+    /// PPP reported Finished (see the teardown module).
+    ppp_finished: bool,
+    /// PPP's configuration, restarted with the path's MRU once the SA is known (mtu module).
+    ppp_config: ppp::Config,
+    /// The outer path MTU and the MRU we offer.
+    outer_mtu: u16,
+    mru: u16,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -176,7 +186,7 @@ impl L2tpIpsecClient {
         let lac = l2tp::Endpoint::new(config.l2tp, next());
         let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
         ppp_cfg.ipcp.request_dns = true;
-        let ppp = ppp::Session::new(ppp_cfg, next());
+        let ppp = ppp::Session::new(ppp_cfg.clone(), next());
         let mut c = Self {
             phase1,
             quick: None,
@@ -190,6 +200,10 @@ impl L2tpIpsecClient {
             out: VecDeque::new(),
             events: VecDeque::new(),
             ip_in: VecDeque::new(),
+            ppp_finished: false,
+            mru: ppp_cfg.lcp.mru,
+            ppp_config: ppp_cfg,
+            outer_mtu: crate::mtu::MAX_MRU,
         };
         c.progress(now);
         Ok(c)
@@ -353,6 +367,7 @@ impl L2tpIpsecClient {
                 l2tp::Event::SessionUp { session, .. } => {
                     self.session = Some(session);
                     self.events.push_back(ClientEvent::L2tpUp);
+                    self.apply_path_mru();
                     self.ppp.open(now);
                 }
                 l2tp::Event::SessionDown { reason, .. } | l2tp::Event::TunnelDown { reason, .. } => {
@@ -456,7 +471,11 @@ impl L2tpIpsecClient {
                 ppp::Event::AuthFailed(f) => {
                     self.events.push_back(ClientEvent::Failed(format!("PPP auth: {f:?}")))
                 }
-                ppp::Event::Finished => self.events.push_back(ClientEvent::Failed("PPP finished".into())),
+                ppp::Event::LinkDown => self.events.push_back(ClientEvent::Failed("PPP link down".into())),
+                ppp::Event::Finished => {
+                    self.ppp_finished = true;
+                    self.events.push_back(ClientEvent::Failed("PPP finished".into()))
+                }
                 _ => {}
             }
         }

@@ -24,6 +24,11 @@ use crate::ike_v1::{IkeEvent, IkeV1Server};
 use crate::ipsec_lns::{IpsecLns, Received};
 use crate::lns::{LnsConfig, LnsEvent};
 
+mod session;
+mod shutdown;
+
+pub use session::{ClientSession, PacketSink, SessionReport};
+
 /// Where and how the server listens.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -51,6 +56,13 @@ pub struct ServerConfig {
     /// `preferences`) for every SA into this directory: point `WIRESHARK_CONFIG_DIR` at it
     /// and a capture of any session decrypts. The files hold keys: keep them private.
     pub keylog: Option<std::path::PathBuf>,
+    /// The outer path MTU from which each session's PPP MRU is computed (`None`: PPP's
+    /// default 1500). See [`crate::mtu`].
+    pub outer_mtu: Option<u16>,
+    /// Clamp the MSS of TCP SYNs between the tunnel and a TUN device.
+    pub mss_clamp: bool,
+    /// Use this Linux TUN device as the packet sink instead of the virtual network.
+    pub tun: Option<String>,
 }
 
 impl ServerConfig {
@@ -110,6 +122,9 @@ impl ServerConfig {
             ppp_name: "l2sec".into(),
             radius: None,
             keylog: None,
+            outer_mtu: Some(1500),
+            mss_clamp: true,
+            tun: None,
         }
     }
 }
@@ -280,6 +295,9 @@ fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 impl Server {
     /// Binds the sockets. Fails if a port is taken.
     pub fn bind(config: ServerConfig) -> io::Result<Self> {
+        if config.tun.is_some() {
+            return Err(io::Error::other("tun: a TUN packet sink is not implemented yet in the server"));
+        }
         let tunnel_address = config.lns.ppp.ipcp.local.unwrap_or(Ipv4Addr::new(198, 51, 100, 1));
         let ike_socket = udp(SocketAddr::new(config.listen, config.ike_port))?;
         let natt_socket = udp(SocketAddr::new(config.listen, config.natt_port))?;
@@ -287,7 +305,8 @@ impl Server {
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
         let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
-        let data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
+        let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
+        data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
             Some(c) => Some(RadiusBackend {
                 client: l2sec_radius_auth::Client::new(c, os_seeded()?)
@@ -316,11 +335,21 @@ impl Server {
         Ok((self.ike_socket.local_addr()?, self.natt_socket.local_addr()?))
     }
 
-    /// Runs until `stop` is set, reporting every event to `on_event`.
-    pub fn run(&mut self, stop: &AtomicBool, mut on_event: impl FnMut(&ServerEvent)) -> io::Result<()> {
+    /// Runs until `stop` is set, reporting every event to `on_event`. Then call
+    /// [`shutdown`](Self::shutdown) to hang the sessions up politely.
+    pub fn run(&mut self, stop: &AtomicBool, on_event: impl FnMut(&ServerEvent)) -> io::Result<()> {
+        self.run_until(|_| stop.load(Ordering::Relaxed), on_event)
+    }
+
+    /// Runs until `done` says so (asked before every round).
+    fn run_until(
+        &mut self,
+        mut done: impl FnMut(&Self) -> bool,
+        mut on_event: impl FnMut(&ServerEvent),
+    ) -> io::Result<()> {
         let mut buf = vec![0u8; 65_536];
         let mut out = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
+        while !done(self) {
             let now = Instant::now();
             let mut busy = false;
             match self.ike_socket.recv_from(&mut buf) {

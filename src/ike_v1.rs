@@ -352,6 +352,35 @@ impl IkeV1Server {
         }
     }
 
+    /// Deletes every peer's SAs: one Informational with a Delete of its ESP SAs
+    /// (`esp_spis(conn)`, our inbound SPIs) and one with a Delete of the ISAKMP SA (the
+    /// cookie pair as its SPI), RFC 2408 §3.15 and §4.6.3; then forgets the peers. Deletes
+    /// are not acknowledged in IKEv1, so nothing waits for an answer.
+    pub fn delete_all(&mut self, mut esp_spis: impl FnMut(ConnId) -> Vec<u32>) {
+        let mut rng = self.rng();
+        for (_, peer) in self.peers.drain() {
+            let Some(ctx) = peer.context.as_ref() else { continue };
+            let spis: Vec<Vec<u8>> = esp_spis(peer.conn).iter().map(|s| s.to_be_bytes().to_vec()).collect();
+            let mut cookies = ctx.cookies.0.to_vec();
+            cookies.extend_from_slice(&ctx.cookies.1);
+            let mut deletes = Vec::new();
+            if !spis.is_empty() {
+                deletes.push(Informational::Delete { protocol_id: ProtocolId::IpsecEsp, spis });
+            }
+            deletes.push(Informational::Delete { protocol_id: ProtocolId::Isakmp, spis: vec![cookies] });
+            for d in &deletes {
+                if let Ok(message) = l2sec_ike::v1::info::encode(ctx, d, &mut rng) {
+                    self.out.push_back(IkeTransmit {
+                        destination: peer.remote,
+                        udp_encapsulated: ctx.udp_encapsulated,
+                        message,
+                    });
+                }
+            }
+            self.events.push_back(IkeEvent::PeerGone { conn: peer.conn, remote: peer.remote, dead: false });
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<IkeTransmit> {
         self.out.pop_front()

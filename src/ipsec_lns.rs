@@ -118,6 +118,8 @@ pub struct IpsecLns<R> {
     conns: HashMap<ConnId, Conn>,
     spi_conn: HashMap<u32, ConnId>,
     allow_plaintext: bool,
+    /// The outer path MTU: PPP MRUs are computed from it and each connection's SA.
+    outer_mtu: Option<u16>,
 }
 
 impl<R> std::fmt::Debug for IpsecLns<R> {
@@ -140,6 +142,7 @@ impl<R: CryptoRng> IpsecLns<R> {
             conns: HashMap::new(),
             spi_conn: HashMap::new(),
             allow_plaintext,
+            outer_mtu: None,
         }
     }
 
@@ -178,6 +181,28 @@ impl<R: CryptoRng> IpsecLns<R> {
         Ok(())
     }
 
+    /// Sessions through ESP offer the PPP MRU that fits an outer path of `mtu` bytes with
+    /// their connection's SA ([`crate::mtu::ppp_mru`]); `None` keeps the template's MRU.
+    pub fn set_outer_mtu(&mut self, mtu: Option<u16>) {
+        self.outer_mtu = mtu;
+    }
+
+    /// The connections with SAs, each with our inbound SPIs (for IKE Deletes).
+    #[must_use]
+    pub fn connections(&self) -> Vec<(ConnId, Vec<u32>)> {
+        self.conns.iter().map(|(id, c)| (*id, c.inbound_spis.clone())).collect()
+    }
+
+    /// Hangs every PPP session up politely (LCP Terminate; CDN follows).
+    pub fn close_all_sessions(&mut self, now: Instant, reason: &str) {
+        self.lns.close_all_sessions(now, reason);
+    }
+
+    /// Closes every L2TP tunnel (StopCCN).
+    pub fn shutdown_tunnels(&mut self, now: Instant) {
+        self.lns.shutdown_tunnels(now);
+    }
+
     /// Removes one inbound SA (after a rekey, once the peer uses the new one).
     pub fn remove_inbound_sa(&mut self, spi: u32) {
         self.inbound.remove(spi);
@@ -191,6 +216,7 @@ impl<R: CryptoRng> IpsecLns<R> {
     /// Removes a connection and all its SAs (IKE Delete, DPD failure). Its L2TP tunnels
     /// can no longer send and end by their own keepalive timeout.
     pub fn remove_connection(&mut self, conn: ConnId) {
+        self.lns.forget_peer_mru(|p| matches!(p, L2tpPeer::Ipsec { conn: c, .. } if *c == conn));
         if let Some(c) = self.conns.remove(&conn) {
             for spi in c.inbound_spis {
                 self.inbound.remove(spi);
@@ -249,6 +275,13 @@ impl<R: CryptoRng> IpsecLns<R> {
         peer: L2tpPeer,
         data: &'d [u8],
     ) -> Result<Received<'d>, IpsecLnsError> {
+        // Control messages (T bit) may start a session: give it the path's MRU first.
+        if let (L2tpPeer::Ipsec { conn, .. }, Some(mtu), Some(b)) = (peer, self.outer_mtu, data.first())
+            && b & 0x80 != 0
+            && let Some(c) = self.conns.get(&conn)
+        {
+            self.lns.set_peer_mru(peer, crate::mtu::ppp_mru(mtu, &c.outbound));
+        }
         Ok(match self.lns.handle_input(now, peer, data)? {
             Some((_, packet)) => Received::Ip { peer, packet },
             None => Received::Control { peer },

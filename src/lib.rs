@@ -18,12 +18,15 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod client;
+pub mod config;
 pub mod driver;
 pub mod ike_v1;
 pub mod ipsec_lns;
 pub mod lns;
+pub mod mtu;
 pub mod pool;
 pub mod radius_ppp;
+pub mod signals;
 pub mod virtual_net;
 
 pub use l2sec_esp as esp;

@@ -116,6 +116,8 @@ struct Client {
     address: Option<Ipv4Addr>,
     username: Vec<u8>,
     up: bool,
+    /// The MRU we offered.
+    mru: u16,
 }
 
 /// L2TP tunnels and sessions, a PPP authenticator per session, and an address pool.
@@ -131,6 +133,8 @@ pub struct Lns<P, R> {
     /// Sessions whose PPP may have frames to send.
     pending: VecDeque<SessionHandle>,
     frame: Vec<u8>,
+    /// The MRU to offer on sessions through a peer (its path's, see [`crate::mtu`]).
+    peer_mru: HashMap<P, u16>,
 }
 
 impl<P, R> std::fmt::Debug for Lns<P, R> {
@@ -165,6 +169,7 @@ where
             events: VecDeque::new(),
             pending: VecDeque::new(),
             frame: Vec::new(),
+            peer_mru: HashMap::new(),
         }
     }
 
@@ -242,6 +247,46 @@ where
         self.pending.push_back(session);
         self.process_ppp_events(now, session);
         Ok(())
+    }
+
+    /// Hangs every session up politely (LCP Terminate-Request; CDN once PPP finishes).
+    pub fn close_all_sessions(&mut self, now: Instant, reason: &str) {
+        let sessions: Vec<SessionHandle> = self.clients.keys().copied().collect();
+        for session in sessions {
+            let _ = self.close_session(now, session, reason);
+        }
+    }
+
+    /// Closes every L2TP tunnel (StopCCN "shutting down", RFC 2661 §4.4.2); sessions still
+    /// up end with them.
+    pub fn shutdown_tunnels(&mut self, now: Instant) {
+        self.l2tp.shutdown(now);
+        self.process_l2tp_events(now);
+    }
+
+    /// Sessions that start through `peer` from now on offer this PPP MRU (the path's, see
+    /// [`crate::mtu::ppp_mru`]) instead of the template's.
+    pub fn set_peer_mru(&mut self, peer: P, mru: u16) {
+        self.peer_mru.insert(peer, mru);
+    }
+
+    /// Forgets the MRUs of the peers `gone` picks.
+    pub fn forget_peer_mru(&mut self, gone: impl Fn(&P) -> bool) {
+        self.peer_mru.retain(|p, _| !gone(p));
+    }
+
+    /// The IP MTU of the session that has `address`: the smaller of the MRU we offered and
+    /// the client's.
+    #[must_use]
+    pub fn session_mtu(&self, address: Ipv4Addr) -> Option<u16> {
+        let c = self.clients.get(self.by_address.get(&address)?)?;
+        Some(c.mru.min(c.ppp.peer_mru()))
+    }
+
+    /// Number of L2TP tunnels (including ones closing).
+    #[must_use]
+    pub fn tunnel_count(&self) -> usize {
+        self.l2tp.tunnel_count()
     }
 
     /// Sends an IPv4 packet to the client whose tunnel address is its destination: writes
@@ -346,11 +391,16 @@ where
         };
         let mut config = self.ppp_template.clone();
         config.ipcp.peer = Some(address);
+        if let Some(mru) = self.l2tp.tunnel(session.tunnel).and_then(|t| self.peer_mru.get(&t.peer)) {
+            config.lcp.mru = *mru;
+        }
+        let mru = config.lcp.mru;
         let mut seed = [0u8; 32];
         rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
         let mut ppp = ppp::Session::new(config, ChaCha20Rng::from_seed(seed));
         ppp.open(now);
-        self.clients.insert(session, Client { ppp, address: Some(address), username: Vec::new(), up: false });
+        self.clients
+            .insert(session, Client { ppp, address: Some(address), username: Vec::new(), up: false, mru });
         self.pending.push_back(session);
         self.process_ppp_events(now, session);
     }
