@@ -82,6 +82,7 @@ impl V2Peer {
                     local_ts: vec![TrafficSelector::ipv4_host(l, 0, None)],
                     remote_ts: vec![TrafficSelector::ipv4_host(r, 0, None)],
                     lifetime: Lifetime { time: Some(Duration::from_secs(3600)), bytes: None },
+                    pfs: None,
                 }
             }
         };
