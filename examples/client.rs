@@ -1,13 +1,14 @@
 //! The l2sec L2TP/IPsec VPN client.
 //!
 //! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
-//!  --password TEXT [--natt-port N] [--ping IP --count N] [--events json] [--timeout SECONDS]`
+//!  --password TEXT [--ike v1|v2] [--natt-port N] [--ping IP --count N] [--events json]
+//!  [--timeout SECONDS]`
 //!
-//! Brings the tunnel up (IKEv1 PSK with NAT-T, ESP transport mode in UDP, L2TP, PPP) and
-//! prints the assigned address. With `--ping` it sends N echo requests through the tunnel
+//! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2 PSK with NAT-T, ESP transport
+//! mode in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
 //! (to the server's tunnel address if IP is `peer`) and exits 0 only if all came back.
 //!
-//! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
+//! Not implemented yet (they exit with an error saying so): `--auth` other
 //! than the server's choice, `--tun`, `--keylog`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -15,20 +16,21 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use l2sec::client::ClientEvent;
-use l2sec::driver::{ClientRun, run_client};
+use l2sec::client::{ClientEvent, IkeVersion};
+use l2sec::driver::{ClientRun, run_client_ike};
 
 fn usage() -> &'static str {
-    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
+    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--ike v1|v2] [--natt-port N] \
      [--ping IP|peer --count N] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool), String> {
+fn parse() -> Result<(ClientRun, bool, IkeVersion), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
     let (mut ping, mut count) = (None, 3u16);
     let mut json = false;
+    let mut ike = IkeVersion::V1;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,7 +69,8 @@ fn parse() -> Result<(ClientRun, bool), String> {
                 timeout =
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
-            "--ike" | "--auth" | "--tun" | "--keylog" => {
+            "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
+            "--auth" | "--tun" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
@@ -87,6 +90,7 @@ fn parse() -> Result<(ClientRun, bool), String> {
             timeout,
         },
         json,
+        ike,
     ))
 }
 
@@ -106,14 +110,14 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json) = match parse() {
+    let (run, as_json, ike) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let report = run_client(&run, |e| {
+    let report = run_client_ike(&run, ike, |e| {
         if as_json {
             println!("{}", json(e));
         } else {
