@@ -478,3 +478,205 @@ impl IkeV2Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use l2sec_ike::child::EspEncapsulation;
+
+    const PSK: &[u8] = b"ikev2 server test psk";
+
+    fn addrs() -> (SocketAddr, SocketAddr) {
+        ("192.0.2.10:500".parse().unwrap(), "198.51.100.7:500".parse().unwrap())
+    }
+
+    fn server(tweak: impl FnOnce(&mut IkeV2Config)) -> IkeV2Server {
+        let (local, _) = addrs();
+        let mut config = IkeV2Config::new(PSK, Identity::fqdn("server"));
+        tweak(&mut config);
+        IkeV2Server::new(config, local, &mut ChaCha20Rng::seed_from_u64(1))
+    }
+
+    fn client(seed: u64, now: Instant) -> IkeSa<ChaCha20Rng> {
+        let (server, client) = addrs();
+        let mut c = IkeSaConfig::new(PSK, Identity::fqdn("client"), client, server);
+        c.force_encapsulation = true;
+        IkeSa::initiate(c, ChaCha20Rng::seed_from_u64(seed), now).unwrap()
+    }
+
+    /// Moves datagrams both ways until both are quiet; `answer`: the client answers.
+    fn pump(c: &mut IkeSa<ChaCha20Rng>, s: &mut IkeV2Server, now: Instant, answer: bool) -> usize {
+        let (_, from) = addrs();
+        let mut moved = 0;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if let Some(t) = c.poll_transmit(now, &mut buf) {
+                let _ = s.handle_input(now, from, &buf, t.udp_encapsulated);
+            } else if let Some(t) = s.poll_transmit() {
+                assert_eq!(t.destination, from);
+                if answer {
+                    let _ = c.handle_input(now, &t.message);
+                }
+            } else {
+                return moved;
+            }
+            moved += 1;
+        }
+    }
+
+    fn events(s: &mut IkeV2Server) -> Vec<IkeV2Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    /// RFC 7296 §1.2: IKE_SA_INIT and IKE_AUTH end with the L2TP Child SA, numbered in the
+    /// IKEv2 half of the connection space and UDP-encapsulated (encapsulation forced).
+    #[test]
+    fn handshake_hands_out_the_l2tp_child() {
+        let now = Instant::now();
+        let mut s = server(|_| {});
+        let mut c = client(2, now);
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        let [
+            IkeV2Event::PeerUp { conn, nat, keylog, .. },
+            IkeV2Event::ChildSa { conn: child_conn, child, .. },
+        ] = ev.as_slice()
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(conn, child_conn);
+        assert!(conn.0 >= FIRST_CONN);
+        assert!(nat.nat_detected());
+        assert!(keylog.len() > 40, "a key log line");
+        assert_eq!(child.encapsulation, EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 });
+        let Some(Event::Established { child: theirs, .. }) = c.poll_event() else { panic!() };
+        assert_eq!(theirs.keys_out, child.keys_in);
+        assert_eq!((s.sa_count(), s.half_open_count()), (1, 0));
+    }
+
+    /// RFC 7296 §2.1: a repeated IKE_SA_INIT gets the same answer, not a second SA.
+    #[test]
+    fn a_repeated_ike_sa_init_gets_the_same_answer() {
+        let now = Instant::now();
+        let (_, from) = addrs();
+        let mut s = server(|_| {});
+        let mut c = client(3, now);
+        let mut init = Vec::new();
+        c.poll_transmit(now, &mut init).unwrap();
+        s.handle_input(now, from, &init, false).unwrap();
+        s.handle_input(now, from, &init, false).unwrap();
+        let a = s.poll_transmit().unwrap();
+        let b = s.poll_transmit().unwrap();
+        assert_eq!(a, b);
+        assert_eq!((s.sa_count(), s.half_open_count()), (1, 1));
+    }
+
+    /// Half-open SAs are bounded; they go away when their handshake times out.
+    #[test]
+    fn half_open_sas_are_bounded() {
+        let now = Instant::now();
+        let (_, from) = addrs();
+        let mut s = server(|c| c.max_half_open = 3);
+        for seed in 0..4 {
+            let mut c = client(10 + seed, now);
+            let mut init = Vec::new();
+            c.poll_transmit(now, &mut init).unwrap();
+            let r = s.handle_input(now, from, &init, false);
+            assert_eq!(r.is_ok(), seed < 3, "{seed}: {r:?}");
+        }
+        assert_eq!(s.half_open_count(), 3);
+        let deadline = s.poll_timeout().unwrap();
+        assert!(deadline <= now + Duration::from_secs(30));
+        s.handle_timeout(now + Duration::from_secs(31));
+        assert_eq!((s.sa_count(), s.half_open_count()), (0, 0));
+        let ev = events(&mut s);
+        assert_eq!(ev.len(), 3);
+        assert!(ev.iter().all(|e| matches!(e, IkeV2Event::Failed { error: l2sec_ike::Error::Timeout, .. })));
+    }
+
+    /// RFC 7296 §2.4: a silent client is asked whether it is alive; one that answers
+    /// stays, one that does not is declared dead.
+    #[test]
+    fn liveness_checks_keep_live_clients_and_end_dead_ones() {
+        let mut now = Instant::now();
+        let mut s = server(|c| c.liveness_interval = Duration::from_secs(10));
+        let mut c = client(4, now);
+        pump(&mut c, &mut s, now, true);
+        let conn = match events(&mut s).first() {
+            Some(IkeV2Event::PeerUp { conn, .. }) => *conn,
+            other => panic!("{other:?}"),
+        };
+        // ESP traffic postpones the check.
+        now += Duration::from_secs(8);
+        s.traffic_seen(now, conn);
+        now += Duration::from_secs(8);
+        s.handle_timeout(now);
+        assert!(s.poll_transmit().is_none(), "no check while ESP flows");
+        // Silence: a check, answered.
+        now += Duration::from_secs(3);
+        assert!(s.poll_timeout().unwrap() <= now);
+        s.handle_timeout(now);
+        assert_eq!(pump(&mut c, &mut s, now, true), 2, "request and response");
+        assert!(events(&mut s).is_empty());
+        // The client vanishes: the checks go unanswered until it is declared dead.
+        for _ in 0..200 {
+            now += Duration::from_secs(1);
+            s.handle_timeout(now);
+            pump(&mut c, &mut s, now, false);
+        }
+        let ev = events(&mut s);
+        assert!(matches!(ev.as_slice(), [IkeV2Event::PeerGone { dead: true, .. }]), "{ev:?}");
+        assert_eq!(s.sa_count(), 0);
+    }
+
+    /// RFC 7296 §1.4.1: the client's Delete of the IKE SA ends the connection.
+    #[test]
+    fn a_client_delete_ends_the_connection() {
+        let now = Instant::now();
+        let mut s = server(|_| {});
+        let mut c = client(5, now);
+        pump(&mut c, &mut s, now, true);
+        events(&mut s);
+        c.delete(now).unwrap();
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        assert!(matches!(ev.as_slice(), [IkeV2Event::PeerGone { dead: false, .. }]), "{ev:?}");
+        assert_eq!(s.sa_count(), 0);
+        assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == Event::Closed));
+    }
+
+    /// Garbage and mangled messages are refused without panicking and leave the
+    /// established SA working.
+    #[test]
+    fn garbage_does_not_disturb_the_server() {
+        let now = Instant::now();
+        let (_, from) = addrs();
+        let mut s = server(|_| {});
+        let mut c = client(6, now);
+        let mut first = Vec::new();
+        c.poll_transmit(now, &mut first).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(99);
+        for i in 0..2000 {
+            let mut m = if i % 2 == 0 {
+                let mut m = first.clone();
+                let at = (rand_core::Rng::next_u32(&mut rng) as usize) % m.len();
+                m[at] ^= 1 + (rand_core::Rng::next_u32(&mut rng) as u8 % 255);
+                m
+            } else {
+                let mut m = vec![0u8; (rand_core::Rng::next_u32(&mut rng) % 300) as usize];
+                rand_core::Rng::fill_bytes(&mut rng, &mut m);
+                m
+            };
+            if i % 3 == 0 && m.len() > 17 {
+                m[17] = 0x20;
+            }
+            let _ = s.handle_input(now, from, &m, i % 5 == 0);
+        }
+        while s.poll_transmit().is_some() {}
+        events(&mut s);
+        let mut c = client(7, now);
+        pump(&mut c, &mut s, now, true);
+        assert!(events(&mut s).iter().any(|e| matches!(e, IkeV2Event::ChildSa { .. })));
+    }
+}
