@@ -149,7 +149,7 @@ pub struct L2tpIpsecClient {
     /// IKEv1 phase 1 (`None` when speaking IKEv2).
     phase1: Option<Phase1<ChaCha20Rng>>,
     /// The IKEv2 IKE SA (`None` when speaking IKEv1).
-    ikev2: Option<Box<l2sec_ike::v2::ike_sa::IkeSa<ChaCha20Rng>>>,
+    ikev2: Option<Box<ikev2::Initiator>>,
     quick: Option<QuickMode<ChaCha20Rng>>,
     quick_config: QuickModeConfig,
     /// Dead Peer Detection once phase 1 is up: answers the server's R-U-THERE.
@@ -262,6 +262,9 @@ impl L2tpIpsecClient {
                 if let Some(dpd) = self.dpd.as_mut() {
                     dpd.traffic_seen(now);
                 }
+                if let Some(s) = self.ikev2.as_mut() {
+                    s.traffic_seen(now);
+                }
                 if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
                     return Err(IpsecLnsError::NotL2tp);
                 }
@@ -339,9 +342,7 @@ impl L2tpIpsecClient {
         if let Some(p) = self.phase1.as_mut() {
             p.handle_timeout(now);
         }
-        if let Some(s) = self.ikev2.as_mut()
-            && s.poll_timeout().is_some_and(|t| t <= now)
-        {
+        if let Some(s) = self.ikev2.as_mut() {
             s.handle_timeout(now);
         }
         if let Some(q) = self.quick.as_mut() {

@@ -8,11 +8,11 @@
 //! Deletes are answered by the IKE SA itself.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use l2sec_esp::{InboundSa, OutboundSa};
 use l2sec_ike::child::ChildSa;
-use l2sec_ike::v2::ike_sa::{Event, Identity, IkeSa, IkeSaConfig};
+use l2sec_ike::v2::ike_sa::{Event, Identity, IkeSa, IkeSaConfig, State};
 use rand_chacha::ChaCha20Rng;
 
 use super::{ClientEvent, ClientTransmit, L2tpIpsecClient};
@@ -58,20 +58,63 @@ pub(super) fn default_config(local: SocketAddr, server: SocketAddr, psk: &[u8]) 
     c
 }
 
+/// RFC 7296 §2.4: how long the server may stay silent before we ask whether it is alive.
+const LIVENESS_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Starts the IKE SA: IKE_SA_INIT is ready to send.
 pub(super) fn initiate(
     config: IkeSaConfig,
     rng: ChaCha20Rng,
     now: Instant,
-) -> Result<Box<IkeSa<ChaCha20Rng>>, l2sec_ike::Error> {
-    IkeSa::initiate(config, rng, now).map(Box::new)
+) -> Result<Box<Initiator>, l2sec_ike::Error> {
+    IkeSa::initiate(config, rng, now).map(|sa| Box::new(Initiator { sa, last_seen: now }))
+}
+
+/// The client's IKE SA and its liveness check of the server (RFC 7296 §2.4): after
+/// [`LIVENESS_INTERVAL`] without anything authenticated from the server, an empty
+/// INFORMATIONAL request; when its retransmissions go unanswered the IKE SA fails
+/// ([`ClientEvent::Failed`]).
+pub(super) struct Initiator {
+    sa: IkeSa<ChaCha20Rng>,
+    /// Last authenticated datagram (IKE or ESP) from the server.
+    last_seen: Instant,
+}
+
+impl Initiator {
+    /// The SPIs `(ours, the server's)`.
+    pub(super) const fn spis(&self) -> ([u8; 8], [u8; 8]) {
+        self.sa.spis()
+    }
+
+    /// The IKE SA's own deadline, or the next liveness check once it is up.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        let liveness = (self.sa.state() == State::Established).then_some(self.last_seen + LIVENESS_INTERVAL);
+        self.sa.poll_timeout().into_iter().chain(liveness).min()
+    }
+
+    /// Runs what is due at `now`.
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        if self.sa.poll_timeout().is_some_and(|t| t <= now) {
+            self.sa.handle_timeout(now);
+        }
+        if self.sa.state() == State::Established && self.last_seen + LIVENESS_INTERVAL <= now {
+            // Refused while a request is outstanding: its retransmissions check already.
+            let _ = self.sa.check_liveness(now);
+            self.last_seen = now;
+        }
+    }
+
+    /// ESP from the server authenticated: it is alive.
+    pub(super) fn traffic_seen(&mut self, now: Instant) {
+        self.last_seen = now;
+    }
 }
 
 impl L2tpIpsecClient {
     /// An IKEv2 message from the server.
     pub(super) fn handle_ike_v2(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
         let r = match self.ikev2.as_mut() {
-            Some(sa) => sa.handle_input(now, message),
+            Some(i) => i.sa.handle_input(now, message).inspect(|()| i.last_seen = now),
             None => Err(l2sec_ike::Error::UnexpectedMessage("not speaking IKEv2")),
         };
         self.progress(now);
@@ -85,9 +128,9 @@ impl L2tpIpsecClient {
     /// Not speaking IKEv2 (IKEv1 Delete is not sent by this client yet), not established,
     /// or a request is still outstanding.
     pub fn delete_ike_sa(&mut self, now: Instant) -> Result<(), l2sec_ike::Error> {
-        let sa =
+        let i =
             self.ikev2.as_mut().ok_or(l2sec_ike::Error::Configuration("Delete is only sent with IKEv2"))?;
-        sa.delete(now)?;
+        i.sa.delete(now)?;
         self.progress(now);
         Ok(())
     }
@@ -95,7 +138,7 @@ impl L2tpIpsecClient {
     /// Moves IKEv2 forward: its datagrams out, its events to the owner, the Child SA into
     /// ESP and the L2TP tunnel started over it.
     pub(super) fn progress_v2(&mut self, now: Instant) {
-        let Some(sa) = self.ikev2.as_mut() else { return };
+        let Some(sa) = self.ikev2.as_mut().map(|i| &mut i.sa) else { return };
         let mut children = Vec::new();
         let mut delete = false;
         while let Some(ev) = sa.poll_event() {
@@ -151,5 +194,55 @@ impl L2tpIpsecClient {
             }
             (Err(e), _) | (_, Err(e)) => self.events.push_back(ClientEvent::Failed(format!("ESP: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ClientConfig;
+    use crate::ike_v2::{IkeV2Config, IkeV2Server};
+    use rand_core::SeedableRng;
+
+    /// The client comes up against the server's IKEv2 side, then the server goes silent:
+    /// the client's liveness check goes unanswered and the connection fails.
+    #[test]
+    fn a_silent_server_fails_the_connection() {
+        let (client, server) = ("192.0.2.20:500".parse().unwrap(), "192.0.2.1:500".parse().unwrap());
+        let mut now = Instant::now();
+        let mut s = IkeV2Server::new(
+            IkeV2Config::new(b"psk", Identity::fqdn("server")),
+            server,
+            &mut ChaCha20Rng::seed_from_u64(1),
+        );
+        let mut config = ClientConfig::new(client, server, b"psk", "u", "p");
+        config.ike = IkeVersion::V2;
+        let mut c = L2tpIpsecClient::connect(config, &mut ChaCha20Rng::seed_from_u64(2), now).unwrap();
+        let mut answered = true;
+        let mut events = Vec::new();
+        for _ in 0..200 {
+            while let Some(t) = c.poll_transmit() {
+                if let ClientTransmit::Ike { udp_encapsulated, message } = t
+                    && answered
+                {
+                    let _ = s.handle_input(now, client, &message, udp_encapsulated);
+                }
+            }
+            while let Some(t) = s.poll_transmit() {
+                let _ = c.handle_ike(now, &t.message);
+            }
+            events.extend(std::iter::from_fn(|| c.poll_event()));
+            if events.contains(&ClientEvent::IkeUp) {
+                // From now on the server is gone.
+                answered = false;
+            }
+            now += Duration::from_secs(1);
+            c.handle_timeout(now);
+        }
+        assert!(events.iter().any(|e| matches!(e, ClientEvent::EspUp { .. })), "{events:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, ClientEvent::Failed(m) if m.contains("IKEv2"))),
+            "the silent server is noticed: {events:?}"
+        );
     }
 }
