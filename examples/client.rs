@@ -1,16 +1,17 @@
 //! The l2sec L2TP/IPsec VPN client.
 //!
 //! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
-//!  --password TEXT [--natt-port N] [--ping IP --count N] [--events json] [--timeout SECONDS]`
+//!  --password TEXT [--ike v1|v2] [--natt-port N] [--ping IP --count N] [--reconnect]
+//!  [--events json] [--timeout SECONDS]`
 //!
-//! Brings the tunnel up (IKEv1 PSK with NAT-T, ESP transport mode in UDP, L2TP, PPP) and
-//! prints the assigned address. With `--ping` it sends N echo requests through the tunnel
+//! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK, NAT-T, ESP transport mode
+//! in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
 //! (to the server's tunnel address if IP is `peer`) and exits 0 only if all came back.
 //! Without `--ping` it holds the tunnel until SIGINT or SIGTERM; `--reconnect` connects
 //! again when the server goes away. Either way it hangs up politely at the end (PPP LCP
 //! Terminate, L2TP StopCCN, IKE Delete of the ESP and ISAKMP SAs).
 //!
-//! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
+//! Not implemented yet (they exit with an error saying so): `--auth` other
 //! than the server's choice, `--tun`, `--keylog`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,21 +19,22 @@ use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use l2sec::client::ClientEvent;
+use l2sec::client::{ClientEvent, IkeVersion};
 use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
-    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
+    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--ike v1|v2] [--natt-port N] \
      [--ping IP|peer --count N] [--reconnect] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool, bool), String> {
+fn parse() -> Result<(ClientRun, bool, bool, IkeVersion), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
     let (mut ping, mut count) = (None, 3u16);
     let mut json = false;
     let mut reconnect = false;
+    let mut ike = IkeVersion::V1;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,7 +74,8 @@ fn parse() -> Result<(ClientRun, bool, bool), String> {
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
             "--reconnect" => reconnect = true,
-            "--ike" | "--auth" | "--tun" | "--keylog" => {
+            "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
+            "--auth" | "--tun" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
@@ -93,6 +96,7 @@ fn parse() -> Result<(ClientRun, bool, bool), String> {
         },
         json,
         reconnect,
+        ike,
     ))
 }
 
@@ -112,7 +116,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json, reconnect) = match parse() {
+    let (run, as_json, reconnect, ike) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -126,7 +130,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink: None };
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink: None, ike };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

@@ -2,7 +2,8 @@
 //! prints each layer as it comes up, then pushes UDP through the tunnel to the server's
 //! echo service and prints the throughput.
 //!
-//! `cargo run --release --example loopback [-- SECONDS [PAYLOAD_BYTES]]`
+//! `cargo run --release --example loopback [-- [--ike v1|v2] SECONDS [PAYLOAD_BYTES]]`
+//! (`--ike v2`: the client speaks IKEv2 to the same server; IKEv1 by default)
 //!
 //! Every packet crosses the whole stack twice (client PPP, L2TP, UDP, ESP, UDP/4500 and
 //! back through the server's, then the echo the same way back), in user space at both ends.
@@ -20,7 +21,12 @@ use l2sec::virtual_net::UDP_ECHO_PORT;
 use l2sec_ppp::secrets::ChapSecrets;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let mut version = l2sec::client::IkeVersion::V1;
+    if args.peek().is_some_and(|a| a == "--ike") {
+        args.next();
+        version = args.next().ok_or("--ike needs v1 or v2")?.parse()?;
+    }
     let seconds: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2.0);
     let payload: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1200);
     let psk = b"loopback demo psk";
@@ -52,7 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(20),
     };
     let start = Instant::now();
-    let mut client = ClientConnection::start(&run)?;
+    println!("client: IKE{version}");
+    let mut client = ClientConnection::start_ike(&run, version)?;
     let mut print = |e: &l2sec::client::ClientEvent| println!("client: {e:?}");
     while client.address().is_none() {
         if start.elapsed() > run.timeout {

@@ -27,6 +27,8 @@ use crate::ipsec_lns::L2TP_PORT;
 
 mod mtu;
 mod teardown;
+mod ikev2;
+pub use ikev2::IkeVersion;
 
 /// What the client is told to do.
 #[derive(Debug, Clone)]
@@ -41,6 +43,11 @@ pub struct ClientConfig {
     pub user: String,
     /// The PPP password.
     pub password: String,
+    /// Which IKE to speak.
+    pub ike: IkeVersion,
+    /// IKEv2: PSK, identity, proposals, the L2TP transport-mode Child SA (used with
+    /// [`IkeVersion::V2`]).
+    pub ikev2: l2sec_ike::v2::ike_sa::IkeSaConfig,
 }
 
 impl ClientConfig {
@@ -90,6 +97,8 @@ impl ClientConfig {
             l2tp: l2tp::Config::default(),
             user: user.to_owned(),
             password: password.to_owned(),
+            ike: IkeVersion::V1,
+            ikev2: ikev2::default_config(local, server, psk),
         }
     }
 }
@@ -139,7 +148,10 @@ pub enum ClientTransmit {
 
 /// The client's layers.
 pub struct L2tpIpsecClient {
-    phase1: Phase1<ChaCha20Rng>,
+    /// IKEv1 phase 1 (`None` when speaking IKEv2).
+    phase1: Option<Phase1<ChaCha20Rng>>,
+    /// The IKEv2 IKE SA (`None` when speaking IKEv1).
+    ikev2: Option<Box<ikev2::Initiator>>,
     quick: Option<QuickMode<ChaCha20Rng>>,
     quick_config: QuickModeConfig,
     /// Dead Peer Detection once phase 1 is up: answers the server's R-U-THERE.
@@ -168,7 +180,8 @@ impl std::fmt::Debug for L2tpIpsecClient {
 }
 
 impl L2tpIpsecClient {
-    /// Starts Main Mode at once (the first datagram is ready to poll).
+    /// Starts Main Mode, or IKE_SA_INIT with [`IkeVersion::V2`], at once (the first
+    /// datagram is ready to poll).
     pub fn connect<R: CryptoRng>(
         config: ClientConfig,
         rng: &mut R,
@@ -182,13 +195,17 @@ impl L2tpIpsecClient {
             rand_core::Rng::fill_bytes(&mut seeds, &mut s);
             ChaCha20Rng::from_seed(s)
         };
-        let phase1 = Phase1::initiate(config.phase1, next(), now)?;
+        let (phase1, ikev2) = match config.ike {
+            IkeVersion::V1 => (Some(Phase1::initiate(config.phase1, next(), now)?), None),
+            IkeVersion::V2 => (None, Some(ikev2::initiate(config.ikev2, next(), now)?)),
+        };
         let lac = l2tp::Endpoint::new(config.l2tp, next());
         let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
         ppp_cfg.ipcp.request_dns = true;
         let ppp = ppp::Session::new(ppp_cfg.clone(), next());
         let mut c = Self {
             phase1,
+            ikev2,
             quick: None,
             quick_config: config.quick,
             dpd: None,
@@ -217,6 +234,9 @@ impl L2tpIpsecClient {
 
     /// An IKE message from the server (UDP/500, or UDP/4500 after the marker).
     pub fn handle_ike(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
+        if self.ikev2.is_some() {
+            return self.handle_ike_v2(now, message);
+        }
         let r = match (message.get(18), self.quick.as_mut(), self.dpd.as_mut()) {
             (Some(32), Some(q), _) => q.handle_input(now, message),
             (Some(32), None, _) => Err(l2sec_ike::Error::UnexpectedMessage("no Quick Mode under way")),
@@ -225,7 +245,10 @@ impl L2tpIpsecClient {
                     self.events.push_back(ClientEvent::Failed("the server deleted the SAs".into()));
                 }
             }),
-            _ => self.phase1.handle_input(now, message),
+            _ => match self.phase1.as_mut() {
+                Some(p) => p.handle_input(now, message),
+                None => Err(l2sec_ike::Error::UnexpectedMessage("not speaking IKEv1")),
+            },
         };
         self.progress(now);
         r
@@ -251,6 +274,9 @@ impl L2tpIpsecClient {
                 let d = rx.decapsulate(datagram)?;
                 if let Some(dpd) = self.dpd.as_mut() {
                     dpd.traffic_seen(now);
+                }
+                if let Some(s) = self.ikev2.as_mut() {
+                    s.traffic_seen(now);
                 }
                 if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
                     return Err(IpsecLnsError::NotL2tp);
@@ -283,7 +309,8 @@ impl L2tpIpsecClient {
     /// initiator cookie is ours. Lets one socket serve several clients.
     #[must_use]
     pub fn owns_ike(&self, message: &[u8]) -> bool {
-        message.get(..8).is_some_and(|c| c == self.phase1.cookies().0.as_slice())
+        let spi = self.phase1.as_ref().map(|p| p.cookies().0).or(self.ikev2.as_ref().map(|s| s.spis().0));
+        message.get(..8).is_some_and(|c| spi.is_some_and(|s| c == s.as_slice()))
     }
 
     /// The SPI of our inbound ESP SA, once negotiated.
@@ -311,7 +338,8 @@ impl L2tpIpsecClient {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.phase1.poll_timeout(),
+            self.phase1.as_ref().and_then(Phase1::poll_timeout),
+            self.ikev2.as_ref().and_then(|s| s.poll_timeout()),
             self.quick.as_ref().and_then(QuickMode::poll_timeout),
             self.dpd.as_ref().and_then(Dpd::poll_timeout),
             self.lac.poll_timeout(),
@@ -324,7 +352,12 @@ impl L2tpIpsecClient {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.phase1.handle_timeout(now);
+        if let Some(p) = self.phase1.as_mut() {
+            p.handle_timeout(now);
+        }
+        if let Some(s) = self.ikev2.as_mut() {
+            s.handle_timeout(now);
+        }
         if let Some(q) = self.quick.as_mut() {
             q.handle_timeout(now);
         }
@@ -381,12 +414,15 @@ impl L2tpIpsecClient {
     /// Moves every layer forward: transmits, events, and the next layer's start.
     fn progress(&mut self, now: Instant) {
         let mut buf = Vec::new();
-        drain_ike(&mut self.out, |b| self.phase1.poll_transmit(now, b));
-        while let Some(ev) = self.phase1.poll_event() {
+        self.progress_v2(now);
+        if let Some(p) = self.phase1.as_mut() {
+            drain_ike(&mut self.out, |b| p.poll_transmit(now, b));
+        }
+        while let Some(ev) = self.phase1.as_mut().and_then(Phase1::poll_event) {
             match ev {
                 phase1::Event::Established { nat, .. } => {
                     self.events.push_back(ClientEvent::IkeUp);
-                    let Some(ctx) = self.phase1.isakmp_context() else { continue };
+                    let Some(ctx) = self.phase1.as_ref().and_then(Phase1::isakmp_context) else { continue };
                     let rng = self.rng();
                     self.dpd = Some(Dpd::new(ctx.clone(), DpdConfig::default(), rng, now));
                     let mut config = self.quick_config.clone();

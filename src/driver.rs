@@ -28,6 +28,7 @@ mod session;
 mod shutdown;
 
 pub use session::{ClientSession, PacketSink, SessionReport};
+mod ikev2;
 
 /// Where and how the server listens.
 #[derive(Debug, Clone)]
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     pub phase1: Phase1Config,
     /// Quick Mode: ESP proposals for UDP/1701 transport mode.
     pub quick: QuickModeConfig,
+    /// IKEv2 (answered on the same ports: each datagram goes to IKEv1 or IKEv2 by the
+    /// major version in its header).
+    pub ikev2: crate::ike_v2::IkeV2Config,
     /// L2TP, PPP and the address pool.
     pub lns: LnsConfig,
     /// Users (pppd `chap-secrets` format).
@@ -92,6 +96,10 @@ impl ServerConfig {
             IpAddr::V4(a) if !a.is_unspecified() => Identity::ipv4(a),
             _ => Identity::fqdn("l2sec"),
         };
+        let id_v2 = match listen {
+            a if !a.is_unspecified() => l2sec_ike::v2::ike_sa::Identity::ip(a),
+            _ => l2sec_ike::v2::ike_sa::Identity::fqdn("l2sec"),
+        };
         let proposal = |encryption, integrity| EspProposal {
             encryption,
             integrity,
@@ -103,6 +111,7 @@ impl ServerConfig {
             natt_port,
             l2tp_port: None,
             phase1: Phase1Config::new(psk, id),
+            ikev2: crate::ike_v2::IkeV2Config::new(psk, id_v2),
             quick: QuickModeConfig {
                 proposals: vec![
                     proposal(EspEncryption::AesCbc { key_len: 16 }, EspIntegrity::HmacSha1_96),
@@ -239,6 +248,7 @@ pub struct Server {
     natt_socket: UdpSocket,
     l2tp_socket: Option<UdpSocket>,
     ike: IkeV1Server,
+    ike2: crate::ike_v2::IkeV2Server,
     data: IpsecLns<ChaCha20Rng>,
     users: ChapSecrets,
     ppp_name: String,
@@ -252,6 +262,7 @@ pub struct Server {
 struct KeyLog {
     dir: std::path::PathBuf,
     ikev1: Vec<zeroize::Zeroizing<String>>,
+    ikev2: Vec<zeroize::Zeroizing<String>>,
     esp: Vec<zeroize::Zeroizing<String>>,
 }
 
@@ -262,7 +273,7 @@ impl KeyLog {
             dir.join("preferences"),
             "esp.enable_encryption_decode: TRUE\nesp.enable_authentication_check: TRUE\n",
         )?;
-        let k = Self { dir, ikev1: Vec::new(), esp: Vec::new() };
+        let k = Self { dir, ikev1: Vec::new(), ikev2: Vec::new(), esp: Vec::new() };
         k.write()?;
         Ok(k)
     }
@@ -270,6 +281,7 @@ impl KeyLog {
     fn write(&self) -> io::Result<()> {
         let ike = l2sec_ike::keylog::ikev1_decryption_table(self.ikev1.iter().map(|l| l.as_str()));
         std::fs::write(self.dir.join(l2sec_ike::keylog::IKEV1_DECRYPTION_TABLE), ike.as_bytes())?;
+        self.write_ikev2()?;
         let mut esp = String::from(l2sec_ike::keylog::UAT_HEADER);
         for l in &self.esp {
             esp.push('\n');
@@ -305,6 +317,7 @@ impl Server {
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
         let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        let ike2 = crate::ike_v2::IkeV2Server::new(config.ikev2, local, &mut rng);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
@@ -321,6 +334,7 @@ impl Server {
             natt_socket,
             l2tp_socket,
             ike,
+            ike2,
             data,
             users: config.users,
             ppp_name: config.ppp_name,
@@ -355,9 +369,7 @@ impl Server {
             match self.ike_socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     busy = true;
-                    if let Err(e) = self.ike.handle_input(now, from, &buf[..n]) {
-                        on_event(&ServerEvent::Error(format!("ike from {from}: {e}")));
-                    }
+                    self.ike_input(now, from, &buf[..n], false, &mut on_event);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
@@ -426,11 +438,7 @@ impl Server {
         on_event: &mut impl FnMut(&ServerEvent),
     ) -> io::Result<()> {
         match self.data.handle_udp4500(now, from, datagram) {
-            Ok(Received::Ike(message)) => {
-                if let Err(e) = self.ike.handle_input(now, from, message) {
-                    on_event(&ServerEvent::Error(format!("ike from {from}: {e}")));
-                }
-            }
+            Ok(Received::Ike(message)) => self.ike_input(now, from, message, true, on_event),
             Ok(Received::Ip { peer, packet }) => {
                 self.seen(now, peer);
                 if let Datagram::Ipv4(p) = packet {
@@ -448,6 +456,7 @@ impl Server {
     fn seen(&mut self, now: Instant, peer: crate::ipsec_lns::L2tpPeer) {
         if let crate::ipsec_lns::L2tpPeer::Ipsec { conn, .. } = peer {
             self.ike.traffic_seen(now, conn);
+            self.ike2.traffic_seen(now, conn);
         }
     }
 
@@ -522,7 +531,7 @@ impl Server {
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
                 },
                 IkeEvent::PeerGone { conn, remote, dead } => {
-                    self.data.remove_connection(conn);
+                    self.data.close_connection(now, conn);
                     on_event(&ServerEvent::IkeDown { remote, dead });
                 }
                 IkeEvent::Failed { remote, error } => {
@@ -530,6 +539,7 @@ impl Server {
                 }
             }
         }
+        self.flush_ike_v2(now, on_event)?;
         while let Some(ev) = self.data.poll_event() {
             match ev {
                 LnsEvent::Authenticate { session, request } => {
@@ -662,8 +672,13 @@ pub struct ClientConnection {
 }
 
 impl ClientConnection {
-    /// Opens the sockets and sends the first IKE message.
+    /// Opens the sockets and sends the first IKE message (IKEv1).
     pub fn start(run: &ClientRun) -> io::Result<Self> {
+        Self::start_ike(run, crate::client::IkeVersion::V1)
+    }
+
+    /// Opens the sockets and sends the first message of IKE version `ike`.
+    pub fn start_ike(run: &ClientRun, ike: crate::client::IkeVersion) -> io::Result<Self> {
         use crate::client::{ClientConfig, L2tpIpsecClient};
         let server = run.server;
         let any = SocketAddr::new(
@@ -675,7 +690,8 @@ impl ClientConnection {
         let natt_socket = udp(any)?;
         natt_socket.connect(SocketAddr::new(server.ip(), run.natt_port))?;
         let local = ike_socket.local_addr()?;
-        let config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        config.ike = ike;
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -788,10 +804,19 @@ impl ClientConnection {
 /// or at the timeout.
 pub fn run_client(
     run: &ClientRun,
+    on_event: impl FnMut(&crate::client::ClientEvent),
+) -> io::Result<ClientReport> {
+    run_client_ike(run, crate::client::IkeVersion::V1, on_event)
+}
+
+/// [`run_client`] speaking IKE version `ike`.
+pub fn run_client_ike(
+    run: &ClientRun,
+    ike: crate::client::IkeVersion,
     mut on_event: impl FnMut(&crate::client::ClientEvent),
 ) -> io::Result<ClientReport> {
     use crate::client::icmp_echo_request;
-    let mut c = ClientConnection::start(run)?;
+    let mut c = ClientConnection::start_ike(run, ike)?;
     let start = Instant::now();
     let mut report = ClientReport::default();
     let mut next_ping = None;

@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod driver;
 pub mod ike_v1;
+pub mod ike_v2;
 pub mod ipsec_lns;
 pub mod lns;
 pub mod mtu;

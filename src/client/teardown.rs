@@ -42,8 +42,13 @@ impl L2tpIpsecClient {
     /// then drops the SAs: nothing more goes through the tunnel. IKEv1 Deletes are not
     /// acknowledged. Nothing is sent before phase 1 completed.
     pub fn delete_sas(&mut self, now: Instant) {
-        let _ = now;
-        let Some(ctx) = self.phase1.isakmp_context() else { return };
+        if self.ikev2.is_some() {
+            // IKEv2: one Delete of the IKE SA takes the Child SA with it.
+            let _ = self.delete_ike_sa(now);
+            self.sas = None;
+            return;
+        }
+        let Some(ctx) = self.phase1.as_ref().and_then(|p| p.isakmp_context()) else { return };
         let mut rng = self.rng();
         let mut deletes = Vec::new();
         if let Some(spi) = self.inbound_spi() {

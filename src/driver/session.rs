@@ -42,6 +42,8 @@ pub struct ClientSession<'a> {
     pub reconnect: bool,
     /// Where IP goes while the tunnel is held (ignored while pinging).
     pub sink: Option<&'a mut dyn PacketSink>,
+    /// The IKE version to speak.
+    pub ike: crate::client::IkeVersion,
 }
 
 impl ClientConnection {
@@ -62,7 +64,7 @@ impl ClientSession<'_> {
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
         loop {
-            let mut c = ClientConnection::start(self.run)?;
+            let mut c = ClientConnection::start_ike(self.run, self.ike)?;
             let outcome = self.one_connection(&mut c, &mut result, &mut on_event);
             let stopping = self.stop.load(Ordering::Relaxed);
             match outcome {
