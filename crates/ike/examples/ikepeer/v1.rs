@@ -224,8 +224,13 @@ impl V1Peer {
         for item in items {
             match item {
                 Informational::Delete { protocol_id: ProtocolId::IpsecEsp, spis } => {
+                    // RFC 2408 §3.15 does not say whose SPI a Delete names: the sender's
+                    // inbound one usually, but charon, failing to install an SA, names
+                    // the one it would have sent with. Either identifies the pair.
                     if let Some((spi_in, spi_out)) = self.child
-                        && spis.iter().any(|s| s.as_slice() == spi_out.to_be_bytes())
+                        && spis.iter().any(|s| {
+                            s.as_slice() == spi_out.to_be_bytes() || s.as_slice() == spi_in.to_be_bytes()
+                        })
                     {
                         self.child = None;
                         self.events.push_back(PeerEvent::ChildDeleted { spi_in, by: By::Peer });
