@@ -627,3 +627,70 @@ fn ikepeer_v1_proposals_against_charon() {
         assert_eq!(find(&events, "ike_up")["proposal"], proposal);
     }
 }
+
+/// Dead Peer Detection with charon (DPD delay 1 s both sides): R-U-THERE exchanges while
+/// the link is up, then the link goes down and ikepeer reports `peer_dead` (exit 3).
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikepeer_v1_dpd_peer_dead_against_charon() {
+    let lab = Lab::up("hpeerd", INNER_ENV);
+    lab.run_env(&["start", "srv", "hpeerd-b", "responder"], &[("DPD_DELAY", "1s")]);
+    let args = [
+        "--role",
+        "initiator",
+        "--ike",
+        "v1",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--psk",
+        PSK,
+        "--tunnel-inner",
+        "192.0.2.201,192.0.2.202",
+        "--dpd",
+        "1",
+        "--timeout",
+        "30",
+    ];
+    let mut peer = Ikepeer::start(&lab, "a", &args);
+    peer.wait_event("child_up", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(3));
+    let dpd = charon_says(&lab, "srv", "N(DPD_ACK)");
+    lab.run(&["exec", "b", "ip", "link", "set", "hpeerdb0", "down"]);
+    let dead = peer.wait_event("peer_dead", Duration::from_secs(15));
+    let (out, _) = peer.finish(Duration::from_secs(5));
+    println!("charon: {dpd}\n{dead}");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+/// IKEv2 through the lab's NAT: ikepeer at 192.0.2.65, charon sees 192.0.2.3.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl), nftables and root; run by .ci/run with --ignored"]
+fn ikepeer_v2_nat_traversal_against_charon() {
+    let lab = Lab::up("hpeern", INNER_ENV);
+    lab.run(&["net-down"]);
+    lab.run(&["net-up", "nat"]);
+    lab.run(&["start", "srv", "hpeern-b", "responder"]);
+    let args = [
+        "--role",
+        "initiator",
+        "--ike",
+        "v2",
+        "--local",
+        "192.0.2.65",
+        "--remote",
+        "192.0.2.2",
+        "--psk",
+        PSK,
+        "--tunnel-inner",
+        "192.0.2.201,192.0.2.202",
+        "--ping",
+        "3",
+    ];
+    let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(30));
+    assert!(out.status.success(), "{}\n--- charon:\n{}", stderr(&out), lab.charon_log("srv", 60));
+    check_pinged_and_deleted(&events, 2, 3);
+    println!("charon: {}", charon_says(&lab, "srv", "192.0.2.3"));
+    println!("charon: {}", charon_says(&lab, "srv", "remote host is behind NAT"));
+}

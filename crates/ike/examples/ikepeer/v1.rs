@@ -133,8 +133,14 @@ impl V1Peer {
             (false, _) => Ok(Phase1::respond(config, machine_rng, now)),
         }
         .map_err(|e| e.to_string())?;
-        let dpd_config =
-            DpdConfig { idle: args.dpd.unwrap_or(Duration::from_secs(30)), ..DpdConfig::default() };
+        // --dpd also shortens the probe retries, so a dead peer shows within a few idle
+        // periods (3 retries, each at most 5 s).
+        let dpd_config = match args.dpd {
+            Some(idle) => {
+                DpdConfig { idle, retransmit_timeout: idle.min(Duration::from_secs(5)), max_retransmits: 3 }
+            }
+            None => DpdConfig::default(),
+        };
         Ok(Self {
             phase1,
             quick: None,
