@@ -266,3 +266,39 @@ fn ikepeer_rejects_bad_arguments() {
         assert!(err.contains(needle) && err.contains("usage:"), "{args:?}: {err}");
     }
 }
+
+/// SIGINT on the responder: it sends its Delete and exits 0; the initiator learns of it
+/// and exits 0 too (IKEv1: ESP and ISAKMP Deletes in informational exchanges).
+#[test]
+fn ikepeer_sigint_sends_deletes() {
+    let common =
+        ["--psk", "p", "--ike-port", "15560", "--natt-port", "15561", "--events", "json", "--timeout", "15"];
+    let mut r_args = vec!["--role", "responder", "--local", "127.0.0.2", "--remote", "127.0.0.1"];
+    r_args.extend(common);
+    let responder = spawn(&r_args);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut i_args =
+        vec!["--role", "initiator", "--ike", "v1", "--local", "127.0.0.1", "--remote", "127.0.0.2"];
+    i_args.extend(common);
+    let initiator = spawn(&i_args);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Only the process we started, by its id.
+    let _ = Command::new("kill").arg("-INT").arg(responder.id().to_string()).status();
+    let r = wait(responder, Duration::from_secs(10));
+    let i = wait(initiator, Duration::from_secs(10));
+    assert!(r.status.success(), "{}", show(&r));
+    assert!(i.status.success(), "{}", show(&i));
+    let (ie, re) = (events(&i), events(&r));
+    find(&re, "child_up");
+    let ours = re.iter().find(|e| e["event"] == "deleted" && e["sa"] == "ike").expect("responder deleted");
+    assert_eq!(ours["by"], "local");
+    let child =
+        ie.iter().find(|e| e["event"] == "deleted" && e["sa"] == "child").expect("initiator: child deleted");
+    assert_eq!(
+        (child["by"].as_str(), child["spi_in"].as_str()),
+        (Some("peer"), find(&ie, "child_up")["spi_in"].as_str())
+    );
+    let theirs =
+        ie.iter().find(|e| e["event"] == "deleted" && e["sa"] == "ike").expect("initiator: IKE SA deleted");
+    assert_eq!(theirs["by"], "peer");
+}
