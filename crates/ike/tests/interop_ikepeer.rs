@@ -694,3 +694,92 @@ fn ikepeer_v2_nat_traversal_against_charon() {
     println!("charon: {}", charon_says(&lab, "srv", "192.0.2.3"));
     println!("charon: {}", charon_says(&lab, "srv", "remote host is behind NAT"));
 }
+
+/// IKEv2 transform sets, one ikepeer run each against one charon responder configured
+/// with exactly these: each must establish, ping and delete.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikepeer_v2_proposals_against_charon() {
+    const PROPOSALS: [(&str, &str); 4] = [
+        ("aes128-sha256-prfsha256-modp2048", "aes128-sha256"),
+        ("aes256-sha384-prfsha384-ecp384", "aes256-sha256"),
+        ("aes128-sha1-prfsha1-x25519", "aes128-sha1"),
+        ("aes256gcm16-prfsha256-x25519", "aes256gcm16"),
+    ];
+    let lab = Lab::up("hpeerq", INNER_ENV);
+    let ike: Vec<&str> = PROPOSALS.iter().map(|p| p.0).collect();
+    let esp: Vec<&str> = PROPOSALS.iter().map(|p| p.1).collect();
+    lab.run_env(
+        &["start", "srv", "hpeerq-b", "responder"],
+        &[("V2_IKE_PROPOSALS_RESP", &ike.join(",")), ("V2_ESP_PROPOSALS_RESP", &esp.join(","))],
+    );
+    for (proposal, transform) in PROPOSALS {
+        let args = [
+            "--role",
+            "initiator",
+            "--ike",
+            "v2",
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            "192.0.2.2",
+            "--psk",
+            PSK,
+            "--proposal",
+            proposal,
+            "--esp",
+            transform,
+            "--tunnel-inner",
+            "192.0.2.201,192.0.2.202",
+            "--ping",
+            "1",
+        ];
+        let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(30));
+        assert!(
+            out.status.success(),
+            "{proposal}: {}\n--- charon:\n{}",
+            stderr(&out),
+            lab.charon_log("srv", 40)
+        );
+        check_pinged_and_deleted(&events, 2, 1);
+        assert_eq!(find(&events, "ike_up")["proposal"], proposal);
+        assert_eq!(find(&events, "child_up")["transform"], transform);
+    }
+}
+
+/// IKEv1 Quick Mode with PFS from `--esp aes128-sha1-ecp256`; charon's responder
+/// requires that group.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikepeer_v1_pfs_against_charon() {
+    let lab = Lab::up("hpeerf", INNER_ENV);
+    lab.run_env(
+        &["start", "srv", "hpeerf-b", "responder"],
+        &[("V1_ESP_PROPOSALS_RESP", "aes128-sha1-ecp256")],
+    );
+    let args = [
+        "--role",
+        "initiator",
+        "--ike",
+        "v1",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--psk",
+        PSK,
+        "--esp",
+        "aes128-sha1-ecp256",
+        "--tunnel-inner",
+        "192.0.2.201,192.0.2.202",
+        "--ping",
+        "2",
+    ];
+    let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(30));
+    assert!(out.status.success(), "{}\n--- charon:\n{}", stderr(&out), lab.charon_log("srv", 60));
+    check_pinged_and_deleted(&events, 1, 2);
+    println!(
+        "charon: {}",
+        charon_says(&lab, "srv", "selected proposal: ESP:AES_CBC_128/HMAC_SHA1_96/ECP_256")
+    );
+}
