@@ -122,6 +122,7 @@ fn check(i: &[Value], r: &[Value], version: u64, proposal: &str, transform: &str
         assert_eq!(child["transform"], transform, "{child}");
         assert_eq!(child["mode"], "tunnel", "{child}");
         assert_eq!(child["udp_encap"], true, "{child}");
+        assert!(child["elapsed_ms"].as_u64().is_some_and(|ms| ms < 15_000), "{child}");
     }
     let (ci, cr) = (find(i, "child_up"), find(r, "child_up"));
     assert_eq!(ci["spi_in"], cr["spi_out"]);
