@@ -122,6 +122,7 @@ fn check(i: &[Value], r: &[Value], version: u64, proposal: &str, transform: &str
         assert_eq!(child["transform"], transform, "{child}");
         assert_eq!(child["mode"], "tunnel", "{child}");
         assert_eq!(child["udp_encap"], true, "{child}");
+        assert!(child["elapsed_ms"].as_u64().is_some_and(|ms| ms < 15_000), "{child}");
     }
     let (ci, cr) = (find(i, "child_up"), find(r, "child_up"));
     assert_eq!(ci["spi_in"], cr["spi_out"]);
@@ -265,4 +266,40 @@ fn ikepeer_rejects_bad_arguments() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle) && err.contains("usage:"), "{args:?}: {err}");
     }
+}
+
+/// SIGINT on the responder: it sends its Delete and exits 0; the initiator learns of it
+/// and exits 0 too (IKEv1: ESP and ISAKMP Deletes in informational exchanges).
+#[test]
+fn ikepeer_sigint_sends_deletes() {
+    let common =
+        ["--psk", "p", "--ike-port", "15560", "--natt-port", "15561", "--events", "json", "--timeout", "15"];
+    let mut r_args = vec!["--role", "responder", "--local", "127.0.0.2", "--remote", "127.0.0.1"];
+    r_args.extend(common);
+    let responder = spawn(&r_args);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut i_args =
+        vec!["--role", "initiator", "--ike", "v1", "--local", "127.0.0.1", "--remote", "127.0.0.2"];
+    i_args.extend(common);
+    let initiator = spawn(&i_args);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Only the process we started, by its id.
+    let _ = Command::new("kill").arg("-INT").arg(responder.id().to_string()).status();
+    let r = wait(responder, Duration::from_secs(10));
+    let i = wait(initiator, Duration::from_secs(10));
+    assert!(r.status.success(), "{}", show(&r));
+    assert!(i.status.success(), "{}", show(&i));
+    let (ie, re) = (events(&i), events(&r));
+    find(&re, "child_up");
+    let ours = re.iter().find(|e| e["event"] == "deleted" && e["sa"] == "ike").expect("responder deleted");
+    assert_eq!(ours["by"], "local");
+    let child =
+        ie.iter().find(|e| e["event"] == "deleted" && e["sa"] == "child").expect("initiator: child deleted");
+    assert_eq!(
+        (child["by"].as_str(), child["spi_in"].as_str()),
+        (Some("peer"), find(&ie, "child_up")["spi_in"].as_str())
+    );
+    let theirs =
+        ie.iter().find(|e| e["event"] == "deleted" && e["sa"] == "ike").expect("initiator: IKE SA deleted");
+    assert_eq!(theirs["by"], "peer");
 }

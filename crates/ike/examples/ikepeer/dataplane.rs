@@ -15,6 +15,8 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// Echo requests we send (`--ping`): one per second.
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 const PING_ID: u16 = 0x6970; // "ip"
+/// The first echo request goes this long after the Child SA is up.
+const FIRST_PING_DELAY: Duration = Duration::from_millis(300);
 
 /// The TUN device: created with the local inner address and the remote inner address as
 /// point-to-point peer, which makes the kernel route that address into the device
@@ -82,7 +84,8 @@ impl DataPlane {
         let (inbound, outbound) = child.esp_params()?;
         self.sa = Some((InboundSa::new(&inbound)?, OutboundSa::new(&outbound)?, child.mode));
         if self.pings_left > 0 && child.mode == EspMode::Tunnel {
-            self.next_ping = Some(now);
+            // The peer may install its SAs only after our last message (IKEv1 HASH(3)).
+            self.next_ping = Some(now + FIRST_PING_DELAY);
         }
         Ok(())
     }

@@ -207,6 +207,8 @@ struct Peer<'a> {
     exit_at: Option<Instant>,
     exit_code: u8,
     ping_replies: u32,
+    /// When a responder received its first IKE datagram.
+    first_datagram: Option<Instant>,
 }
 
 impl<'a> Peer<'a> {
@@ -256,6 +258,7 @@ impl<'a> Peer<'a> {
             exit_at: None,
             exit_code: 0,
             ping_replies: 0,
+            first_datagram: None,
         };
         if args.role == Role::Initiator {
             let version = args.ike.unwrap_or(Version::V1);
@@ -320,6 +323,12 @@ impl<'a> Peer<'a> {
         }
     }
 
+    /// Milliseconds since the start (initiator) or since the first datagram (responder).
+    fn elapsed_ms(&self, now: Instant) -> u64 {
+        let since = self.first_datagram.unwrap_or(self.started);
+        u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Exit status once the run is over.
     fn finished(&mut self, now: Instant) -> Option<u8> {
         if self.exit_at.is_some_and(|t| t <= now) {
@@ -380,6 +389,8 @@ impl<'a> Peer<'a> {
             match event {
                 PeerEvent::IkeUp(fields) => {
                     self.ike_up = true;
+                    let mut fields = fields;
+                    fields["elapsed_ms"] = json!(self.elapsed_ms(now));
                     self.out.emit("ike_up", fields);
                 }
                 PeerEvent::ChildUp(child) => self.child_up(&child, now)?,
@@ -437,6 +448,7 @@ impl<'a> Peer<'a> {
             json!({
                 "spi_in": hex32(child.spi_in),
                 "spi_out": hex32(child.spi_out),
+                "elapsed_ms": self.elapsed_ms(now),
                 "transform": esp_transform_name(child.encryption, child.integrity),
                 "mode": if child.mode == EspMode::Tunnel { "tunnel" } else { "transport" },
                 "udp_encap": encap,
@@ -494,6 +506,7 @@ impl<'a> Peer<'a> {
                     let Some(version) = self.version_of(&data) else { return Ok(()) };
                     let machine = self.machine(version, from, now)?;
                     self.ike = Some(machine);
+                    self.first_datagram = Some(now);
                 }
                 self.peer_ike = from;
                 if let Some(ike) = self.ike.as_mut() {
@@ -507,6 +520,7 @@ impl<'a> Peer<'a> {
                         let Some(version) = self.version_of(&data[4..]) else { return Ok(()) };
                         let machine = self.machine(version, from, now)?;
                         self.ike = Some(machine);
+                        self.first_datagram = Some(now);
                     }
                     self.peer_natt = from;
                     if let Some(ike) = self.ike.as_mut() {

@@ -133,8 +133,14 @@ impl V1Peer {
             (false, _) => Ok(Phase1::respond(config, machine_rng, now)),
         }
         .map_err(|e| e.to_string())?;
-        let dpd_config =
-            DpdConfig { idle: args.dpd.unwrap_or(Duration::from_secs(30)), ..DpdConfig::default() };
+        // --dpd also shortens the probe retries, so a dead peer shows within a few idle
+        // periods (3 retries, each at most 5 s).
+        let dpd_config = match args.dpd {
+            Some(idle) => {
+                DpdConfig { idle, retransmit_timeout: idle.min(Duration::from_secs(5)), max_retransmits: 3 }
+            }
+            None => DpdConfig::default(),
+        };
         Ok(Self {
             phase1,
             quick: None,
@@ -224,8 +230,13 @@ impl V1Peer {
         for item in items {
             match item {
                 Informational::Delete { protocol_id: ProtocolId::IpsecEsp, spis } => {
+                    // RFC 2408 §3.15 does not say whose SPI a Delete names: the sender's
+                    // inbound one usually, but charon, failing to install an SA, names
+                    // the one it would have sent with. Either identifies the pair.
                     if let Some((spi_in, spi_out)) = self.child
-                        && spis.iter().any(|s| s.as_slice() == spi_out.to_be_bytes())
+                        && spis.iter().any(|s| {
+                            s.as_slice() == spi_out.to_be_bytes() || s.as_slice() == spi_in.to_be_bytes()
+                        })
                     {
                         self.child = None;
                         self.events.push_back(PeerEvent::ChildDeleted { spi_in, by: By::Peer });
