@@ -221,6 +221,7 @@ fn main() -> ExitCode {
             "  cargo run --release --example client -- --server 127.0.0.1:20500 --psk labpsk-0123 \\
              --user labuser --password labpass-0123 --ping peer --count 3"
         );
+        println!("  (add --ike v2 to speak IKEv2: this server answers both on the same ports)");
         println!("or the stock Linux L2TP/IPsec client from the lab:");
         println!(
             "  IKE_PORT=20500 NATT_PORT=20501 LAB_SERVER_ID=127.0.0.1 ../shared/lab/vm/start-client.sh strongswan"

@@ -646,6 +646,31 @@ mod tests {
         assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == Event::Closed));
     }
 
+    /// RFC 7296 §1.2: a client whose Child SA cannot be the L2TP one (tunnel mode) is
+    /// authenticated but gets no Child SA, and the server deletes the IKE SA again.
+    #[test]
+    fn an_ike_sa_without_the_l2tp_child_is_deleted() {
+        let now = Instant::now();
+        let (server_addr, client_addr) = addrs();
+        let mut s = server(|_| {});
+        let mut config = IkeSaConfig::new(PSK, Identity::fqdn("client"), client_addr, server_addr);
+        config.child.mode = l2sec_ike::child::EspMode::Tunnel;
+        let mut c = IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(8), now).unwrap();
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        assert!(
+            matches!(ev.as_slice(), [IkeV2Event::Failed { error: l2sec_ike::Error::NoProposalChosen, .. }]),
+            "{ev:?}"
+        );
+        assert_eq!(s.sa_count(), 0, "deleted");
+        let client_events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            matches!(client_events.first(), Some(Event::EstablishedWithoutChild { .. })),
+            "{client_events:?}"
+        );
+        assert!(client_events.contains(&Event::Closed), "{client_events:?}");
+    }
+
     /// Garbage and mangled messages are refused without panicking and leave the
     /// established SA working.
     #[test]
