@@ -8,6 +8,7 @@
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
 //! transport mode over NAT-T, L2TP and PPP with MS-CHAPv2. Each client gets an address from
 //! the pool; the server's tunnel address (the pool's first host) answers ping and UDP echo.
+//! IKEv2 clients (PSK, the L2TP transport-mode Child SA) are answered on the same ports.
 //!
 //! With no arguments it starts a demo on 127.0.0.1 ports 20500/20501 with PSK
 //! `labpsk-0123` and user `labuser` / `labpass-0123`, and prints how to connect to it.
@@ -20,7 +21,7 @@
 //! `WIRESHARK_CONFIG_DIR=DIR wireshark capture.pcap` to see IKE, ESP, L2TP and PPP inside.
 //!
 //! Not implemented yet (they exit with an error saying so): `--config`, certificates,
-//! IKEv2, `--tun`.
+//! `--tun`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{IpAddr, Ipv4Addr};
