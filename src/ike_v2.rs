@@ -181,6 +181,8 @@ pub struct IkeV2Server {
     sas: HashMap<[u8; 8], Peer>,
     /// IKE_SA_INIT retransmissions find their SA by the initiator's SPI and address.
     init_index: HashMap<([u8; 8], SocketAddr), [u8; 8]>,
+    /// The IKE SA of each connection (ESP traffic names the connection).
+    by_conn: HashMap<ConnId, [u8; 8]>,
     seeds: ChaCha20Rng,
     next_conn: u32,
     out: VecDeque<IkeTransmit>,
@@ -207,6 +209,7 @@ impl IkeV2Server {
             local,
             sas: HashMap::new(),
             init_index: HashMap::new(),
+            by_conn: HashMap::new(),
             seeds: ChaCha20Rng::from_seed(seed),
             next_conn: FIRST_CONN,
             out: VecDeque::new(),
@@ -304,6 +307,7 @@ impl IkeV2Server {
         let conn = ConnId(self.next_conn);
         self.next_conn = self.next_conn.wrapping_add(1).max(FIRST_CONN);
         self.init_index.insert((spi_i, from), spi_r);
+        self.by_conn.insert(conn, spi_r);
         self.sas.insert(
             spi_r,
             Peer {
@@ -322,10 +326,11 @@ impl IkeV2Server {
 
     /// Removes an IKE SA and its handshake index entry.
     fn forget(&mut self, key: [u8; 8]) {
-        if let Some(p) = self.sas.remove(&key)
-            && let Some(k) = p.init_key
-        {
-            self.init_index.remove(&k);
+        if let Some(p) = self.sas.remove(&key) {
+            self.by_conn.remove(&p.conn);
+            if let Some(k) = p.init_key {
+                self.init_index.remove(&k);
+            }
         }
     }
 
@@ -416,10 +421,7 @@ impl IkeV2Server {
     /// Authenticated traffic (ESP) arrived on `conn`: the client is alive, no liveness
     /// check is needed yet (RFC 7296 §2.4).
     pub fn traffic_seen(&mut self, now: Instant, conn: ConnId) {
-        if conn.0 < FIRST_CONN {
-            return;
-        }
-        if let Some(p) = self.sas.values_mut().find(|p| p.conn == conn) {
+        if let Some(p) = self.by_conn.get(&conn).and_then(|k| self.sas.get_mut(k)) {
             p.last_seen = now;
         }
     }
