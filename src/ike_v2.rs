@@ -648,6 +648,24 @@ mod tests {
         assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == Event::Closed));
     }
 
+    /// RFC 7296 §1.4.1: the server deletes every IKE SA (shutdown); the clients' answers
+    /// end the connections.
+    #[test]
+    fn the_server_deletes_every_ike_sa() {
+        let now = Instant::now();
+        let mut s = server(|_| {});
+        let mut c = client(9, now);
+        pump(&mut c, &mut s, now, true);
+        events(&mut s);
+        while c.poll_event().is_some() {}
+        s.delete_all(now);
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        assert!(matches!(ev.as_slice(), [IkeV2Event::PeerGone { dead: false, .. }]), "{ev:?}");
+        assert_eq!(s.sa_count(), 0);
+        assert_eq!(c.poll_event(), Some(Event::Closed));
+    }
+
     /// RFC 7296 §1.2: a client whose Child SA cannot be the L2TP one (tunnel mode) is
     /// authenticated but gets no Child SA, and the server deletes the IKE SA again.
     #[test]
