@@ -174,6 +174,36 @@ struct Peer {
 }
 
 /// IKEv2 responders for every client of a server.
+///
+/// ```
+/// use std::time::Instant;
+/// use l2sec::ike_v2::{IkeV2Config, IkeV2Event, IkeV2Server};
+/// use l2sec_ike::v2::ike_sa::{Identity, IkeSa, IkeSaConfig};
+/// use rand_chacha::ChaCha20Rng;
+/// use rand_core::SeedableRng;
+///
+/// let now = Instant::now();
+/// let (server_addr, client_addr) = ("192.0.2.1:500".parse()?, "192.0.2.2:500".parse()?);
+/// let config = IkeV2Config::new(b"psk", Identity::fqdn("server"));
+/// let mut server = IkeV2Server::new(config, server_addr, &mut ChaCha20Rng::seed_from_u64(1));
+/// let client_config = IkeSaConfig::new(b"psk", Identity::fqdn("client"), client_addr, server_addr);
+/// let mut client = IkeSa::initiate(client_config, ChaCha20Rng::seed_from_u64(2), now)?;
+/// let mut buf = Vec::new();
+/// loop {
+///     buf.clear();
+///     if let Some(t) = client.poll_transmit(now, &mut buf) {
+///         server.handle_input(now, client_addr, &buf, t.udp_encapsulated)?;
+///     } else if let Some(t) = server.poll_transmit() {
+///         client.handle_input(now, &t.message)?;
+///     } else {
+///         break;
+///     }
+/// }
+/// assert!(matches!(server.poll_event(), Some(IkeV2Event::PeerUp { .. })));
+/// // The L2TP Child SA, for `IpsecLns::install_child_sa`.
+/// assert!(matches!(server.poll_event(), Some(IkeV2Event::ChildSa { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct IkeV2Server {
     config: IkeV2Config,
     local: SocketAddr,
