@@ -8,6 +8,7 @@
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
 //! transport mode over NAT-T, L2TP and PPP with MS-CHAPv2. Each client gets an address from
 //! the pool; the server's tunnel address (the pool's first host) answers ping and UDP echo.
+//! IKEv2 clients (PSK, the L2TP transport-mode Child SA) are answered on the same ports.
 //!
 //! `--config FILE` reads every option from a TOML file (see `examples/server.toml` and
 //! [`l2sec::config`]); flags on the command line override it.
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
             "  cargo run --release --example client -- --server 127.0.0.1:20500 --psk labpsk-0123 \\
              --user labuser --password labpass-0123 --ping peer --count 3"
         );
+        println!("  (add --ike v2 to speak IKEv2: this server answers both on the same ports)");
         println!("or the stock Linux L2TP/IPsec client from the lab:");
         println!(
             "  IKE_PORT=20500 NATT_PORT=20501 LAB_SERVER_ID=127.0.0.1 ../shared/lab/vm/start-client.sh strongswan"

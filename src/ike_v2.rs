@@ -174,6 +174,36 @@ struct Peer {
 }
 
 /// IKEv2 responders for every client of a server.
+///
+/// ```
+/// use std::time::Instant;
+/// use l2sec::ike_v2::{IkeV2Config, IkeV2Event, IkeV2Server};
+/// use l2sec_ike::v2::ike_sa::{Identity, IkeSa, IkeSaConfig};
+/// use rand_chacha::ChaCha20Rng;
+/// use rand_core::SeedableRng;
+///
+/// let now = Instant::now();
+/// let (server_addr, client_addr) = ("192.0.2.1:500".parse()?, "192.0.2.2:500".parse()?);
+/// let config = IkeV2Config::new(b"psk", Identity::fqdn("server"));
+/// let mut server = IkeV2Server::new(config, server_addr, &mut ChaCha20Rng::seed_from_u64(1));
+/// let client_config = IkeSaConfig::new(b"psk", Identity::fqdn("client"), client_addr, server_addr);
+/// let mut client = IkeSa::initiate(client_config, ChaCha20Rng::seed_from_u64(2), now)?;
+/// let mut buf = Vec::new();
+/// loop {
+///     buf.clear();
+///     if let Some(t) = client.poll_transmit(now, &mut buf) {
+///         server.handle_input(now, client_addr, &buf, t.udp_encapsulated)?;
+///     } else if let Some(t) = server.poll_transmit() {
+///         client.handle_input(now, &t.message)?;
+///     } else {
+///         break;
+///     }
+/// }
+/// assert!(matches!(server.poll_event(), Some(IkeV2Event::PeerUp { .. })));
+/// // The L2TP Child SA, for `IpsecLns::install_child_sa`.
+/// assert!(matches!(server.poll_event(), Some(IkeV2Event::ChildSa { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct IkeV2Server {
     config: IkeV2Config,
     local: SocketAddr,
@@ -181,6 +211,8 @@ pub struct IkeV2Server {
     sas: HashMap<[u8; 8], Peer>,
     /// IKE_SA_INIT retransmissions find their SA by the initiator's SPI and address.
     init_index: HashMap<([u8; 8], SocketAddr), [u8; 8]>,
+    /// The IKE SA of each connection (ESP traffic names the connection).
+    by_conn: HashMap<ConnId, [u8; 8]>,
     seeds: ChaCha20Rng,
     next_conn: u32,
     out: VecDeque<IkeTransmit>,
@@ -207,6 +239,7 @@ impl IkeV2Server {
             local,
             sas: HashMap::new(),
             init_index: HashMap::new(),
+            by_conn: HashMap::new(),
             seeds: ChaCha20Rng::from_seed(seed),
             next_conn: FIRST_CONN,
             out: VecDeque::new(),
@@ -304,6 +337,7 @@ impl IkeV2Server {
         let conn = ConnId(self.next_conn);
         self.next_conn = self.next_conn.wrapping_add(1).max(FIRST_CONN);
         self.init_index.insert((spi_i, from), spi_r);
+        self.by_conn.insert(conn, spi_r);
         self.sas.insert(
             spi_r,
             Peer {
@@ -322,10 +356,11 @@ impl IkeV2Server {
 
     /// Removes an IKE SA and its handshake index entry.
     fn forget(&mut self, key: [u8; 8]) {
-        if let Some(p) = self.sas.remove(&key)
-            && let Some(k) = p.init_key
-        {
-            self.init_index.remove(&k);
+        if let Some(p) = self.sas.remove(&key) {
+            self.by_conn.remove(&p.conn);
+            if let Some(k) = p.init_key {
+                self.init_index.remove(&k);
+            }
         }
     }
 
@@ -416,10 +451,7 @@ impl IkeV2Server {
     /// Authenticated traffic (ESP) arrived on `conn`: the client is alive, no liveness
     /// check is needed yet (RFC 7296 §2.4).
     pub fn traffic_seen(&mut self, now: Instant, conn: ConnId) {
-        if conn.0 < FIRST_CONN {
-            return;
-        }
-        if let Some(p) = self.sas.values_mut().find(|p| p.conn == conn) {
+        if let Some(p) = self.by_conn.get(&conn).and_then(|k| self.sas.get_mut(k)) {
             p.last_seen = now;
         }
     }
@@ -644,6 +676,49 @@ mod tests {
         assert!(matches!(ev.as_slice(), [IkeV2Event::PeerGone { dead: false, .. }]), "{ev:?}");
         assert_eq!(s.sa_count(), 0);
         assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == Event::Closed));
+    }
+
+    /// RFC 7296 §1.4.1: the server deletes every IKE SA (shutdown); the clients' answers
+    /// end the connections.
+    #[test]
+    fn the_server_deletes_every_ike_sa() {
+        let now = Instant::now();
+        let mut s = server(|_| {});
+        let mut c = client(9, now);
+        pump(&mut c, &mut s, now, true);
+        events(&mut s);
+        while c.poll_event().is_some() {}
+        s.delete_all(now);
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        assert!(matches!(ev.as_slice(), [IkeV2Event::PeerGone { dead: false, .. }]), "{ev:?}");
+        assert_eq!(s.sa_count(), 0);
+        assert_eq!(c.poll_event(), Some(Event::Closed));
+    }
+
+    /// RFC 7296 §1.2: a client whose Child SA cannot be the L2TP one (tunnel mode) is
+    /// authenticated but gets no Child SA, and the server deletes the IKE SA again.
+    #[test]
+    fn an_ike_sa_without_the_l2tp_child_is_deleted() {
+        let now = Instant::now();
+        let (server_addr, client_addr) = addrs();
+        let mut s = server(|_| {});
+        let mut config = IkeSaConfig::new(PSK, Identity::fqdn("client"), client_addr, server_addr);
+        config.child.mode = l2sec_ike::child::EspMode::Tunnel;
+        let mut c = IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(8), now).unwrap();
+        pump(&mut c, &mut s, now, true);
+        let ev = events(&mut s);
+        assert!(
+            matches!(ev.as_slice(), [IkeV2Event::Failed { error: l2sec_ike::Error::NoProposalChosen, .. }]),
+            "{ev:?}"
+        );
+        assert_eq!(s.sa_count(), 0, "deleted");
+        let client_events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            matches!(client_events.first(), Some(Event::EstablishedWithoutChild { .. })),
+            "{client_events:?}"
+        );
+        assert!(client_events.contains(&Event::Closed), "{client_events:?}");
     }
 
     /// Garbage and mangled messages are refused without panicking and leave the

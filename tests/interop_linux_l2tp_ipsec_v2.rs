@@ -1,4 +1,5 @@
-//! The stock Linux L2TP/IPsec client speaking IKEv2 to the l2sec server.
+//! IKEv2 between l2sec and the stock Linux L2TP/IPsec stack, both ways: the Linux client
+//! against the l2sec server, and the l2sec client against the Linux server.
 //!
 //! The lab's client VM (../shared/lab/vm: strongSwan 5.9.8 charon, xl2tpd 1.3.18 and
 //! pppd 2.4.9 with the guest kernel's ESP and PPP, behind slirp's NAT) is booted without
@@ -134,4 +135,65 @@ fn linux_strongswan_ikev2_xl2tpd_pppd_client_connects_and_pings() {
             && events.contains(r#""cause":"delete"}"#),
         "the IKEv2 Delete removed the connection:\n{events}"
     );
+}
+
+/// The other direction: the l2sec client speaks IKEv2 to the stock Linux server (the lab's
+/// server VM: strongSwan charon, xl2tpd LNS, pppd), whose connection is switched from
+/// `keyexchange=ikev1` to `keyexchange=ikev2`: IKE_SA_INIT and IKE_AUTH with NAT-T, the
+/// transport-mode Child SA in the guest kernel's ESP, L2TP, PPP and three pings.
+#[test]
+#[ignore = "interop: needs qemu and the lab VM images; run by .ci/run with --ignored"]
+fn l2sec_ikev2_client_connects_to_the_linux_strongswan_xl2tpd_pppd_server_and_pings() {
+    use l2sec::client::IkeVersion;
+    use l2sec::driver::{ClientRun, run_client_ike};
+    const SERVER: &str = "l2secv2s";
+    const SERVER_CTRL: &str = "10044";
+    let build = Command::new(format!("{VM}/build.sh")).arg("strongswan").output().expect("run vm/build.sh");
+    assert!(build.status.success(), "interop: the lab VM images could not be built");
+    let (ike_port, natt_port) = (24510u16, 24511u16);
+    struct StopServer;
+    impl Drop for StopServer {
+        fn drop(&mut self) {
+            let _ = Command::new(format!("{VM}/stop.sh")).arg(SERVER).output();
+        }
+    }
+    let _stop = StopServer;
+    let server = Command::new(format!("{VM}/start-server.sh"))
+        .arg("strongswan")
+        .env("LAB_NAME", SERVER)
+        .env("CTRL_PORT", SERVER_CTRL)
+        .env("IKE_PORT", ike_port.to_string())
+        .env("NATT_PORT", natt_port.to_string())
+        .output()
+        .expect("run vm/start-server.sh");
+    let stdout = String::from_utf8_lossy(&server.stdout).into_owned();
+    assert!(server.status.success(), "the Linux server VM did not start:\n{stdout}");
+    let exec = |cmd: &str| {
+        let out = Command::new(format!("{VM}/vmexec.sh")).args([SERVER, cmd, "30"]).output().expect("vmexec");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (switched, out) = exec(
+        "sed -i 's/keyexchange=ikev1/keyexchange=ikev2/' /etc/ipsec.conf && grep -q keyexchange=ikev2 /etc/ipsec.conf && ipsec update",
+    );
+    assert!(switched, "switching the server to IKEv2 failed:\n{out}");
+    let run = ClientRun {
+        server: (Ipv4Addr::LOCALHOST, ike_port).into(),
+        natt_port,
+        psk: PSK.to_vec(),
+        user: "labuser".into(),
+        password: "labpass-0123".into(),
+        ping: Some((None, 3)),
+        timeout: Duration::from_secs(60),
+    };
+    let mut seen = Vec::new();
+    let report = run_client_ike(&run, IkeVersion::V2, |e| seen.push(format!("{e:?}")));
+    let (_, log) = exec(
+        "ipsec statusall; tail -n 30 /var/log/charon.log; tail -n 20 /var/log/xl2tpd.log; tail -n 30 /var/log/pppd.log",
+    );
+    let report =
+        report.unwrap_or_else(|e| panic!("client failed: {e}\nevents: {seen:?}\n--- server VM:\n{log}"));
+    assert!(report.address.is_some(), "no address; events: {seen:?}\n--- server VM:\n{log}");
+    assert_eq!(report.peer, Some(Ipv4Addr::new(198, 51, 100, 1)), "{seen:?}");
+    assert_eq!((report.pings_sent, report.pings_received), (3, 3), "{seen:?}\n--- server VM:\n{log}");
+    assert!(log.contains("IKEv2 SPIs"), "the server spoke IKEv2:\n{log}");
 }

@@ -247,7 +247,10 @@ fn a_hundred_ikev1_and_a_hundred_ikev2_clients_from_one_address() {
     w.pump();
     let missing: Vec<usize> = (0..n).filter(|&i| w.peers[i].replies != 1).collect();
     assert!(missing.is_empty(), "no echo reply for clients {missing:?}");
-    eprintln!("{n} clients (half IKEv1, half IKEv2) up in {setup:?} (wall time, debug build, one thread)");
+    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+    eprintln!(
+        "{n} clients (half IKEv1, half IKEv2) up in {setup:?} ({build} build, both ends in one thread)"
+    );
 
     // Every IKEv2 client deletes its IKE SA: the server frees exactly their sessions.
     let now = w.now;

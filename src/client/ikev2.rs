@@ -52,9 +52,40 @@ impl std::fmt::Display for IkeVersion {
 
 /// IKEv2 defaults for a client at `local` talking to `server`: the suites and the L2TP
 /// Child SA of [`IkeSaConfig::new`], our address as identity, NAT-T forced.
+///
+/// The Child SA's selectors are UDP/1701 of the two hosts, then UDP/1701 of any address
+/// on both sides: behind a NAT the server answers with the addresses it sees (RFC 7296
+/// §2.23.1; strongSwan puts the NAT's public address in TSi), which are neither ours nor
+/// the one we dialled, and the answer must lie within what we proposed. Transport mode
+/// carries only this pair's traffic anyway.
 pub(super) fn default_config(local: SocketAddr, server: SocketAddr, psk: &[u8]) -> IkeSaConfig {
+    use l2sec_ike::wire::v2::TrafficSelector;
     let mut c = IkeSaConfig::new(psk, Identity::ip(local.ip()), local, server);
     c.force_encapsulation = true;
+    let l2tp = |v4: bool| {
+        if v4 {
+            TrafficSelector::Ipv4 {
+                ip_protocol: 17,
+                start_port: crate::ipsec_lns::L2TP_PORT,
+                end_port: crate::ipsec_lns::L2TP_PORT,
+                start: std::net::Ipv4Addr::UNSPECIFIED,
+                end: std::net::Ipv4Addr::BROADCAST,
+            }
+        } else {
+            TrafficSelector::Ipv6 {
+                ip_protocol: 17,
+                start_port: crate::ipsec_lns::L2TP_PORT,
+                end_port: crate::ipsec_lns::L2TP_PORT,
+                start: std::net::Ipv6Addr::UNSPECIFIED,
+                end: std::net::Ipv6Addr::from([0xff; 16]),
+            }
+        }
+    };
+    let v4 = server.is_ipv4();
+    // Our host first (what the server checks and narrows to), then the rest of UDP/1701 so
+    // that the server's NAT-translated answer is within what we asked for.
+    c.child.local_ts.push(l2tp(v4));
+    c.child.remote_ts.push(l2tp(v4));
     c
 }
 

@@ -117,6 +117,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// RFC 7296 §1.4.1: sends every IKEv2 client a Delete of its IKE SA (for a polite
+    /// shutdown; keep [`run`](Server::run)ning a moment for the answers, which end the
+    /// connections).
+    pub fn delete_ikev2_sas(&mut self) -> io::Result<()> {
+        self.ike2.delete_all(Instant::now());
+        while let Some(t) = self.ike2.poll_transmit() {
+            if t.udp_encapsulated {
+                let mut m = NON_ESP_MARKER.to_vec();
+                m.extend_from_slice(&t.message);
+                self.natt_socket.send_to(&m, t.destination)?;
+            } else {
+                self.ike_socket.send_to(&t.message, t.destination)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl super::ClientConnection {
     /// RFC 7296 §1.4.1: deletes the client's IKEv2 IKE SA (the server ends the
     /// connection). Keep calling [`step`](Self::step) for the answer.
