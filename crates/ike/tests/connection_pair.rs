@@ -16,7 +16,13 @@ use rand_core::{Rng, SeedableRng};
 
 type C = Connection<ChaCha20Rng>;
 
+fn ts(host: u8) -> TrafficSelector {
+    TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, host] }
+}
+
+/// "a" sits at 192.0.2.201, "b" at .202: each names its own side first.
 fn config(id: &str, phase1_life: u64, child_life: u64) -> ConnectionConfig {
+    let (local, remote) = if id == "b" { (202, 201) } else { (201, 202) };
     let mut p1 = Phase1Config::new(b"pair-psk", Identity::fqdn(id));
     for p in &mut p1.proposals {
         p.lifetime = Duration::from_secs(phase1_life);
@@ -29,10 +35,7 @@ fn config(id: &str, phase1_life: u64, child_life: u64) -> ConnectionConfig {
         }],
         mode: EspMode::Tunnel,
         encapsulation: EspEncapsulation::None,
-        traffic_selectors: Some((
-            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 201] },
-            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 202] },
-        )),
+        traffic_selectors: Some((ts(local), ts(remote))),
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 5,
         pfs_group: None,
@@ -251,6 +254,13 @@ fn responder_rekeys_a_child_and_initiator_follows() {
         ),
         1
     );
+    // B started this Quick Mode: IDci is B's side (.202), IDcr A's (.201), as first
+    // negotiated the other way round.
+    let rekeyed_ts = p.ev_a.iter().find_map(|e| match e {
+        ConnectionEvent::ChildSaRekeyed { traffic_selectors, .. } => traffic_selectors.clone(),
+        _ => None,
+    });
+    assert_eq!(rekeyed_ts, Some((ts(202), ts(201))));
     assert_children_match(&p);
     assert_eq!(p.a.installed_children().len(), 1, "B's Delete removed A's old pair");
 }

@@ -259,7 +259,8 @@ struct Exchange<R> {
 struct Child {
     spi_in: u32,
     spi_out: u32,
-    traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+    /// The selectors as (ours, the peer's), whichever side sent IDci.
+    selectors: Option<(TrafficSelector, TrafficSelector)>,
     soft_at: Option<Instant>,
     hard_at: Option<Instant>,
     soft_bytes: Option<u64>,
@@ -720,7 +721,8 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         let cookies = sa.cookies();
         let mut config = self.config.quick.clone();
         if let Some(old) = rekey_of.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
-            config.traffic_selectors.clone_from(&old.traffic_selectors);
+            // As Quick Mode initiator we send IDci = ours, IDcr = the peer's.
+            config.traffic_selectors.clone_from(&old.selectors);
         }
         let rng = R::from_rng(&mut self.rng);
         let qm =
@@ -996,12 +998,14 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         rekey_of: Option<u32>,
         ours: bool,
     ) {
+        // RFC 2409 §5.5: IDci names the initiator's side; keep them as (ours, peer's).
+        let selectors = traffic_selectors.clone().map(|(ci, cr)| if ours { (ci, cr) } else { (cr, ci) });
         // A pair the peer started with the selectors of a pair we have is its rekey.
         let replaces = rekey_of.or_else(|| {
             self.children
                 .iter()
                 .rev()
-                .find(|c| !c.replaced && c.traffic_selectors == traffic_selectors && !ours)
+                .find(|c| !ours && !c.replaced && c.selectors == selectors)
                 .map(|c| c.spi_in)
         });
         let margin = if ours { self.config.rekey_margin } else { self.config.rekey_margin / 2 };
@@ -1014,7 +1018,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         self.children.push(Child {
             spi_in: child.spi_in,
             spi_out: child.spi_out,
-            traffic_selectors: traffic_selectors.clone(),
+            selectors,
             soft_at,
             hard_at: child.hard_lifetime.time.map(|t| now + t),
             soft_bytes,
