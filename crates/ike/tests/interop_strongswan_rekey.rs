@@ -613,3 +613,49 @@ fn inner_proposals() {
     let spi = ep.conn.active_children()[0];
     ep.ping(spi);
 }
+
+// --- Aggressive Mode with a key table ----------------------------------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn charon_aggressive_mode_against_l2sec_psk_table() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_aggressive_responder();
+        return;
+    }
+    let lab = Lab::up("hv1a", INNER_ENV);
+    lab.run_env(&["start", "cli", "hv1a-a", "initiator"], &[("ENCAP", "yes")]);
+    let out = run_inner(&lab, "b", "charon_aggressive_mode_against_l2sec_psk_table", "cli");
+    assert!(out.contains("closed"), "{}", tail(&out, 40));
+}
+
+fn inner_aggressive_responder() {
+    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    config.phase1.proposals.push(proposal(
+        CipherAlgorithm::TripleDesCbc,
+        PrfAlgorithm::HmacSha1,
+        DhGroup::Modp1024,
+        Duration::from_secs(3600),
+    ));
+    // The lab key only under charon's Aggressive Mode identity; the default key is wrong.
+    config.phase1.psk = l2sec_ike::v1::SecretBytes::new(b"not-the-lab-key".to_vec());
+    config.phase1.allow_aggressive = true;
+    let mut table = l2sec_ike::v1::psk::PskTable::new();
+    table.insert(Identity::fqdn("someone-else.lab"), b"wrong-key-for-someone-else");
+    table.insert(Identity::fqdn("am-client.lab"), PSK);
+    config.psks = Some(table);
+    let mut ep = Endpoint::new(false, config);
+    let up = swanctl_spawn("cli", &["--initiate", "--child", "am-tun", "--timeout", "15"]);
+    ep.run_while(up, 20);
+    ep.until("Aggressive Mode child up (key by IDii)", 5, |e| !e.conn.active_children().is_empty());
+    let peer = ep.events.iter().find_map(|e| match e {
+        ConnectionEvent::Phase1Established { peer_id, .. } => Some(peer_id.clone()),
+        _ => None,
+    });
+    assert_eq!(peer, Some(Identity::fqdn("am-client.lab")));
+    ep.ping(ep.conn.active_children()[0]);
+    let p = swanctl_spawn("cli", &["--terminate", "--ike", "i-v1-am", "--timeout", "5"]);
+    ep.run_while(p, 10);
+    ep.until("ISAKMP SA deleted by charon", 5, |e| e.conn.isakmp_sas().is_empty());
+    ep.log("closed by charon");
+}

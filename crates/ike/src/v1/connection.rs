@@ -85,6 +85,9 @@ pub struct ConnectionConfig {
     pub delete_rekeyed_after: Duration,
     /// Phase-1 exchanges started by the peer and not yet established (default 4).
     pub max_half_open: usize,
+    /// Responder: Aggressive Mode keys by the initiator's identity (see
+    /// [`super::psk`]); `None` uses `phase1.psk` for everyone.
+    pub psks: Option<super::psk::PskTable>,
 }
 
 impl ConnectionConfig {
@@ -102,6 +105,7 @@ impl ConnectionConfig {
             auto_rekey: true,
             delete_rekeyed_after: Duration::from_secs(2),
             max_half_open: 4,
+            psks: None,
         }
     }
 }
@@ -455,7 +459,10 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             return Err(Error::ResourceLimit("half-open ISAKMP SAs for this peer"));
         }
         let rng = R::from_rng(&mut self.rng);
-        let mut phase1 = Phase1::respond(self.config.phase1.clone(), rng, now);
+        let mut phase1 = match &self.config.psks {
+            Some(psks) => Phase1::respond_with_psks(self.config.phase1.clone(), psks.clone(), rng, now),
+            None => Phase1::respond(self.config.phase1.clone(), rng, now),
+        };
         phase1.handle_input(now, data)?;
         self.sas.push(IsakmpSa {
             phase1,
