@@ -504,3 +504,71 @@ fn half_open_limits_per_peer_and_in_total() {
     let from = "192.0.2.99:500".parse().unwrap();
     assert!(matches!(table.handle_input(now, local, from, &mm1(20)), Err(Error::ResourceLimit(_))));
 }
+
+#[test]
+fn without_auto_rekey_soft_expiry_is_reported_and_hard_expiry_deletes() {
+    let mut a = config("a", 100, 60);
+    a.auto_rekey = false;
+    let mut b = config("b", 100, 60);
+    b.auto_rekey = false;
+    let mut p = Pair::new(a, b, Link::new(11, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    p.run_for(Duration::from_secs(54));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: Some(s) } if *s == child)));
+    assert_eq!(p.a.active_children(), vec![child], "no rekey without a command");
+    p.run_for(Duration::from_secs(6));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::Expired, .. } if *spi_in == child)));
+    assert!(p.b.installed_children().is_empty());
+    p.run_for(Duration::from_secs(40));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: None })));
+    // Whichever side's lifetime ends first deletes; the other acts on its Delete.
+    assert!(
+        p.ev_a
+            .iter()
+            .chain(&p.ev_b)
+            .any(|e| matches!(e, ConnectionEvent::Phase1Deleted { reason: DeleteReason::Expired, .. }))
+    );
+    assert!(p.a.isakmp_sas().is_empty());
+    assert!(p.b.isakmp_sas().is_empty());
+}
+
+#[test]
+fn quick_modes_from_an_authenticated_peer_are_bounded() {
+    use l2sec_ike::v1::quick::QuickMode;
+    let now = Instant::now();
+    // A bare phase-1 initiator against a Connection responder.
+    let mut i = Phase1::initiate(config("a", 3600, 600).phase1, ChaCha20Rng::seed_from_u64(5), now).unwrap();
+    let mut b = C::new(config("b", 3600, 600), ChaCha20Rng::seed_from_u64(6));
+    for _ in 0..3 {
+        let mut buf = Vec::new();
+        i.poll_transmit(now, &mut buf).unwrap();
+        b.handle_input(now, &buf).unwrap();
+        buf.clear();
+        if b.poll_transmit(now, &mut buf).is_some() {
+            i.handle_input(now, &buf).unwrap();
+        }
+    }
+    let ctx = i.isakmp_context().expect("phase 1 up");
+    // 100 authenticated Quick Modes at once: B keeps at most 64 exchanges.
+    let mut accepted = 0;
+    let mut limited = 0;
+    for n in 0..100u64 {
+        let mut q = QuickMode::initiate(
+            ctx.clone(),
+            config("a", 3600, 600).quick,
+            ChaCha20Rng::seed_from_u64(100 + n),
+            now,
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        q.poll_transmit(now, &mut buf).unwrap();
+        match b.handle_input(now, &buf) {
+            Ok(()) => accepted += 1,
+            Err(Error::ResourceLimit(_)) => limited += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((accepted, limited), (64, 36));
+}

@@ -52,6 +52,11 @@ use crate::wire::v1::{ExchangeType, Header, ProtocolId};
 
 /// How many finished exchange Message IDs an ISAKMP SA remembers.
 const REMEMBERED_IDS: usize = 256;
+/// Quick Mode exchanges (running or lingering) a connection keeps at most.
+const MAX_EXCHANGES: usize = 64;
+/// ESP SA pairs a connection keeps at most (an authenticated peer could otherwise make
+/// us hold any number).
+const MAX_CHILDREN: usize = 64;
 /// How long a finished Quick Mode stays around to answer a repeated last message.
 const QUICK_MODE_LINGER: Duration = Duration::from_secs(30);
 
@@ -496,6 +501,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             .ok_or(Error::UnexpectedMessage("Quick Mode for an unknown ISAKMP SA"))?;
         if message_id == 0 || sa.seen_ids.contains(&message_id) {
             return Err(Error::UnexpectedMessage("Message ID of a finished exchange"));
+        }
+        if self.exchanges.len() >= MAX_EXCHANGES || self.children.len() >= MAX_CHILDREN {
+            return Err(Error::ResourceLimit("Quick Modes or ESP SAs with this peer"));
         }
         let ctx = sa.ctx.clone().ok_or(Error::UnexpectedMessage("phase 1 incomplete"))?;
         let rng = R::from_rng(&mut self.rng);
