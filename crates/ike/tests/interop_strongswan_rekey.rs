@@ -46,7 +46,9 @@ fn run_inner(lab: &Lab, ns: &str, test: &str, charon: &str) -> String {
         String::from_utf8_lossy(&inner.stderr),
         tail(&lab.charon_log_full(charon), 80)
     );
-    for l in out.lines().filter(|l| l.starts_with("STEP")) {
+    for l in
+        out.lines().filter(|l| l.starts_with("STEP") || (l.starts_with("EVENT") && l.contains("Deleted")))
+    {
         println!("{l}");
     }
     out
@@ -393,11 +395,21 @@ fn l2sec_rekeys_both_phases_and_deletes_against_charon() {
     // charon saw our Deletes: for the rekeyed ESP SA, the old ISAKMP SA, and at close.
     assert!(log.contains("received DELETE for ESP CHILD_SA"), "{}", tail(&log, 60));
     assert!(log.contains("received DELETE for IKE_SA"), "{}", tail(&log, 60));
+    // charon read our lifetimes: the 12 s and the volume in the variable form.
+    for l in log.lines().filter(|l| l.contains("lifetime") || l.contains("lifebytes")).take(4) {
+        println!("charon: {l}");
+    }
+    assert!(log.contains("received 12s lifetime"), "{}", tail(&log, 60));
+    // (strongSwan counts a kilobyte as 1000 bytes.)
+    assert!(log.contains("received 2000000000 lifebytes"), "charon did not see our volume lifetime");
 }
 
 fn inner_l2sec_initiator() {
-    // Child lifetime 12 s: the Connection rekeys it by itself at about 10.2-10.8 s.
-    let config = config(true, default_proposals(Duration::from_secs(3600)), Duration::from_secs(12));
+    // Child lifetime 12 s: the Connection rekeys it by itself at about 10.2-10.8 s. The
+    // phase-1 lifetime (100000 s) and the child's volume (2000000 kB) need the variable
+    // attribute form.
+    let mut config = config(true, default_proposals(Duration::from_secs(100_000)), Duration::from_secs(12));
+    config.child_lifetime_kilobytes = Some(2_000_000);
     let mut ep = Endpoint::new(true, config);
     ep.conn.connect(Instant::now()).unwrap();
     ep.until("child up", 15, |e| !e.conn.active_children().is_empty());
@@ -658,4 +670,76 @@ fn inner_aggressive_responder() {
     ep.run_while(p, 10);
     ep.until("ISAKMP SA deleted by charon", 5, |e| e.conn.isakmp_sas().is_empty());
     ep.log("closed by charon");
+}
+
+// --- charon rekeys by lifetime -------------------------------------------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn charon_rekeys_by_its_lifetimes_against_l2sec() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_lifetime_responder();
+        return;
+    }
+    let lab = Lab::up("hv1l", INNER_ENV);
+    lab.run_env(&["start", "cli", "hv1l-a", "initiator"], &[("ENCAP", "yes")]);
+    // Short lifetimes in charon's (private, generated) swanctl.conf: the CHILD_SA rekeys
+    // after 8 s and the IKEv1 SA is reauthenticated after 14 s.
+    let conf = lab.state.join("ss").join("cli").join("swanctl.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = text
+        .replacen(
+            "    i-v1-mm {\n        version = 1\n",
+            "    i-v1-mm {\n        version = 1\n        reauth_time = 14s\n        over_time = 10s\n        rand_time = 0s\n",
+            1,
+        )
+        .replacen(
+            "            mm-tun {\n                mode = tunnel\n",
+            "            mm-tun {\n                mode = tunnel\n                rekey_time = 8s\n                life_time = 12s\n                rand_time = 0s\n",
+            1,
+        );
+    assert!(
+        text.contains("reauth_time = 14s") && text.contains("rekey_time = 8s"),
+        "template changed:\n{text}"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let conf = conf.to_string_lossy().into_owned();
+    lab.run(&["swanctl", "cli", "--load-conns", "--file", &conf]);
+    let out = run_inner(&lab, "b", "charon_rekeys_by_its_lifetimes_against_l2sec", "cli");
+    assert!(out.contains("done"), "{}", tail(&out, 40));
+}
+
+fn inner_lifetime_responder() {
+    // We keep long lifetimes and do not rekey: every rekey here is charon's.
+    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    config.auto_rekey = false;
+    let mut ep = Endpoint::new(false, config);
+    let up = swanctl_spawn("cli", &["--initiate", "--child", "mm-tun", "--timeout", "15"]);
+    ep.run_while(up, 20);
+    ep.until("child up", 5, |e| !e.conn.active_children().is_empty());
+    let first = ep.conn.active_children()[0];
+    let first_sa = ep.conn.current_isakmp_sa().unwrap();
+    // charon offered its 12 s life_time, which is below our maximum: we took it.
+    assert_eq!(ep.children[&first].hard_lifetime.time, Some(Duration::from_secs(12)));
+    ep.until("charon rekeyed the child by lifetime", 12, |e| {
+        e.count(|x| matches!(x, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == first))
+            == 1
+    });
+    let second = *ep.conn.active_children().last().unwrap();
+    ep.ping(second);
+    ep.until("charon reauthenticated phase 1 by lifetime", 20, |e| {
+        e.conn.current_isakmp_sa().is_some_and(|c| c != first_sa)
+    });
+    ep.until("a child under the new ISAKMP SA", 5, |e| {
+        e.conn.active_children().last().is_some_and(|c| *c != second)
+    });
+    ep.ping(*ep.conn.active_children().last().unwrap());
+    // The replaced pairs go away: deleted by charon or expired (12 s) on our side.
+    ep.until("replaced pairs gone", 15, |e| !e.conn.installed_children().contains(&first));
+    assert!(
+        !ep.events.iter().any(|x| matches!(x, ConnectionEvent::QuickModeFailed { .. })),
+        "{:#?}",
+        ep.events
+    );
+    ep.log("done");
 }
