@@ -32,6 +32,61 @@
 //! [`Connection::handle_timeout`] or a command, drain [`Connection::poll_transmit`] and
 //! [`Connection::poll_event`] until both return `None`, then sleep until
 //! [`Connection::poll_timeout`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+//! use l2sec_ike::v1::connection::{Connection, ConnectionConfig, ConnectionEvent};
+//! use l2sec_ike::v1::phase1::{Identity, Phase1Config};
+//! use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig};
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! let quick = QuickModeConfig {
+//!     proposals: vec![EspProposal {
+//!         encryption: EspEncryption::AesCbc { key_len: 16 },
+//!         integrity: EspIntegrity::HmacSha1_96,
+//!         lifetime: Duration::from_secs(60),
+//!     }],
+//!     mode: EspMode::Tunnel,
+//!     encapsulation: EspEncapsulation::None,
+//!     traffic_selectors: None,
+//!     retransmit_timeout: Duration::from_secs(1),
+//!     max_retransmits: 3,
+//!     pfs_group: None,
+//!     nat_oa: None,
+//! };
+//! let config = |id| ConnectionConfig::new(Phase1Config::new(b"psk", Identity::fqdn(id)), quick.clone());
+//! let mut a = Connection::new(config("a"), ChaCha20Rng::seed_from_u64(1));
+//! let mut b = Connection::new(config("b"), ChaCha20Rng::seed_from_u64(2));
+//! let mut now = Instant::now();
+//! a.connect(now)?;
+//! let (mut rekeyed, mut buf) = (0, Vec::new());
+//! // Two minutes on a virtual clock: the 60 s ESP SA pair is rekeyed at least once.
+//! let end = now + Duration::from_secs(120);
+//! while now < end {
+//!     while a.poll_transmit(now, &mut buf).is_some() {
+//!         b.handle_input(now, &buf)?;
+//!         buf.clear();
+//!     }
+//!     while b.poll_transmit(now, &mut buf).is_some() {
+//!         a.handle_input(now, &buf)?;
+//!         buf.clear();
+//!     }
+//!     while let Some(e) = a.poll_event() {
+//!         rekeyed += usize::from(matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+//!     }
+//!     while b.poll_event().is_some() {}
+//!     // Sleep until the next deadline (here: jump to it).
+//!     let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min();
+//!     now = next.map_or(now + Duration::from_secs(1), |t| t.max(now));
+//!     a.handle_timeout(now);
+//!     b.handle_timeout(now);
+//! }
+//! assert!(rekeyed >= 1);
+//! assert_eq!(a.active_children().len(), 1);
+//! # Ok::<(), l2sec_ike::Error>(())
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
