@@ -484,10 +484,16 @@ fn charon_rekeys_both_phases_and_deletes_against_l2sec() {
     lab.run_env(&["start", "cli", "hv1r-a", "initiator"], &[("ENCAP", "yes")]);
     let out = run_inner(&lab, "b", "charon_rekeys_both_phases_and_deletes_against_l2sec", "cli");
     assert!(out.contains("closed"), "{}", tail(&out, 40));
+    // Our responder policy: charon offers its 3960 s ESP lifetime, we allow 600 s and
+    // answer with that; charon adopts it.
+    let log = lab.charon_log_full("cli");
+    let adopted = log.lines().find(|l| l.contains("received 600s lifetime, configured 3960s"));
+    println!("charon: {}", adopted.unwrap_or("(lifetime line missing)"));
+    assert!(adopted.is_some(), "{}", tail(&log, 40));
 }
 
 fn inner_l2sec_responder() {
-    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(600));
     config.phase1.proposals.push(proposal(
         CipherAlgorithm::TripleDesCbc,
         PrfAlgorithm::HmacSha1,
