@@ -572,3 +572,22 @@ fn quick_modes_from_an_authenticated_peer_are_bounded() {
     }
     assert_eq!((accepted, limited), (64, 36));
 }
+
+#[test]
+fn a_refused_quick_mode_fails_at_once_on_the_peers_notification() {
+    let mut b = config("b", 3600, 600);
+    b.quick.proposals[0].encryption = EspEncryption::TripleDesCbc;
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(13, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    // Well before the first retransmission (1 s).
+    p.run_for(Duration::from_millis(500));
+    assert!(p.a.current_isakmp_sa().is_some());
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::QuickModeFailed { error: Error::NoProposalChosen, .. })),
+        "{:?}",
+        p.ev_a
+    );
+    assert!(p.a.active_children().is_empty() && p.b.active_children().is_empty());
+}

@@ -749,3 +749,70 @@ fn inner_lifetime_responder() {
     );
     ep.log("done");
 }
+
+// --- refusals ----------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn charon_refusal_ends_our_quick_mode_at_once() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_refused();
+        return;
+    }
+    let lab = Lab::up("hv1n", INNER_ENV);
+    lab.run(&["start", "srv", "hv1n-b", "responder"]);
+    let out = run_inner(&lab, "a", "charon_refusal_ends_our_quick_mode_at_once", "srv");
+    assert!(out.contains("refused"), "{}", tail(&out, 40));
+}
+
+fn inner_refused() {
+    // Selectors charon has no child config for (.203 instead of .202).
+    let mut config = config(true, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    if let Some((_, remote)) = &mut config.quick.traffic_selectors {
+        remote.data = vec![192, 0, 2, 203];
+    }
+    let mut ep = Endpoint::new(true, config);
+    ep.conn.connect(Instant::now()).unwrap();
+    ep.until("phase 1 up", 10, |e| e.conn.current_isakmp_sa().is_some());
+    let start = Instant::now();
+    // charon answers with INVALID-ID-INFORMATION (18): the exchange ends without
+    // waiting for its retransmissions (first one after 1 s).
+    ep.until("refused by charon", 5, |e| {
+        e.count(|x| {
+            matches!(x, ConnectionEvent::QuickModeFailed { error: l2sec_ike::Error::PeerRefused(18), .. })
+        }) == 1
+    });
+    assert!(start.elapsed() < Duration::from_millis(900), "took {:?}", start.elapsed());
+    assert!(ep.conn.active_children().is_empty());
+    ep.log("refused at once");
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn our_refusal_reaches_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_refusing_responder();
+        return;
+    }
+    let lab = Lab::up("hv1o", INNER_ENV);
+    lab.run_env(&["start", "cli", "hv1o-a", "initiator"], &[("ENCAP", "yes")]);
+    let out = run_inner(&lab, "b", "our_refusal_reaches_charon", "cli");
+    assert!(out.contains("refused"), "{}", tail(&out, 40));
+    let log = lab.charon_log_full("cli");
+    let line = log.lines().find(|l| l.contains("received NO_PROPOSAL_CHOSEN error notify"));
+    println!("charon: {}", line.unwrap_or("(no notify seen)"));
+    assert!(line.is_some(), "{}", tail(&log, 40));
+}
+
+fn inner_refusing_responder() {
+    // charon offers aes128-sha1 and 3des-sha1; we accept only AES-256/HMAC-SHA2-256.
+    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    config.quick.proposals[0].encryption = EspEncryption::AesCbc { key_len: 32 };
+    config.quick.proposals[0].integrity = EspIntegrity::HmacSha256_128;
+    let mut ep = Endpoint::new(false, config);
+    let up = swanctl_spawn("cli", &["--initiate", "--child", "mm-tun", "--timeout", "5"]);
+    ep.run_while(up, 10);
+    assert!(ep.conn.current_isakmp_sa().is_some());
+    assert!(ep.conn.active_children().is_empty());
+    ep.log("refused charon's Quick Mode");
+}

@@ -562,14 +562,32 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         }
         let ctx = sa.ctx.clone().ok_or(Error::UnexpectedMessage("phase 1 incomplete"))?;
         let rng = R::from_rng(&mut self.rng);
-        let qm = QuickMode::respond_with_lifebytes(
-            ctx,
+        let qm = match QuickMode::respond_with_lifebytes(
+            ctx.clone(),
             self.config.quick.clone(),
             self.config.child_lifetime_kilobytes,
             rng,
             now,
             data,
-        )?;
+        ) {
+            Ok(qm) => qm,
+            Err(Error::NoProposalChosen) => {
+                // HASH(1) verified (it is checked first): tell the peer (RFC 2408
+                // §3.14.1) so its exchange ends now, and answer no repeat of it.
+                sa.remember(message_id);
+                let refusal = Informational::Notify {
+                    protocol_id: ProtocolId::IpsecEsp,
+                    notify_type: crate::wire::v1::NotifyType::NoProposalChosen,
+                    spi: Vec::new(),
+                    data: Vec::new(),
+                };
+                if let Ok(msg) = info::encode(&ctx, &refusal, &mut self.rng) {
+                    self.outbox.push_back((msg, ctx.udp_encapsulated));
+                }
+                return Err(Error::NoProposalChosen);
+            }
+            Err(e) => return Err(e),
+        };
         sa.remember(message_id);
         self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None });
         Ok(())
@@ -615,11 +633,54 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             dpd.traffic_seen(now);
         }
         for item in items {
-            if let Informational::Delete { protocol_id, spis } = item {
-                self.peer_delete(protocol_id, &spis);
+            match item {
+                Informational::Delete { protocol_id, spis } => self.peer_delete(protocol_id, &spis),
+                Informational::Notify { protocol_id, notify_type, spi, .. } => {
+                    self.peer_refused(cookies, protocol_id, u16::from(notify_type), &spi);
+                }
             }
         }
         Ok(())
+    }
+
+    /// RFC 2408 §3.14.1: an (authenticated) error notification ends a Quick Mode of ours
+    /// at once instead of after its retries: the one whose ESP SPI it names, or, when it
+    /// names none we know (charon refuses unknown traffic selectors with
+    /// INVALID-ID-INFORMATION and no SPI), the only one running under that ISAKMP SA if
+    /// the type is one of the proposal/ID errors 11-18.
+    fn peer_refused(&mut self, cookies: Cookies, protocol_id: ProtocolId, notify_type: u16, spi: &[u8]) {
+        if !(1..8192).contains(&notify_type) {
+            return;
+        }
+        let running = |x: &Exchange<R>| x.done_at.is_none() && x.qm.is_initiator();
+        let by_spi = <[u8; 4]>::try_from(spi)
+            .ok()
+            .map(u32::from_be_bytes)
+            .filter(|_| protocol_id != ProtocolId::Isakmp)
+            .and_then(|spi| self.exchanges.iter().position(|x| running(x) && x.qm.spi_in() == spi));
+        let only = || {
+            let mut on_sa =
+                self.exchanges.iter().enumerate().filter(|(_, x)| running(x) && x.cookies == cookies);
+            match (on_sa.next(), on_sa.next()) {
+                (Some((i, _)), None) if (11..=18).contains(&notify_type) => Some(i),
+                _ => None,
+            }
+        };
+        let Some(i) = by_spi.or_else(only) else { return };
+        let x = self.exchanges.remove(i);
+        if let Some(c) = x.rekey_of.and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s)) {
+            c.rekeying = false;
+        }
+        let error = if notify_type == u16::from(crate::wire::v1::NotifyType::NoProposalChosen) {
+            Error::NoProposalChosen
+        } else {
+            Error::PeerRefused(notify_type)
+        };
+        self.events.push_back(ConnectionEvent::QuickModeFailed {
+            message_id: x.qm.message_id(),
+            rekey_of: x.rekey_of,
+            error,
+        });
     }
 
     /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are the peer's inbound ones (our

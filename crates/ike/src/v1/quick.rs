@@ -704,6 +704,12 @@ impl<R: CryptoRng> QuickMode<R> {
         self.message_id
     }
 
+    /// The SPI we chose for the inbound SA (zero before it is drawn).
+    #[must_use]
+    pub const fn spi_in(&self) -> u32 {
+        self.spi_in
+    }
+
     /// This side started the exchange.
     #[must_use]
     pub const fn is_initiator(&self) -> bool {
