@@ -384,8 +384,9 @@ fn deletes_both_ways() {
     assert!(p.a.active_children().is_empty());
     p.a.connect(p.now).unwrap();
     p.run_for(Duration::from_secs(2));
-    // connect() while an ISAKMP SA exists starts another phase 1 (a rekey) and a child.
+    // connect() while an ISAKMP SA exists runs the Quick Mode under it.
     assert_eq!(p.a.active_children().len(), 1);
+    assert_eq!(p.a.isakmp_sas().len(), 1);
     let sa = p.a.current_isakmp_sa().unwrap();
     p.b.close(p.now);
     p.run_for(Duration::from_millis(100));
@@ -590,4 +591,51 @@ fn a_refused_quick_mode_fails_at_once_on_the_peers_notification() {
         p.ev_a
     );
     assert!(p.a.active_children().is_empty() && p.b.active_children().is_empty());
+}
+
+#[test]
+fn wrong_psk_fails_phase1_and_nothing_waits() {
+    let mut b = config("b", 3600, 600);
+    b.phase1.psk = l2sec_ike::v1::SecretBytes::new(b"another key".to_vec());
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(14, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(60));
+    assert!(
+        // B cannot read MM5 and never answers it: A gives up on its handshake.
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Phase1Failed { error: Error::Timeout, rekey: false })),
+        "{:?}",
+        p.ev_a
+    );
+    assert!(p.a.isakmp_sas().is_empty());
+    assert_eq!(p.b.half_open(), 0, "B dropped its half-open SA");
+    assert!(p.a.poll_timeout().is_none(), "no timer left: nothing waits");
+}
+
+#[test]
+fn dead_peer_drops_everything() {
+    let mut a = config("a", 3600, 600);
+    a.dpd = Some(DpdConfig {
+        idle: Duration::from_secs(10),
+        retransmit_timeout: Duration::from_secs(2),
+        max_retransmits: 3,
+    });
+    let mut p = Pair::new(a, config("b", 3600, 600), Link::new(15, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    // The peer answers probes while it is there...
+    p.run_for(Duration::from_secs(30));
+    assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)));
+    // ...then the link goes down.
+    p.link.loss = 100;
+    p.run_for(Duration::from_secs(40));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)));
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, .. } if *spi_in == child))
+    );
+    assert!(p.a.isakmp_sas().is_empty() && p.a.installed_children().is_empty());
 }

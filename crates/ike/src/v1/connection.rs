@@ -381,14 +381,21 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         }
     }
 
-    /// Starts a phase 1 as initiator, followed by one Quick Mode with
-    /// [`ConnectionConfig::quick`].
+    /// Negotiates one more ESP SA pair with [`ConnectionConfig::quick`]: at once under
+    /// the current ISAKMP SA, or after the phase 1 this starts (as initiator) or that is
+    /// already under way.
     ///
     /// # Errors
-    /// The phase-1 configuration is unusable.
+    /// The phase-1 or Quick Mode configuration is unusable.
     pub fn connect(&mut self, now: Instant) -> Result<(), Error> {
+        if self.current_isakmp_sa().is_some() {
+            return self.start_quick_mode(now, None);
+        }
+        if !self.sas.iter().any(|s| s.ours && !s.established() && s.phase1.state() != State::Failed) {
+            self.start_phase1(now)?;
+        }
         self.waiting.push(None);
-        self.start_phase1(now)
+        Ok(())
     }
 
     /// Starts a rekey of the ESP SA pair with inbound SPI `spi_in` now.
@@ -976,6 +983,10 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                         let ours = self.sas[i].ours;
                         self.sas.remove(i);
                         removed = true;
+                        if ours && !rekey {
+                            // The Quick Modes waiting for it will not run.
+                            self.waiting.clear();
+                        }
                         if ours {
                             self.events.push_back(ConnectionEvent::Phase1Failed { error, rekey });
                         }
