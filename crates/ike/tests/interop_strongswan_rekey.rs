@@ -68,6 +68,36 @@ fn spawn_inner_with(lab: &Lab, ns: &str, test: &str, env: &[(&str, &str)]) -> Pr
         .unwrap()
 }
 
+/// tshark as the oracle: every IKE message of the capture (rekeys, Deletes, notifies
+/// included) decodes without a malformed or error-level expert note, and every encrypted
+/// one and every ESP packet decrypts with the keys charon logged (the lab's decode.sh).
+fn check_capture(lab: &Lab, charon: &str, tag: &str) {
+    let root = lab.state.join("ss");
+    let pcap = root.join(format!("{tag}.pcapng"));
+    let ws = root.join("ws");
+    lab.run(&["keys", ws.to_str().unwrap(), charon]);
+    let decode = Command::new(lab_dir().join("tools/decode.sh")).arg(&pcap).arg(&ws).output().unwrap();
+    let summary = String::from_utf8_lossy(&decode.stdout);
+    println!("decode.sh: {}", summary.lines().last().unwrap_or(""));
+    assert!(decode.status.success(), "decode.sh:\n{summary}");
+    let full = Command::new("tshark")
+        .env("WIRESHARK_CONFIG_DIR", &ws)
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-V", "-Y", "isakmp"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&full.stdout);
+    assert!(!text.contains("Malformed"), "tshark found a malformed packet");
+    assert!(!text.contains("[Severity level: Error]"), "tshark expert error");
+    let delete_payloads = text.matches("Payload: Delete").count();
+    println!("tshark: {delete_payloads} ISAKMP Delete payloads decoded");
+    assert!(
+        delete_payloads >= 4,
+        "expected our Deletes (2 ESP after rekeys, 1 ISAKMP, close): {delete_payloads}"
+    );
+}
+
 // --- the inner half ---------------------------------------------------------------------
 
 /// `peer.sh swanctl NAME ARGS` from inside a namespace (environment inherited from the
@@ -389,7 +419,10 @@ fn l2sec_rekeys_both_phases_and_deletes_against_charon() {
     }
     let lab = Lab::up("hv1i", INNER_ENV);
     lab.run(&["start", "srv", "hv1i-b", "responder"]);
+    lab.run(&["cap-start", "t", "hv1i-b", "hv1ib0"]);
     let out = run_inner(&lab, "a", "l2sec_rekeys_both_phases_and_deletes_against_charon", "srv");
+    lab.run(&["cap-stop", "t"]);
+    check_capture(&lab, "srv", "t");
     assert!(out.contains("STEP") && out.contains("closed"), "{}", tail(&out, 40));
     let log = lab.charon_log_full("srv");
     // charon saw our Deletes: for the rekeyed ESP SA, the old ISAKMP SA, and at close.
