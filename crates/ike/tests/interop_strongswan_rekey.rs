@@ -809,13 +809,14 @@ fn inner_refused() {
     ep.until("phase 1 up", 10, |e| e.conn.current_isakmp_sa().is_some());
     let start = Instant::now();
     // charon answers with INVALID-ID-INFORMATION (18): the exchange ends without
-    // waiting for its retransmissions (first one after 1 s).
+    // waiting for its retransmissions.
     ep.until("refused by charon", 5, |e| {
         e.count(|x| {
             matches!(x, ConnectionEvent::QuickModeFailed { error: l2sec_ike::Error::PeerRefused(18), .. })
         }) == 1
     });
-    assert!(start.elapsed() < Duration::from_millis(900), "took {:?}", start.elapsed());
+    // Without the notification the exchange would end after its four retries (~15 s).
+    assert!(start.elapsed() < Duration::from_secs(3), "took {:?}", start.elapsed());
     assert!(ep.conn.active_children().is_empty());
     ep.log("refused at once");
 }

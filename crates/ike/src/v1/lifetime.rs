@@ -211,6 +211,29 @@ mod tests {
         assert_eq!(parse_life(&r, ty, du), Life { seconds: Some(100_000), kilobytes: Some(10) });
     }
 
+    proptest::proptest! {
+        #[test]
+        fn life_pairs_round_trip(secs in proptest::num::u64::ANY, kb in proptest::option::of(proptest::num::u64::ANY)) {
+            let (ty, du) = kinds();
+            let mut store = LifeStore::default();
+            let t = Transform { number: 1, transform_id: 3, attributes: life_attributes(ty, du, secs, kb, &mut store) };
+            let mut body = Vec::new();
+            t.encode_body(&mut body);
+            let parsed = Transform::parse(&body).expect("parses");
+            proptest::prop_assert_eq!(parse_life(&parsed, ty, du), Life { seconds: Some(secs), kilobytes: kb });
+            let mut again = Vec::new();
+            parsed.encode_body(&mut again);
+            proptest::prop_assert_eq!(again, body);
+        }
+
+        #[test]
+        fn parse_life_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Ok(t) = Transform::parse(&bytes) {
+                let _ = parse_life(&t, 1, 2);
+            }
+        }
+    }
+
     #[test]
     fn soft_deadline_stays_within_margin_and_jitter() {
         use rand_core::SeedableRng;
