@@ -639,3 +639,73 @@ fn dead_peer_drops_everything() {
     );
     assert!(p.a.isakmp_sas().is_empty() && p.a.installed_children().is_empty());
 }
+
+#[test]
+fn a_rekey_without_isakmp_sa_negotiates_a_new_one_first() {
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(16, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    // B deletes only its ISAKMP SA: the ESP pair lives on (IKEv1).
+    p.b.delete(p.now);
+    p.run_for(Duration::from_millis(100));
+    assert!(p.a.isakmp_sas().is_empty());
+    assert_eq!(p.a.active_children(), vec![child]);
+    // Rekeying the pair now needs a phase 1 first; then the Quick Mode runs under it.
+    p.a.rekey_child(p.now, child).unwrap();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.a.isakmp_sas().len(), 1);
+    assert_eq!(p.a.current_isakmp_sa(), p.b.current_isakmp_sa());
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == child))
+    );
+    assert_children_match(&p);
+}
+
+#[test]
+fn responders_table_runs_a_whole_connection_per_peer() {
+    let now = Instant::now();
+    let local = "192.0.2.2:500".parse().unwrap();
+    let peer = "192.0.2.1:500".parse().unwrap();
+    let mut table = Responders::new(config("b", 3600, 600), 8, 10, ChaCha20Rng::seed_from_u64(7));
+    let mut a = C::new(config("a", 3600, 600), ChaCha20Rng::seed_from_u64(8));
+    a.connect(now).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        while a.poll_transmit(now, &mut buf).is_some() {
+            table.handle_input(now, local, peer, &buf).unwrap();
+            buf.clear();
+        }
+        let b = table.get_mut(&peer).expect("a connection for the peer");
+        while b.poll_transmit(now, &mut buf).is_some() {
+            a.handle_input(now, &buf).unwrap();
+            buf.clear();
+        }
+    }
+    let b = table.get_mut(&peer).unwrap();
+    let mut up = 0;
+    while let Some(e) = b.poll_event() {
+        up += usize::from(matches!(e, ConnectionEvent::ChildSaUp { .. }));
+    }
+    assert_eq!(up, 1);
+    assert_eq!(table.half_open(), 0);
+    // A datagram from an unknown address that does not open an SA is refused.
+    let stranger = "192.0.2.9:500".parse().unwrap();
+    a.close(now);
+    let mut closing = Vec::new();
+    while a.poll_transmit(now, &mut buf).is_some() {
+        closing.push(std::mem::take(&mut buf));
+    }
+    assert_eq!(closing.len(), 2, "ESP Delete, then ISAKMP Delete");
+    assert!(table.handle_input(now, local, stranger, &closing[0]).is_err());
+    for m in &closing {
+        table.handle_input(now, local, peer, m).unwrap();
+    }
+    table.prune();
+    assert_eq!(table.iter_mut().count(), 1, "undrained events keep the entry");
+    while table.get_mut(&peer).unwrap().poll_event().is_some() {}
+    table.prune();
+    assert_eq!(table.iter_mut().count(), 0, "nothing left with the peer");
+}
