@@ -199,6 +199,11 @@ struct Endpoint {
 impl Endpoint {
     fn new(initiator: bool, config: ConnectionConfig) -> Self {
         let (me, peer) = if initiator { ("192.0.2.1", "192.0.2.2") } else { ("192.0.2.2", "192.0.2.1") };
+        Self::at(me, peer, initiator, config)
+    }
+
+    /// An endpoint on `me`, talking to `peer` (ports 500/4500 on both).
+    fn at(me: &str, peer: &str, initiator: bool, config: ConnectionConfig) -> Self {
         let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
         let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
         for s in [&s500, &s4500] {
@@ -849,4 +854,72 @@ fn inner_refusing_responder() {
     assert!(ep.conn.current_isakmp_sa().is_some());
     assert!(ep.conn.active_children().is_empty());
     ep.log("refused charon's Quick Mode");
+}
+
+// --- behind a NAT, with DPD -------------------------------------------------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn rekeys_and_dpd_through_a_nat_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_behind_nat();
+        return;
+    }
+    let lab = Lab::up("hv1t", INNER_ENV);
+    // The lab's NAT topology: we are 192.0.2.65 behind a masquerading router (192.0.2.3).
+    lab.run(&["net-down"]);
+    lab.run(&["net-up", "nat"]);
+    lab.run_env(&["start", "srv", "hv1t-b", "responder"], &[("DPD_DELAY", "1s")]);
+    let out = run_inner(&lab, "a", "rekeys_and_dpd_through_a_nat_against_charon", "srv");
+    assert!(out.contains("done"), "{}", tail(&out, 40));
+    let log = lab.charon_log_full("srv");
+    // DPD on the new ISAKMP SA (charon's IKE_SA #2): charon probes every second and we
+    // answer. (Its probes keep us from probing: RFC 3706 probes only an idle peer.)
+    let answered =
+        log.lines().find(|l| l.contains("<r-v1-mm|2>") && l.contains("parsed") && l.contains("N(DPD_ACK)"));
+    println!("charon: {}", answered.unwrap_or("(charon got no DPD ACK on the new SA)"));
+    assert!(answered.is_some(), "{}", tail(&log, 60));
+    let nat = log.lines().find(|l| l.contains("remote host is behind NAT"));
+    println!("charon: {}", nat.unwrap_or("(no NAT seen)"));
+    assert!(nat.is_some(), "charon did not detect the NAT");
+}
+
+fn inner_behind_nat() {
+    let (me, peer) = ("192.0.2.65", "192.0.2.2");
+    let mut p1 = config(true, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    p1.phase1.nat_traversal = Some(NatTraversal {
+        local: format!("{me}:500").parse().unwrap(),
+        remote: format!("{peer}:500").parse().unwrap(),
+        force_encapsulation: false,
+    });
+    p1.dpd = Some(l2sec_ike::v1::dpd::DpdConfig {
+        idle: Duration::from_secs(2),
+        retransmit_timeout: Duration::from_secs(1),
+        max_retransmits: 3,
+    });
+    let mut ep = Endpoint::at(me, peer, true, p1);
+    ep.conn.connect(Instant::now()).unwrap();
+    ep.until("child up through the NAT", 15, |e| !e.conn.active_children().is_empty());
+    let nat = ep.events.iter().find_map(|e| match e {
+        ConnectionEvent::Phase1Established { nat, .. } => *nat,
+        _ => None,
+    });
+    // Our address is translated (we do not force encapsulation here); charon claims to
+    // be behind a NAT too, since its libipsec needs UDP encapsulation (lab README).
+    assert!(nat.is_some_and(|n| n.local_behind_nat), "{nat:?}");
+    let first = ep.conn.active_children()[0];
+    ep.ping(first);
+    ep.conn.rekey_phase1(Instant::now()).unwrap();
+    ep.until("phase 1 rekeyed through the NAT", 10, |e| {
+        e.count(|x| matches!(x, ConnectionEvent::Phase1Rekeyed { .. })) == 1 && e.conn.isakmp_sas().len() == 1
+    });
+    ep.conn.rekey_child(Instant::now(), first).unwrap();
+    ep.until("child rekeyed through the NAT", 10, |e| !e.conn.installed_children().contains(&first));
+    ep.ping(*ep.conn.active_children().last().unwrap());
+    // Idle for a while: DPD runs both ways on the new ISAKMP SA, nobody declares the
+    // other dead.
+    ep.run_for(Duration::from_secs(5));
+    assert!(!ep.events.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)));
+    assert_eq!(ep.conn.active_children().len(), 1);
+    ep.log("done");
 }
