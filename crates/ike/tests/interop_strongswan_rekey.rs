@@ -923,3 +923,45 @@ fn inner_behind_nat() {
     assert_eq!(ep.conn.active_children().len(), 1);
     ep.log("done");
 }
+
+// --- Aggressive Mode initiator ---------------------------------------------------------------
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn aggressive_mode_connection_rekeys_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_aggressive_initiator();
+        return;
+    }
+    let lab = Lab::up("hv1g", INNER_ENV);
+    lab.run(&["start", "srv", "hv1g-b", "responder"]);
+    let out = run_inner(&lab, "a", "aggressive_mode_connection_rekeys_against_charon", "srv");
+    assert!(out.contains("closed"), "{}", tail(&out, 40));
+    let log = lab.charon_log_full("srv");
+    let am =
+        log.lines().filter(|l| l.contains("IKE_SA r-v1-am[") && l.contains("established between")).count();
+    println!("charon: {am} Aggressive Mode IKE_SAs established");
+    assert!(am >= 2, "{}", tail(&log, 60));
+}
+
+fn inner_aggressive_initiator() {
+    let mut config = config(true, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    config.aggressive = true;
+    let mut ep = Endpoint::new(true, config);
+    ep.conn.connect(Instant::now()).unwrap();
+    ep.until("Aggressive Mode child up", 15, |e| !e.conn.active_children().is_empty());
+    let first = ep.conn.active_children()[0];
+    ep.ping(first);
+    ep.conn.rekey_phase1(Instant::now()).unwrap();
+    ep.until("Aggressive Mode phase 1 rekeyed", 10, |e| {
+        e.count(|x| matches!(x, ConnectionEvent::Phase1Rekeyed { .. })) == 1 && e.conn.isakmp_sas().len() == 1
+    });
+    ep.conn.rekey_child(Instant::now(), first).unwrap();
+    ep.until("child rekeyed under the new SA", 10, |e| !e.conn.installed_children().contains(&first));
+    ep.ping(*ep.conn.active_children().last().unwrap());
+    ep.conn.close(Instant::now());
+    ep.run_for(Duration::from_millis(500));
+    let sas = swanctl("srv", &["--list-sas", "--raw"]);
+    assert!(!sas.contains("state=ESTABLISHED"), "charon kept an SA after our Deletes:\n{sas}");
+    ep.log("closed");
+}
