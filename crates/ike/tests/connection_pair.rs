@@ -709,3 +709,41 @@ fn responders_table_runs_a_whole_connection_per_peer() {
     table.prune();
     assert_eq!(table.iter_mut().count(), 0, "nothing left with the peer");
 }
+
+#[test]
+fn responder_driven_rekeys_survive_loss_duplication_and_reordering() {
+    for seed in 0..4 {
+        // Only B (the responder of the first exchanges) rekeys, on its lifetimes.
+        let mut a = config("a", 3600, 3600);
+        a.auto_rekey = false;
+        let b = config("b", 200, 50);
+        let mut p = Pair::new(a, b, Link::new(200 + seed, 15, 10, 20));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(450));
+        p.link.loss = 0;
+        p.run_for(Duration::from_secs(20));
+        let b_rekeys = count(&p.ev_b, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        let a_rekeys = count(&p.ev_a, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        assert!(b_rekeys >= 6, "seed {seed}: B rekeyed {b_rekeys} times");
+        assert!(a_rekeys >= 6, "seed {seed}: A saw {a_rekeys} rekeys");
+        assert!(count(&p.ev_a, |e| matches!(e, ConnectionEvent::Phase1Rekeyed { .. })) >= 1, "seed {seed}");
+        // A never rekeyed (no command), yet follows B: its pair in use is one B has.
+        assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::QuickModeFailed { .. })), "seed {seed}");
+        let active = p.a.active_children();
+        assert_eq!(active.len(), 1, "seed {seed}: {active:?}");
+        let a_out = p
+            .ev_a
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                ConnectionEvent::ChildSaUp { child, .. } | ConnectionEvent::ChildSaRekeyed { child, .. }
+                    if child.spi_in == active[0] =>
+                {
+                    Some(child.spi_out)
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert!(p.b.active_children().contains(&a_out), "seed {seed}");
+    }
+}
