@@ -1074,8 +1074,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         {
             let sa = &mut self.sas[i];
             sa.ctx = Some(ctx.clone());
-            sa.hard_at = Some(now + proposal.lifetime);
-            sa.soft_at = Some(now + soft);
+            // A lifetime beyond the clock's range means none.
+            sa.hard_at = now.checked_add(proposal.lifetime);
+            sa.soft_at = now.checked_add(soft);
         }
         if initial_contact && !ours {
             // The peer restarted: everything older with it is gone on its side.
@@ -1106,7 +1107,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 sa.replaced = true;
                 sa.soft_at = None;
                 if ours {
-                    sa.delete_at = Some(now + self.config.delete_rekeyed_after);
+                    sa.delete_at = now.checked_add(self.config.delete_rekeyed_after);
                 }
             }
         }
@@ -1151,10 +1152,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 .map(|c| c.spi_in)
         });
         let margin = if ours { self.config.rekey_margin } else { self.config.rekey_margin / 2 };
-        let soft_at = child
-            .hard_lifetime
-            .time
-            .map(|hard| now + soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng));
+        let soft_at = child.hard_lifetime.time.and_then(|hard| {
+            now.checked_add(soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng))
+        });
         let hard_bytes = child.hard_lifetime.bytes;
         let soft_bytes = hard_bytes.map(|b| b / 1000 * u64::from(1000 - margin.min(1000)));
         self.children.push(Child {
@@ -1162,7 +1162,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             spi_out: child.spi_out,
             selectors,
             soft_at,
-            hard_at: child.hard_lifetime.time.map(|t| now + t),
+            hard_at: child.hard_lifetime.time.and_then(|t| now.checked_add(t)),
             soft_bytes,
             hard_bytes,
             bytes: 0,
@@ -1179,7 +1179,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 old.soft_at = None;
                 old.soft_bytes = None;
                 if rekey_of.is_some() {
-                    old.delete_at = Some(now + self.config.delete_rekeyed_after);
+                    old.delete_at = now.checked_add(self.config.delete_rekeyed_after);
                 }
                 let old_spi_in = old.spi_in;
                 self.events.push_back(ConnectionEvent::ChildSaRekeyed {

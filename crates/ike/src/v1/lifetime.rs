@@ -130,13 +130,14 @@ pub(crate) fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 pub fn soft_deadline<R: Rng + ?Sized>(hard: Duration, margin: u32, jitter: u32, rng: &mut R) -> Duration {
     let margin = margin.min(1000);
     let jitter = jitter.min(1000 - margin);
-    let base = hard * (1000 - margin) / 1000;
+    // Divide first: no overflow for any lifetime (Duration keeps nanoseconds).
+    let base = hard / 1000 * (1000 - margin);
     if jitter == 0 {
         return base;
     }
-    let max_jitter = hard * jitter / 1000;
+    let max_jitter = hard / 1000 * jitter;
     let nanos = u64::try_from(max_jitter.as_nanos()).unwrap_or(u64::MAX);
-    let drawn = if nanos == 0 { 0 } else { rng.next_u64() % (nanos + 1) };
+    let drawn = if nanos == 0 { 0 } else { rng.next_u64() % nanos.saturating_add(1) };
     base.saturating_sub(Duration::from_nanos(drawn))
 }
 
@@ -247,5 +248,7 @@ mod tests {
         }
         assert!(seen.len() > 40, "jitter must vary");
         assert_eq!(soft_deadline(hard, 100, 0, &mut rng), Duration::from_secs(900));
+        // Any lifetime, however long, is handled without overflow.
+        assert!(soft_deadline(Duration::MAX, 100, 50, &mut rng) < Duration::MAX);
     }
 }
