@@ -747,3 +747,15 @@ fn responder_driven_rekeys_survive_loss_duplication_and_reordering() {
         assert!(p.b.active_children().contains(&a_out), "seed {seed}");
     }
 }
+
+#[test]
+fn absurdly_long_lifetimes_do_not_overflow() {
+    let huge = u64::MAX / 2;
+    let mut p = Pair::new(config("a", huge, huge), config("b", huge, huge), Link::new(17, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert_children_match(&p);
+    // Beyond the clock's range the SAs simply never expire.
+    p.run_for(Duration::from_secs(3600));
+    assert_eq!(p.a.active_children().len(), 1);
+}

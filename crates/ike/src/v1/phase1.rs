@@ -1324,8 +1324,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.state = State::Established;
         self.timers[Timer::Handshake as usize] = None;
         if let Some(p) = self.ex.proposal {
-            self.timers[Timer::Rekey as usize] = Some(now + p.lifetime * 9 / 10);
-            self.timers[Timer::Expire as usize] = Some(now + p.lifetime);
+            self.timers[Timer::Rekey as usize] = now.checked_add(p.lifetime / 10 * 9);
+            self.timers[Timer::Expire as usize] = now.checked_add(p.lifetime);
         }
         self.ex.kx = None;
         if let Some(proposal) = self.ex.proposal {

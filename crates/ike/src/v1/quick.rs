@@ -362,7 +362,7 @@ fn child_lifetimes(seconds: Duration, kilobytes: Option<u64>) -> (Lifetime, Life
     let bytes = kilobytes.map(|k| k.saturating_mul(1024));
     (
         Lifetime { time: Some(seconds), bytes },
-        Lifetime { time: Some(seconds * 9 / 10), bytes: bytes.map(|b| b / 10 * 9) },
+        Lifetime { time: Some(seconds / 10 * 9), bytes: bytes.map(|b| b / 10 * 9) },
     )
 }
 
