@@ -40,6 +40,10 @@ pub enum Error {
     /// The peer stopped answering: retransmissions exhausted or the exchange took too long.
     #[error("peer did not answer")]
     Timeout,
+    /// The peer refused an exchange with an error notification (RFC 2408 §3.14.1 types
+    /// 1-8191, e.g. 18 INVALID-ID-INFORMATION); the number is the notify type.
+    #[error("the peer refused with notification {0}")]
+    PeerRefused(u16),
     /// A limit on state kept for peers was reached (half-open SAs, peers); the message
     /// was dropped.
     #[error("resource limit: {0}")]
@@ -72,7 +76,7 @@ impl Error {
             Self::Malformed(_) | Self::UnexpectedMessage(_) | Self::KeyExchange(_) | Self::Decryption(_) => {
                 ErrorKind::PeerMisbehaved
             }
-            Self::NoProposalChosen => ErrorKind::PeerIncompatible,
+            Self::NoProposalChosen | Self::PeerRefused(_) => ErrorKind::PeerIncompatible,
             Self::AuthenticationFailed | Self::Certificate(_) => ErrorKind::Authentication,
             Self::Configuration(_) => ErrorKind::LocalConfiguration,
             Self::Timeout => ErrorKind::Timeout,

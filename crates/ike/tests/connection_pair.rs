@@ -16,7 +16,13 @@ use rand_core::{Rng, SeedableRng};
 
 type C = Connection<ChaCha20Rng>;
 
+fn ts(host: u8) -> TrafficSelector {
+    TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, host] }
+}
+
+/// "a" sits at 192.0.2.201, "b" at .202: each names its own side first.
 fn config(id: &str, phase1_life: u64, child_life: u64) -> ConnectionConfig {
+    let (local, remote) = if id == "b" { (202, 201) } else { (201, 202) };
     let mut p1 = Phase1Config::new(b"pair-psk", Identity::fqdn(id));
     for p in &mut p1.proposals {
         p.lifetime = Duration::from_secs(phase1_life);
@@ -29,10 +35,7 @@ fn config(id: &str, phase1_life: u64, child_life: u64) -> ConnectionConfig {
         }],
         mode: EspMode::Tunnel,
         encapsulation: EspEncapsulation::None,
-        traffic_selectors: Some((
-            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 201] },
-            TrafficSelector { id_type: IdType::Ipv4Addr, protocol: 0, port: 0, data: vec![192, 0, 2, 202] },
-        )),
+        traffic_selectors: Some((ts(local), ts(remote))),
         retransmit_timeout: Duration::from_secs(1),
         max_retransmits: 5,
         pfs_group: None,
@@ -251,6 +254,13 @@ fn responder_rekeys_a_child_and_initiator_follows() {
         ),
         1
     );
+    // B started this Quick Mode: IDci is B's side (.202), IDcr A's (.201), as first
+    // negotiated the other way round.
+    let rekeyed_ts = p.ev_a.iter().find_map(|e| match e {
+        ConnectionEvent::ChildSaRekeyed { traffic_selectors, .. } => traffic_selectors.clone(),
+        _ => None,
+    });
+    assert_eq!(rekeyed_ts, Some((ts(202), ts(201))));
     assert_children_match(&p);
     assert_eq!(p.a.installed_children().len(), 1, "B's Delete removed A's old pair");
 }
@@ -374,8 +384,9 @@ fn deletes_both_ways() {
     assert!(p.a.active_children().is_empty());
     p.a.connect(p.now).unwrap();
     p.run_for(Duration::from_secs(2));
-    // connect() while an ISAKMP SA exists starts another phase 1 (a rekey) and a child.
+    // connect() while an ISAKMP SA exists runs the Quick Mode under it.
     assert_eq!(p.a.active_children().len(), 1);
+    assert_eq!(p.a.isakmp_sas().len(), 1);
     let sa = p.a.current_isakmp_sa().unwrap();
     p.b.close(p.now);
     p.run_for(Duration::from_millis(100));
@@ -493,4 +504,258 @@ fn half_open_limits_per_peer_and_in_total() {
     assert_eq!(table.half_open(), 6);
     let from = "192.0.2.99:500".parse().unwrap();
     assert!(matches!(table.handle_input(now, local, from, &mm1(20)), Err(Error::ResourceLimit(_))));
+}
+
+#[test]
+fn without_auto_rekey_soft_expiry_is_reported_and_hard_expiry_deletes() {
+    let mut a = config("a", 100, 60);
+    a.auto_rekey = false;
+    let mut b = config("b", 100, 60);
+    b.auto_rekey = false;
+    let mut p = Pair::new(a, b, Link::new(11, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    p.run_for(Duration::from_secs(54));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: Some(s) } if *s == child)));
+    assert_eq!(p.a.active_children(), vec![child], "no rekey without a command");
+    p.run_for(Duration::from_secs(6));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::Expired, .. } if *spi_in == child)));
+    assert!(p.b.installed_children().is_empty());
+    p.run_for(Duration::from_secs(40));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: None })));
+    // Whichever side's lifetime ends first deletes; the other acts on its Delete.
+    assert!(
+        p.ev_a
+            .iter()
+            .chain(&p.ev_b)
+            .any(|e| matches!(e, ConnectionEvent::Phase1Deleted { reason: DeleteReason::Expired, .. }))
+    );
+    assert!(p.a.isakmp_sas().is_empty());
+    assert!(p.b.isakmp_sas().is_empty());
+}
+
+#[test]
+fn quick_modes_from_an_authenticated_peer_are_bounded() {
+    use l2sec_ike::v1::quick::QuickMode;
+    let now = Instant::now();
+    // A bare phase-1 initiator against a Connection responder.
+    let mut i = Phase1::initiate(config("a", 3600, 600).phase1, ChaCha20Rng::seed_from_u64(5), now).unwrap();
+    let mut b = C::new(config("b", 3600, 600), ChaCha20Rng::seed_from_u64(6));
+    for _ in 0..3 {
+        let mut buf = Vec::new();
+        i.poll_transmit(now, &mut buf).unwrap();
+        b.handle_input(now, &buf).unwrap();
+        buf.clear();
+        if b.poll_transmit(now, &mut buf).is_some() {
+            i.handle_input(now, &buf).unwrap();
+        }
+    }
+    let ctx = i.isakmp_context().expect("phase 1 up");
+    // 100 authenticated Quick Modes at once: B keeps at most 64 exchanges.
+    let mut accepted = 0;
+    let mut limited = 0;
+    for n in 0..100u64 {
+        let mut q = QuickMode::initiate(
+            ctx.clone(),
+            config("a", 3600, 600).quick,
+            ChaCha20Rng::seed_from_u64(100 + n),
+            now,
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        q.poll_transmit(now, &mut buf).unwrap();
+        match b.handle_input(now, &buf) {
+            Ok(()) => accepted += 1,
+            Err(Error::ResourceLimit(_)) => limited += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((accepted, limited), (64, 36));
+}
+
+#[test]
+fn a_refused_quick_mode_fails_at_once_on_the_peers_notification() {
+    let mut b = config("b", 3600, 600);
+    b.quick.proposals[0].encryption = EspEncryption::TripleDesCbc;
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(13, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    // Well before the first retransmission (1 s).
+    p.run_for(Duration::from_millis(500));
+    assert!(p.a.current_isakmp_sa().is_some());
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::QuickModeFailed { error: Error::NoProposalChosen, .. })),
+        "{:?}",
+        p.ev_a
+    );
+    assert!(p.a.active_children().is_empty() && p.b.active_children().is_empty());
+}
+
+#[test]
+fn wrong_psk_fails_phase1_and_nothing_waits() {
+    let mut b = config("b", 3600, 600);
+    b.phase1.psk = l2sec_ike::v1::SecretBytes::new(b"another key".to_vec());
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(14, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(60));
+    assert!(
+        // B cannot read MM5 and never answers it: A gives up on its handshake.
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::Phase1Failed { error: Error::Timeout, rekey: false })),
+        "{:?}",
+        p.ev_a
+    );
+    assert!(p.a.isakmp_sas().is_empty());
+    assert_eq!(p.b.half_open(), 0, "B dropped its half-open SA");
+    assert!(p.a.poll_timeout().is_none(), "no timer left: nothing waits");
+}
+
+#[test]
+fn dead_peer_drops_everything() {
+    let mut a = config("a", 3600, 600);
+    a.dpd = Some(DpdConfig {
+        idle: Duration::from_secs(10),
+        retransmit_timeout: Duration::from_secs(2),
+        max_retransmits: 3,
+    });
+    let mut p = Pair::new(a, config("b", 3600, 600), Link::new(15, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    // The peer answers probes while it is there...
+    p.run_for(Duration::from_secs(30));
+    assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)));
+    // ...then the link goes down.
+    p.link.loss = 100;
+    p.run_for(Duration::from_secs(40));
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::PeerDead)));
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, .. } if *spi_in == child))
+    );
+    assert!(p.a.isakmp_sas().is_empty() && p.a.installed_children().is_empty());
+}
+
+#[test]
+fn a_rekey_without_isakmp_sa_negotiates_a_new_one_first() {
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(16, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let child = p.a.active_children()[0];
+    // B deletes only its ISAKMP SA: the ESP pair lives on (IKEv1).
+    p.b.delete(p.now);
+    p.run_for(Duration::from_millis(100));
+    assert!(p.a.isakmp_sas().is_empty());
+    assert_eq!(p.a.active_children(), vec![child]);
+    // Rekeying the pair now needs a phase 1 first; then the Quick Mode runs under it.
+    p.a.rekey_child(p.now, child).unwrap();
+    p.run_for(Duration::from_secs(5));
+    assert_eq!(p.a.isakmp_sas().len(), 1);
+    assert_eq!(p.a.current_isakmp_sa(), p.b.current_isakmp_sa());
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::ChildSaRekeyed { old_spi_in, .. } if *old_spi_in == child))
+    );
+    assert_children_match(&p);
+}
+
+#[test]
+fn responders_table_runs_a_whole_connection_per_peer() {
+    let now = Instant::now();
+    let local = "192.0.2.2:500".parse().unwrap();
+    let peer = "192.0.2.1:500".parse().unwrap();
+    let mut table = Responders::new(config("b", 3600, 600), 8, 10, ChaCha20Rng::seed_from_u64(7));
+    let mut a = C::new(config("a", 3600, 600), ChaCha20Rng::seed_from_u64(8));
+    a.connect(now).unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..10 {
+        while a.poll_transmit(now, &mut buf).is_some() {
+            table.handle_input(now, local, peer, &buf).unwrap();
+            buf.clear();
+        }
+        let b = table.get_mut(&peer).expect("a connection for the peer");
+        while b.poll_transmit(now, &mut buf).is_some() {
+            a.handle_input(now, &buf).unwrap();
+            buf.clear();
+        }
+    }
+    let b = table.get_mut(&peer).unwrap();
+    let mut up = 0;
+    while let Some(e) = b.poll_event() {
+        up += usize::from(matches!(e, ConnectionEvent::ChildSaUp { .. }));
+    }
+    assert_eq!(up, 1);
+    assert_eq!(table.half_open(), 0);
+    // A datagram from an unknown address that does not open an SA is refused.
+    let stranger = "192.0.2.9:500".parse().unwrap();
+    a.close(now);
+    let mut closing = Vec::new();
+    while a.poll_transmit(now, &mut buf).is_some() {
+        closing.push(std::mem::take(&mut buf));
+    }
+    assert_eq!(closing.len(), 2, "ESP Delete, then ISAKMP Delete");
+    assert!(table.handle_input(now, local, stranger, &closing[0]).is_err());
+    for m in &closing {
+        table.handle_input(now, local, peer, m).unwrap();
+    }
+    table.prune();
+    assert_eq!(table.iter_mut().count(), 1, "undrained events keep the entry");
+    while table.get_mut(&peer).unwrap().poll_event().is_some() {}
+    table.prune();
+    assert_eq!(table.iter_mut().count(), 0, "nothing left with the peer");
+}
+
+#[test]
+fn responder_driven_rekeys_survive_loss_duplication_and_reordering() {
+    for seed in 0..4 {
+        // Only B (the responder of the first exchanges) rekeys, on its lifetimes.
+        let mut a = config("a", 3600, 3600);
+        a.auto_rekey = false;
+        let b = config("b", 200, 50);
+        let mut p = Pair::new(a, b, Link::new(200 + seed, 15, 10, 20));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(450));
+        p.link.loss = 0;
+        p.run_for(Duration::from_secs(20));
+        let b_rekeys = count(&p.ev_b, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        let a_rekeys = count(&p.ev_a, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        assert!(b_rekeys >= 6, "seed {seed}: B rekeyed {b_rekeys} times");
+        assert!(a_rekeys >= 6, "seed {seed}: A saw {a_rekeys} rekeys");
+        assert!(count(&p.ev_a, |e| matches!(e, ConnectionEvent::Phase1Rekeyed { .. })) >= 1, "seed {seed}");
+        // A never rekeyed (no command), yet follows B: its pair in use is one B has.
+        assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::QuickModeFailed { .. })), "seed {seed}");
+        let active = p.a.active_children();
+        assert_eq!(active.len(), 1, "seed {seed}: {active:?}");
+        let a_out = p
+            .ev_a
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                ConnectionEvent::ChildSaUp { child, .. } | ConnectionEvent::ChildSaRekeyed { child, .. }
+                    if child.spi_in == active[0] =>
+                {
+                    Some(child.spi_out)
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert!(p.b.active_children().contains(&a_out), "seed {seed}");
+    }
+}
+
+#[test]
+fn absurdly_long_lifetimes_do_not_overflow() {
+    let huge = u64::MAX / 2;
+    let mut p = Pair::new(config("a", huge, huge), config("b", huge, huge), Link::new(17, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert_children_match(&p);
+    // Beyond the clock's range the SAs simply never expire.
+    p.run_for(Duration::from_secs(3600));
+    assert_eq!(p.a.active_children().len(), 1);
 }

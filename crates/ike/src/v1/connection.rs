@@ -32,6 +32,61 @@
 //! [`Connection::handle_timeout`] or a command, drain [`Connection::poll_transmit`] and
 //! [`Connection::poll_event`] until both return `None`, then sleep until
 //! [`Connection::poll_timeout`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
+//! use l2sec_ike::v1::connection::{Connection, ConnectionConfig, ConnectionEvent};
+//! use l2sec_ike::v1::phase1::{Identity, Phase1Config};
+//! use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig};
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! let quick = QuickModeConfig {
+//!     proposals: vec![EspProposal {
+//!         encryption: EspEncryption::AesCbc { key_len: 16 },
+//!         integrity: EspIntegrity::HmacSha1_96,
+//!         lifetime: Duration::from_secs(60),
+//!     }],
+//!     mode: EspMode::Tunnel,
+//!     encapsulation: EspEncapsulation::None,
+//!     traffic_selectors: None,
+//!     retransmit_timeout: Duration::from_secs(1),
+//!     max_retransmits: 3,
+//!     pfs_group: None,
+//!     nat_oa: None,
+//! };
+//! let config = |id| ConnectionConfig::new(Phase1Config::new(b"psk", Identity::fqdn(id)), quick.clone());
+//! let mut a = Connection::new(config("a"), ChaCha20Rng::seed_from_u64(1));
+//! let mut b = Connection::new(config("b"), ChaCha20Rng::seed_from_u64(2));
+//! let mut now = Instant::now();
+//! a.connect(now)?;
+//! let (mut rekeyed, mut buf) = (0, Vec::new());
+//! // Two minutes on a virtual clock: the 60 s ESP SA pair is rekeyed at least once.
+//! let end = now + Duration::from_secs(120);
+//! while now < end {
+//!     while a.poll_transmit(now, &mut buf).is_some() {
+//!         b.handle_input(now, &buf)?;
+//!         buf.clear();
+//!     }
+//!     while b.poll_transmit(now, &mut buf).is_some() {
+//!         a.handle_input(now, &buf)?;
+//!         buf.clear();
+//!     }
+//!     while let Some(e) = a.poll_event() {
+//!         rekeyed += usize::from(matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+//!     }
+//!     while b.poll_event().is_some() {}
+//!     // Sleep until the next deadline (here: jump to it).
+//!     let next = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min();
+//!     now = next.map_or(now + Duration::from_secs(1), |t| t.max(now));
+//!     a.handle_timeout(now);
+//!     b.handle_timeout(now);
+//! }
+//! assert!(rekeyed >= 1);
+//! assert_eq!(a.active_children().len(), 1);
+//! # Ok::<(), l2sec_ike::Error>(())
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +107,11 @@ use crate::wire::v1::{ExchangeType, Header, ProtocolId};
 
 /// How many finished exchange Message IDs an ISAKMP SA remembers.
 const REMEMBERED_IDS: usize = 256;
+/// Quick Mode exchanges (running or lingering) a connection keeps at most.
+const MAX_EXCHANGES: usize = 64;
+/// ESP SA pairs a connection keeps at most (an authenticated peer could otherwise make
+/// us hold any number).
+const MAX_CHILDREN: usize = 64;
 /// How long a finished Quick Mode stays around to answer a repeated last message.
 const QUICK_MODE_LINGER: Duration = Duration::from_secs(30);
 
@@ -85,6 +145,9 @@ pub struct ConnectionConfig {
     pub delete_rekeyed_after: Duration,
     /// Phase-1 exchanges started by the peer and not yet established (default 4).
     pub max_half_open: usize,
+    /// Responder: Aggressive Mode keys by the initiator's identity (see
+    /// [`super::psk`]); `None` uses `phase1.psk` for everyone.
+    pub psks: Option<super::psk::PskTable>,
 }
 
 impl ConnectionConfig {
@@ -102,6 +165,7 @@ impl ConnectionConfig {
             auto_rekey: true,
             delete_rekeyed_after: Duration::from_secs(2),
             max_half_open: 4,
+            psks: None,
         }
     }
 }
@@ -259,7 +323,8 @@ struct Exchange<R> {
 struct Child {
     spi_in: u32,
     spi_out: u32,
-    traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+    /// The selectors as (ours, the peer's), whichever side sent IDci.
+    selectors: Option<(TrafficSelector, TrafficSelector)>,
     soft_at: Option<Instant>,
     hard_at: Option<Instant>,
     soft_bytes: Option<u64>,
@@ -316,14 +381,21 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         }
     }
 
-    /// Starts a phase 1 as initiator, followed by one Quick Mode with
-    /// [`ConnectionConfig::quick`].
+    /// Negotiates one more ESP SA pair with [`ConnectionConfig::quick`]: at once under
+    /// the current ISAKMP SA, or after the phase 1 this starts (as initiator) or that is
+    /// already under way.
     ///
     /// # Errors
-    /// The phase-1 configuration is unusable.
+    /// The phase-1 or Quick Mode configuration is unusable.
     pub fn connect(&mut self, now: Instant) -> Result<(), Error> {
+        if self.current_isakmp_sa().is_some() {
+            return self.start_quick_mode(now, None);
+        }
+        if !self.sas.iter().any(|s| s.ours && !s.established() && s.phase1.state() != State::Failed) {
+            self.start_phase1(now)?;
+        }
         self.waiting.push(None);
-        self.start_phase1(now)
+        Ok(())
     }
 
     /// Starts a rekey of the ESP SA pair with inbound SPI `spi_in` now.
@@ -454,7 +526,10 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             return Err(Error::ResourceLimit("half-open ISAKMP SAs for this peer"));
         }
         let rng = R::from_rng(&mut self.rng);
-        let mut phase1 = Phase1::respond(self.config.phase1.clone(), rng, now);
+        let mut phase1 = match &self.config.psks {
+            Some(psks) => Phase1::respond_with_psks(self.config.phase1.clone(), psks.clone(), rng, now),
+            None => Phase1::respond(self.config.phase1.clone(), rng, now),
+        };
         phase1.handle_input(now, data)?;
         self.sas.push(IsakmpSa {
             phase1,
@@ -489,16 +564,37 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         if message_id == 0 || sa.seen_ids.contains(&message_id) {
             return Err(Error::UnexpectedMessage("Message ID of a finished exchange"));
         }
+        if self.exchanges.len() >= MAX_EXCHANGES || self.children.len() >= MAX_CHILDREN {
+            return Err(Error::ResourceLimit("Quick Modes or ESP SAs with this peer"));
+        }
         let ctx = sa.ctx.clone().ok_or(Error::UnexpectedMessage("phase 1 incomplete"))?;
         let rng = R::from_rng(&mut self.rng);
-        let qm = QuickMode::respond_with_lifebytes(
-            ctx,
+        let qm = match QuickMode::respond_with_lifebytes(
+            ctx.clone(),
             self.config.quick.clone(),
             self.config.child_lifetime_kilobytes,
             rng,
             now,
             data,
-        )?;
+        ) {
+            Ok(qm) => qm,
+            Err(Error::NoProposalChosen) => {
+                // HASH(1) verified (it is checked first): tell the peer (RFC 2408
+                // §3.14.1) so its exchange ends now, and answer no repeat of it.
+                sa.remember(message_id);
+                let refusal = Informational::Notify {
+                    protocol_id: ProtocolId::IpsecEsp,
+                    notify_type: crate::wire::v1::NotifyType::NoProposalChosen,
+                    spi: Vec::new(),
+                    data: Vec::new(),
+                };
+                if let Ok(msg) = info::encode(&ctx, &refusal, &mut self.rng) {
+                    self.outbox.push_back((msg, ctx.udp_encapsulated));
+                }
+                return Err(Error::NoProposalChosen);
+            }
+            Err(e) => return Err(e),
+        };
         sa.remember(message_id);
         self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None });
         Ok(())
@@ -544,11 +640,54 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             dpd.traffic_seen(now);
         }
         for item in items {
-            if let Informational::Delete { protocol_id, spis } = item {
-                self.peer_delete(protocol_id, &spis);
+            match item {
+                Informational::Delete { protocol_id, spis } => self.peer_delete(protocol_id, &spis),
+                Informational::Notify { protocol_id, notify_type, spi, .. } => {
+                    self.peer_refused(cookies, protocol_id, u16::from(notify_type), &spi);
+                }
             }
         }
         Ok(())
+    }
+
+    /// RFC 2408 §3.14.1: an (authenticated) error notification ends a Quick Mode of ours
+    /// at once instead of after its retries: the one whose ESP SPI it names, or, when it
+    /// names none we know (charon refuses unknown traffic selectors with
+    /// INVALID-ID-INFORMATION and no SPI), the only one running under that ISAKMP SA if
+    /// the type is one of the proposal/ID errors 11-18.
+    fn peer_refused(&mut self, cookies: Cookies, protocol_id: ProtocolId, notify_type: u16, spi: &[u8]) {
+        if !(1..8192).contains(&notify_type) {
+            return;
+        }
+        let running = |x: &Exchange<R>| x.done_at.is_none() && x.qm.is_initiator();
+        let by_spi = <[u8; 4]>::try_from(spi)
+            .ok()
+            .map(u32::from_be_bytes)
+            .filter(|_| protocol_id != ProtocolId::Isakmp)
+            .and_then(|spi| self.exchanges.iter().position(|x| running(x) && x.qm.spi_in() == spi));
+        let only = || {
+            let mut on_sa =
+                self.exchanges.iter().enumerate().filter(|(_, x)| running(x) && x.cookies == cookies);
+            match (on_sa.next(), on_sa.next()) {
+                (Some((i, _)), None) if (11..=18).contains(&notify_type) => Some(i),
+                _ => None,
+            }
+        };
+        let Some(i) = by_spi.or_else(only) else { return };
+        let x = self.exchanges.remove(i);
+        if let Some(c) = x.rekey_of.and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s)) {
+            c.rekeying = false;
+        }
+        let error = if notify_type == u16::from(crate::wire::v1::NotifyType::NoProposalChosen) {
+            Error::NoProposalChosen
+        } else {
+            Error::PeerRefused(notify_type)
+        };
+        self.events.push_back(ConnectionEvent::QuickModeFailed {
+            message_id: x.qm.message_id(),
+            rekey_of: x.rekey_of,
+            error,
+        });
     }
 
     /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are the peer's inbound ones (our
@@ -720,7 +859,8 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         let cookies = sa.cookies();
         let mut config = self.config.quick.clone();
         if let Some(old) = rekey_of.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
-            config.traffic_selectors.clone_from(&old.traffic_selectors);
+            // As Quick Mode initiator we send IDci = ours, IDcr = the peer's.
+            config.traffic_selectors.clone_from(&old.selectors);
         }
         let rng = R::from_rng(&mut self.rng);
         let qm =
@@ -843,6 +983,10 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                         let ours = self.sas[i].ours;
                         self.sas.remove(i);
                         removed = true;
+                        if ours && !rekey {
+                            // The Quick Modes waiting for it will not run.
+                            self.waiting.clear();
+                        }
                         if ours {
                             self.events.push_back(ConnectionEvent::Phase1Failed { error, rekey });
                         }
@@ -930,8 +1074,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         {
             let sa = &mut self.sas[i];
             sa.ctx = Some(ctx.clone());
-            sa.hard_at = Some(now + proposal.lifetime);
-            sa.soft_at = Some(now + soft);
+            // A lifetime beyond the clock's range means none.
+            sa.hard_at = now.checked_add(proposal.lifetime);
+            sa.soft_at = now.checked_add(soft);
         }
         if initial_contact && !ours {
             // The peer restarted: everything older with it is gone on its side.
@@ -962,7 +1107,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 sa.replaced = true;
                 sa.soft_at = None;
                 if ours {
-                    sa.delete_at = Some(now + self.config.delete_rekeyed_after);
+                    sa.delete_at = now.checked_add(self.config.delete_rekeyed_after);
                 }
             }
         }
@@ -996,27 +1141,28 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         rekey_of: Option<u32>,
         ours: bool,
     ) {
+        // RFC 2409 §5.5: IDci names the initiator's side; keep them as (ours, peer's).
+        let selectors = traffic_selectors.clone().map(|(ci, cr)| if ours { (ci, cr) } else { (cr, ci) });
         // A pair the peer started with the selectors of a pair we have is its rekey.
         let replaces = rekey_of.or_else(|| {
             self.children
                 .iter()
                 .rev()
-                .find(|c| !c.replaced && c.traffic_selectors == traffic_selectors && !ours)
+                .find(|c| !ours && !c.replaced && c.selectors == selectors)
                 .map(|c| c.spi_in)
         });
         let margin = if ours { self.config.rekey_margin } else { self.config.rekey_margin / 2 };
-        let soft_at = child
-            .hard_lifetime
-            .time
-            .map(|hard| now + soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng));
+        let soft_at = child.hard_lifetime.time.and_then(|hard| {
+            now.checked_add(soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng))
+        });
         let hard_bytes = child.hard_lifetime.bytes;
         let soft_bytes = hard_bytes.map(|b| b / 1000 * u64::from(1000 - margin.min(1000)));
         self.children.push(Child {
             spi_in: child.spi_in,
             spi_out: child.spi_out,
-            traffic_selectors: traffic_selectors.clone(),
+            selectors,
             soft_at,
-            hard_at: child.hard_lifetime.time.map(|t| now + t),
+            hard_at: child.hard_lifetime.time.and_then(|t| now.checked_add(t)),
             soft_bytes,
             hard_bytes,
             bytes: 0,
@@ -1033,7 +1179,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 old.soft_at = None;
                 old.soft_bytes = None;
                 if rekey_of.is_some() {
-                    old.delete_at = Some(now + self.config.delete_rekeyed_after);
+                    old.delete_at = now.checked_add(self.config.delete_rekeyed_after);
                 }
                 let old_spi_in = old.spi_in;
                 self.events.push_back(ConnectionEvent::ChildSaRekeyed {

@@ -130,13 +130,14 @@ pub(crate) fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 pub fn soft_deadline<R: Rng + ?Sized>(hard: Duration, margin: u32, jitter: u32, rng: &mut R) -> Duration {
     let margin = margin.min(1000);
     let jitter = jitter.min(1000 - margin);
-    let base = hard * (1000 - margin) / 1000;
+    // Divide first: no overflow for any lifetime (Duration keeps nanoseconds).
+    let base = hard / 1000 * (1000 - margin);
     if jitter == 0 {
         return base;
     }
-    let max_jitter = hard * jitter / 1000;
+    let max_jitter = hard / 1000 * jitter;
     let nanos = u64::try_from(max_jitter.as_nanos()).unwrap_or(u64::MAX);
-    let drawn = if nanos == 0 { 0 } else { rng.next_u64() % (nanos + 1) };
+    let drawn = if nanos == 0 { 0 } else { rng.next_u64() % nanos.saturating_add(1) };
     base.saturating_sub(Duration::from_nanos(drawn))
 }
 
@@ -211,6 +212,29 @@ mod tests {
         assert_eq!(parse_life(&r, ty, du), Life { seconds: Some(100_000), kilobytes: Some(10) });
     }
 
+    proptest::proptest! {
+        #[test]
+        fn life_pairs_round_trip(secs in proptest::num::u64::ANY, kb in proptest::option::of(proptest::num::u64::ANY)) {
+            let (ty, du) = kinds();
+            let mut store = LifeStore::default();
+            let t = Transform { number: 1, transform_id: 3, attributes: life_attributes(ty, du, secs, kb, &mut store) };
+            let mut body = Vec::new();
+            t.encode_body(&mut body);
+            let parsed = Transform::parse(&body).expect("parses");
+            proptest::prop_assert_eq!(parse_life(&parsed, ty, du), Life { seconds: Some(secs), kilobytes: kb });
+            let mut again = Vec::new();
+            parsed.encode_body(&mut again);
+            proptest::prop_assert_eq!(again, body);
+        }
+
+        #[test]
+        fn parse_life_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Ok(t) = Transform::parse(&bytes) {
+                let _ = parse_life(&t, 1, 2);
+            }
+        }
+    }
+
     #[test]
     fn soft_deadline_stays_within_margin_and_jitter() {
         use rand_core::SeedableRng;
@@ -224,5 +248,7 @@ mod tests {
         }
         assert!(seen.len() > 40, "jitter must vary");
         assert_eq!(soft_deadline(hard, 100, 0, &mut rng), Duration::from_secs(900));
+        // Any lifetime, however long, is handled without overflow.
+        assert!(soft_deadline(Duration::MAX, 100, 50, &mut rng) < Duration::MAX);
     }
 }

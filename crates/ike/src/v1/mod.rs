@@ -4,6 +4,7 @@
 //! - [`keys`]: SKEYID*, Ka, IVs, the authentication hashes and KEYMAT.
 //! - [`crypt`]: encrypted messages and the CBC IV chain.
 //! - [`phase1`]: the Main Mode / Aggressive Mode PSK machine (ISAKMP SA).
+//! - [`psk`]: pre-shared keys by peer identity (Aggressive Mode responder).
 //! - [`quick`]: the Quick Mode machine and its result, a [`crate::child::ChildSa`].
 //! - [`info`]: informational exchanges (notify, delete, DPD messages).
 //! - [`dpd`]: the Dead Peer Detection machine (RFC 3706).
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod lifetime;
 pub mod natt;
 pub mod phase1;
+pub mod psk;
 pub mod quick;
 
 pub use crypt::{CryptError, Decrypted, IvChain};

@@ -381,6 +381,8 @@ pub struct Phase1<R> {
     peer_dpd: bool,
     timers: [Option<Instant>; TIMER_COUNT],
     events: VecDeque<Event>,
+    /// Aggressive Mode responder: keys by the initiator's identity.
+    psks: Option<super::psk::PskTable>,
 }
 
 impl<R> core::fmt::Debug for Phase1<R> {
@@ -426,6 +428,7 @@ impl<R: CryptoRng> Phase1<R> {
             peer_dpd: false,
             timers: [None; TIMER_COUNT],
             events: VecDeque::new(),
+            psks: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -542,6 +545,16 @@ impl<R: CryptoRng> Phase1<R> {
     #[must_use]
     pub fn respond(config: Phase1Config, rng: R, now: Instant) -> Self {
         Self::new(Role::Responder, config, rng, now)
+    }
+
+    /// A responder that answers Aggressive Mode with the key `psks` holds for the
+    /// initiator's identity (IDii in AM1), and Main Mode with `config.psk`. An AM1 from
+    /// an identity the table does not know is dropped as [`Error::AuthenticationFailed`].
+    #[must_use]
+    pub fn respond_with_psks(config: Phase1Config, psks: super::psk::PskTable, rng: R, now: Instant) -> Self {
+        let mut m = Self::new(Role::Responder, config, rng, now);
+        m.psks = Some(psks);
+        m
     }
 
     /// Our role.
@@ -767,7 +780,11 @@ impl<R: CryptoRng> Phase1<R> {
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut nr);
         let cky_i = m.header.initiator_spi;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let psk = match &self.psks {
+            Some(table) => table.get(&idii.1).ok_or(Error::AuthenticationFailed)?,
+            None => &self.config.psk,
+        };
+        let skeyid = skeyid_psk(proposal.hash, psk.as_bytes(), ni_b, &nr);
         let keys =
             Phase1Keys::derive(proposal.hash, proposal.encryption, &skeyid, g_xy.as_bytes(), &cky_i, &cky_r);
         let g_xr = kx.public_value().to_vec();
@@ -1307,8 +1324,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.state = State::Established;
         self.timers[Timer::Handshake as usize] = None;
         if let Some(p) = self.ex.proposal {
-            self.timers[Timer::Rekey as usize] = Some(now + p.lifetime * 9 / 10);
-            self.timers[Timer::Expire as usize] = Some(now + p.lifetime);
+            self.timers[Timer::Rekey as usize] = now.checked_add(p.lifetime / 10 * 9);
+            self.timers[Timer::Expire as usize] = now.checked_add(p.lifetime);
         }
         self.ex.kx = None;
         if let Some(proposal) = self.ex.proposal {
