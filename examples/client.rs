@@ -10,8 +10,12 @@
 //! again when the server goes away. Either way it hangs up politely at the end (PPP LCP
 //! Terminate, L2TP StopCCN, IKE Delete of the ESP and ISAKMP SAs).
 //!
+//! `--tun NAME` (root) creates a TUN device that gets the assigned address, with the
+//! server's tunnel address as its point-to-point peer, and carries IP between it and the
+//! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM.
+//!
 //! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
-//! than the server's choice, `--tun`, `--keylog`.
+//! than the server's choice, `--keylog`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -23,16 +27,17 @@ use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
-     [--ping IP|peer --count N] [--reconnect] [--events json] [--timeout SECONDS]"
+     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool, bool), String> {
+fn parse() -> Result<(ClientRun, bool, bool, Option<String>), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
     let (mut ping, mut count) = (None, 3u16);
     let mut json = false;
     let mut reconnect = false;
+    let mut tun = None;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,7 +77,8 @@ fn parse() -> Result<(ClientRun, bool, bool), String> {
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
             "--reconnect" => reconnect = true,
-            "--ike" | "--auth" | "--tun" | "--keylog" => {
+            "--tun" => tun = Some(value("--tun")?),
+            "--ike" | "--auth" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
@@ -93,6 +99,7 @@ fn parse() -> Result<(ClientRun, bool, bool), String> {
         },
         json,
         reconnect,
+        tun,
     ))
 }
 
@@ -112,7 +119,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json, reconnect) = match parse() {
+    let (run, as_json, reconnect, tun_name) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -126,7 +133,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink: None };
+    let mut tun = match tun_name.as_deref().map(l2sec::tun::TunDevice::open).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("--tun: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(t) = tun.as_mut() {
+        // Clamp TCP MSS to the tunnel MTU (set when PPP is up).
+        t.set_clamp(Some(1500));
+    }
+    let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

@@ -26,6 +26,7 @@ use crate::lns::{LnsConfig, LnsEvent};
 
 mod session;
 mod shutdown;
+mod tun_sink;
 
 pub use session::{ClientSession, PacketSink, SessionReport};
 
@@ -245,6 +246,8 @@ pub struct Server {
     tunnel_address: Ipv4Addr,
     radius: Option<RadiusBackend>,
     keylog: Option<KeyLog>,
+    /// The TUN device that replaces the virtual network, if any (tun_sink module).
+    tun: Option<crate::tun::TunDevice>,
 }
 
 /// Wireshark's decryption tables, rewritten whole as SAs appear.
@@ -295,10 +298,18 @@ fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 impl Server {
     /// Binds the sockets. Fails if a port is taken.
     pub fn bind(config: ServerConfig) -> io::Result<Self> {
-        if config.tun.is_some() {
-            return Err(io::Error::other("tun: a TUN packet sink is not implemented yet in the server"));
-        }
         let tunnel_address = config.lns.ppp.ipcp.local.unwrap_or(Ipv4Addr::new(198, 51, 100, 1));
+        let tun = match config.tun.as_deref() {
+            Some(name) => {
+                let mtu = crate::mtu::conservative_mru(config.outer_mtu.unwrap_or(1500));
+                let mut t =
+                    crate::tun::TunDevice::open_server(name, tunnel_address, config.lns.pool.prefix(), mtu)
+                        .map_err(|e| io::Error::new(e.kind(), format!("tun {name}: {e}")))?;
+                t.set_clamp(config.mss_clamp.then_some(mtu));
+                Some(t)
+            }
+            None => None,
+        };
         let ike_socket = udp(SocketAddr::new(config.listen, config.ike_port))?;
         let natt_socket = udp(SocketAddr::new(config.listen, config.natt_port))?;
         let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
@@ -327,6 +338,7 @@ impl Server {
             tunnel_address,
             radius,
             keylog: config.keylog.map(KeyLog::open).transpose()?,
+            tun,
         })
     }
 
@@ -409,6 +421,7 @@ impl Server {
             if self.data.poll_timeout().is_some_and(|t| t <= now) {
                 self.data.handle_timeout(now);
             }
+            busy |= self.read_tun(&mut out)?;
             self.flush(now, &mut out, &mut on_event)?;
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
@@ -453,6 +466,9 @@ impl Server {
 
     /// IP from a client: the virtual network answers echo requests to the server.
     fn answer_ip(&mut self, packet: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        if self.tun.is_some() {
+            return self.write_tun(packet);
+        }
         let mut reply = Vec::new();
         if crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
             && let Ok(t) = self.data.send_ip(&reply, out)

@@ -50,6 +50,13 @@ pub fn ppp_mru_with(outer_mtu: u16, esp_len: impl Fn(usize) -> usize) -> u16 {
     u16::try_from(mru).unwrap_or(MAX_MRU).clamp(MIN_MRU, MAX_MRU)
 }
 
+/// An MRU that fits `outer_mtu` with any transform the server proposes (AES-CBC with a
+/// 16-byte ICV is the largest), for a device shared by all sessions.
+#[must_use]
+pub fn conservative_mru(outer_mtu: u16) -> u16 {
+    ppp_mru_with(outer_mtu, |p| 8 + 16 + (p + 2).next_multiple_of(16) + 16)
+}
+
 /// The MSS that fits an IP MTU of `mtu` (IPv4 and TCP headers without options: 40 bytes).
 #[must_use]
 pub fn mss_for_mtu(mtu: u16) -> u16 {
