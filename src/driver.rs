@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub mss_clamp: bool,
     /// Use this Linux TUN device as the packet sink instead of the virtual network.
     pub tun: Option<String>,
+    /// Dead Peer Detection timing for every IKEv1 peer.
+    pub dpd: l2sec_ike::v1::dpd::DpdConfig,
 }
 
 impl ServerConfig {
@@ -126,6 +128,7 @@ impl ServerConfig {
             outer_mtu: Some(1500),
             mss_clamp: true,
             tun: None,
+            dpd: l2sec_ike::v1::dpd::DpdConfig::default(),
         }
     }
 }
@@ -315,7 +318,8 @@ impl Server {
         let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
-        let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        let mut ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        ike.set_dpd_config(config.dpd);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
@@ -538,7 +542,7 @@ impl Server {
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
                 },
                 IkeEvent::PeerGone { conn, remote, dead } => {
-                    self.data.remove_connection(conn);
+                    self.data.end_connection(now, conn);
                     on_event(&ServerEvent::IkeDown { remote, dead });
                 }
                 IkeEvent::Failed { remote, error } => {

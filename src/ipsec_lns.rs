@@ -225,6 +225,13 @@ impl<R: CryptoRng> IpsecLns<R> {
         }
     }
 
+    /// Ends a connection whose IKE side is gone (Delete, DPD): its L2TP tunnels and PPP
+    /// sessions end now (their addresses return to the pool), then its SAs are removed.
+    pub fn end_connection(&mut self, now: Instant, conn: ConnId) {
+        self.lns.close_tunnels_of(now, |p| matches!(p, L2tpPeer::Ipsec { conn: c, .. } if *c == conn));
+        self.remove_connection(conn);
+    }
+
     /// A datagram received on the NAT-T port (UDP/4500) from `from`, decrypted in place.
     pub fn handle_udp4500<'d>(
         &mut self,

@@ -283,6 +283,33 @@ where
         Some(c.mru.min(c.ppp.peer_mru()))
     }
 
+    /// Ends at once every tunnel (and its sessions) whose peer `gone` picks, when the
+    /// layer below is gone (IKE Delete, DPD): StopCCN is attempted, sessions end and their
+    /// addresses return to the pool now rather than at the L2TP keepalive timeout.
+    pub fn close_tunnels_of(&mut self, now: Instant, gone: impl Fn(&P) -> bool) {
+        let mut tunnels: Vec<TunnelId> = self
+            .clients
+            .keys()
+            .filter(|s| self.l2tp.tunnel(s.tunnel).is_some_and(|t| gone(&t.peer)))
+            .map(|s| s.tunnel)
+            .collect();
+        tunnels.sort_unstable_by_key(|t| t.0);
+        tunnels.dedup();
+        for t in tunnels {
+            let _ = self.l2tp.close_tunnel(now, t, l2tp::stopccn_result::GENERAL_ERROR);
+        }
+        self.process_l2tp_events(now);
+        let orphans: Vec<SessionHandle> = self
+            .clients
+            .keys()
+            .filter(|s| self.l2tp.tunnel(s.tunnel).is_none_or(|t| gone(&t.peer)))
+            .copied()
+            .collect();
+        for s in orphans {
+            self.end_session(now, s);
+        }
+    }
+
     /// Number of L2TP tunnels (including ones closing).
     #[must_use]
     pub fn tunnel_count(&self) -> usize {

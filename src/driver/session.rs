@@ -50,6 +50,12 @@ impl ClientConnection {
     pub fn mtu(&self) -> u16 {
         self.client.mtu()
     }
+
+    /// Our inbound ESP SPI, once negotiated.
+    #[must_use]
+    pub fn inbound_spi(&self) -> Option<u32> {
+        self.client.inbound_spi()
+    }
 }
 
 /// The pause before connecting again.
