@@ -13,7 +13,6 @@
 //! | `users` | none | users file in pppd's `chap-secrets` format (required without RADIUS) |
 //! | `[[radius]]` `address`, `secret` | none | RADIUS servers, tried in order |
 //! | `radius-allow-unsigned` | `false` | accept RADIUS answers without Message-Authenticator |
-//! | `radius-accounting` | `true` | send Accounting-Request Start/Stop when RADIUS is used |
 //! | `pool` | `"198.51.100.0/24"` | client addresses; its first host is the server's |
 //! | `dns` | `[]` | up to two DNS servers pushed over IPCP |
 //! | `allow-plaintext-l2tp` | `false` | serve L2TP outside ESP too |
@@ -69,13 +68,10 @@ impl Drop for SecretText {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusServer {
-    /// Its authentication address; accounting goes to the next port up (1812 → 1813).
+    /// Its authentication address.
     pub address: SocketAddr,
     /// The shared secret.
     pub secret: SecretText,
-    /// Its accounting address, when not `address` + 1.
-    #[serde(default, rename = "accounting-address")]
-    pub accounting_address: Option<SocketAddr>,
 }
 
 /// The format of the event lines on stdout.
@@ -110,8 +106,6 @@ pub struct ServerOptions {
     pub radius: Vec<RadiusServer>,
     /// Accept RADIUS answers without Message-Authenticator (Blast-RADIUS risk).
     pub radius_allow_unsigned: bool,
-    /// Account sessions to the RADIUS servers.
-    pub radius_accounting: bool,
     /// Client address pool, `a.b.c.d/n`.
     pub pool: String,
     /// DNS servers pushed over IPCP (at most two).
@@ -152,7 +146,6 @@ impl Default for ServerOptions {
             users: None,
             radius: Vec::new(),
             radius_allow_unsigned: false,
-            radius_accounting: true,
             pool: "198.51.100.0/24".into(),
             dns: Vec::new(),
             allow_plaintext_l2tp: false,
@@ -209,7 +202,7 @@ pub enum ConfigError {
 /// The command line, for `--help` and errors.
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
      [--psk TEXT | --psk-file F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
-     [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
+     [--radius-allow-unsigned] [--pool CIDR] [--dns IP ...] [--tun NAME] \
      [--mtu N] [--no-mss-clamp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
 
@@ -306,11 +299,7 @@ impl ServerOptions {
                         self.radius.clear();
                         cli_radius = true;
                     }
-                    self.radius.push(RadiusServer {
-                        address,
-                        secret: SecretText::default(),
-                        accounting_address: None,
-                    });
+                    self.radius.push(RadiusServer { address, secret: SecretText::default() });
                 }
                 "--radius-secret" => {
                     let secret = value("--radius-secret")?;
@@ -322,7 +311,6 @@ impl ServerOptions {
                     last.secret = SecretText::new(secret);
                 }
                 "--radius-allow-unsigned" => self.radius_allow_unsigned = true,
-                "--no-radius-accounting" => self.radius_accounting = false,
                 "--pool" => self.pool = value("--pool")?.to_owned(),
                 "--dns" => {
                     let a = num("--dns", value("--dns")?)?;
@@ -465,7 +453,7 @@ mod tests {
         assert_eq!(o.l2tp_port, 1701);
         assert_eq!(o.pool, "198.51.100.0/24");
         assert_eq!(o.mtu, 1500);
-        assert!(o.mss_clamp && o.radius_accounting && !o.allow_plaintext_l2tp);
+        assert!(o.mss_clamp && !o.allow_plaintext_l2tp);
     }
 
     #[test]
@@ -478,7 +466,6 @@ mod tests {
             psk = "s3cret"
             users = "/etc/ppp/chap-secrets"
             radius-allow-unsigned = true
-            radius-accounting = false
             pool = "10.9.0.0/24"
             dns = ["10.9.0.1", "9.9.9.9"]
             allow-plaintext-l2tp = true
@@ -494,7 +481,6 @@ mod tests {
             [[radius]]
             address = "127.0.0.2:1812"
             secret = "other"
-            accounting-address = "127.0.0.2:1900"
             "#,
             Path::new("x.toml"),
         )
@@ -504,10 +490,10 @@ mod tests {
         assert_eq!(o.psk.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(o.dns, vec![Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(9, 9, 9, 9)]);
         assert_eq!(o.radius.len(), 2);
-        assert_eq!(o.radius[1].accounting_address, Some("127.0.0.2:1900".parse().unwrap()));
+        assert_eq!(o.radius[1].secret.expose(), "other");
         assert_eq!(o.events, EventFormat::Json);
         assert_eq!(o.tun.as_deref(), Some("l2sec0"));
-        assert!(o.allow_plaintext_l2tp && o.radius_allow_unsigned && !o.radius_accounting && !o.mss_clamp);
+        assert!(o.allow_plaintext_l2tp && o.radius_allow_unsigned && !o.mss_clamp);
     }
 
     #[test]
