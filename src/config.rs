@@ -13,6 +13,7 @@
 //! | `users` | none | users file in pppd's `chap-secrets` format (required without RADIUS) |
 //! | `[[radius]]` `address`, `secret` | none | RADIUS servers, tried in order |
 //! | `radius-allow-unsigned` | `false` | accept RADIUS answers without Message-Authenticator |
+//! | `radius-accounting` | `true` | Accounting-Request Start/Stop to the RADIUS servers |
 //! | `pool` | `"198.51.100.0/24"` | client addresses; its first host is the server's |
 //! | `dns` | `[]` | up to two DNS servers pushed over IPCP |
 //! | `allow-plaintext-l2tp` | `false` | serve L2TP outside ESP too |
@@ -68,10 +69,14 @@ impl Drop for SecretText {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusServer {
-    /// Its authentication address.
+    /// Its authentication address; accounting goes to the next port up (1812 → 1813)
+    /// unless `accounting-address` says otherwise.
     pub address: SocketAddr,
     /// The shared secret.
     pub secret: SecretText,
+    /// Its accounting address.
+    #[serde(default, rename = "accounting-address")]
+    pub accounting_address: Option<SocketAddr>,
 }
 
 /// The format of the event lines on stdout.
@@ -106,6 +111,8 @@ pub struct ServerOptions {
     pub radius: Vec<RadiusServer>,
     /// Accept RADIUS answers without Message-Authenticator (Blast-RADIUS risk).
     pub radius_allow_unsigned: bool,
+    /// Account sessions to the RADIUS servers.
+    pub radius_accounting: bool,
     /// Client address pool, `a.b.c.d/n`.
     pub pool: String,
     /// DNS servers pushed over IPCP (at most two).
@@ -146,6 +153,7 @@ impl Default for ServerOptions {
             users: None,
             radius: Vec::new(),
             radius_allow_unsigned: false,
+            radius_accounting: true,
             pool: "198.51.100.0/24".into(),
             dns: Vec::new(),
             allow_plaintext_l2tp: false,
@@ -202,7 +210,7 @@ pub enum ConfigError {
 /// The command line, for `--help` and errors.
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
      [--psk TEXT | --psk-file F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
-     [--radius-allow-unsigned] [--pool CIDR] [--dns IP ...] [--tun NAME] \
+     [--radius-accounting-address HOST:PORT] [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
      [--mtu N] [--no-mss-clamp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
 
@@ -299,7 +307,11 @@ impl ServerOptions {
                         self.radius.clear();
                         cli_radius = true;
                     }
-                    self.radius.push(RadiusServer { address, secret: SecretText::default() });
+                    self.radius.push(RadiusServer {
+                        address,
+                        secret: SecretText::default(),
+                        accounting_address: None,
+                    });
                 }
                 "--radius-secret" => {
                     let secret = value("--radius-secret")?;
@@ -311,6 +323,17 @@ impl ServerOptions {
                     last.secret = SecretText::new(secret);
                 }
                 "--radius-allow-unsigned" => self.radius_allow_unsigned = true,
+                "--radius-accounting-address" => {
+                    let v = value("--radius-accounting-address")?;
+                    let a = num("--radius-accounting-address", v)?;
+                    let last = self
+                        .radius
+                        .last_mut()
+                        .filter(|_| cli_radius)
+                        .ok_or_else(|| invalid("--radius-accounting-address", "follows a --radius"))?;
+                    last.accounting_address = Some(a);
+                }
+                "--no-radius-accounting" => self.radius_accounting = false,
                 "--pool" => self.pool = value("--pool")?.to_owned(),
                 "--dns" => {
                     let a = num("--dns", value("--dns")?)?;
@@ -429,6 +452,19 @@ impl ServerOptions {
                 s.require_message_authenticator = !self.radius_allow_unsigned;
                 servers.push(s);
             }
+            if self.radius_accounting {
+                for r in &self.radius {
+                    let mut address = r.address;
+                    address.set_port(r.address.port().wrapping_add(1));
+                    let mut s = l2sec_radius_auth::ServerConfig::new(
+                        r.accounting_address.unwrap_or(address),
+                        r.secret.expose(),
+                        l2sec_radius_auth::ServerRole::Accounting,
+                    );
+                    s.require_message_authenticator = !self.radius_allow_unsigned;
+                    servers.push(s);
+                }
+            }
             let nas = l2sec_radius_auth::NasIdentity { ip_address: None, identifier: Some("l2sec".into()) };
             config.radius = Some(l2sec_radius_auth::ClientConfig::new(nas, servers));
         }
@@ -453,7 +489,7 @@ mod tests {
         assert_eq!(o.l2tp_port, 1701);
         assert_eq!(o.pool, "198.51.100.0/24");
         assert_eq!(o.mtu, 1500);
-        assert!(o.mss_clamp && !o.allow_plaintext_l2tp);
+        assert!(o.mss_clamp && o.radius_accounting && !o.allow_plaintext_l2tp);
     }
 
     #[test]
@@ -466,6 +502,7 @@ mod tests {
             psk = "s3cret"
             users = "/etc/ppp/chap-secrets"
             radius-allow-unsigned = true
+            radius-accounting = false
             pool = "10.9.0.0/24"
             dns = ["10.9.0.1", "9.9.9.9"]
             allow-plaintext-l2tp = true
@@ -481,6 +518,7 @@ mod tests {
             [[radius]]
             address = "127.0.0.2:1812"
             secret = "other"
+            accounting-address = "127.0.0.2:1900"
             "#,
             Path::new("x.toml"),
         )
@@ -491,9 +529,10 @@ mod tests {
         assert_eq!(o.dns, vec![Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(9, 9, 9, 9)]);
         assert_eq!(o.radius.len(), 2);
         assert_eq!(o.radius[1].secret.expose(), "other");
+        assert_eq!(o.radius[1].accounting_address, Some("127.0.0.2:1900".parse().unwrap()));
         assert_eq!(o.events, EventFormat::Json);
         assert_eq!(o.tun.as_deref(), Some("l2sec0"));
-        assert!(o.allow_plaintext_l2tp && o.radius_allow_unsigned && !o.mss_clamp);
+        assert!(o.allow_plaintext_l2tp && o.radius_allow_unsigned && !o.radius_accounting && !o.mss_clamp);
     }
 
     #[test]
@@ -580,7 +619,28 @@ mod tests {
         assert_eq!((s.config.ike_port, s.config.natt_port, s.config.l2tp_port), (1, 2, Some(3)));
         assert_eq!(s.config.lns.ppp.ipcp.local, Some(Ipv4Addr::new(10, 1, 0, 1)));
         assert_eq!(s.config.lns.ppp.ipcp.dns, [Some(Ipv4Addr::new(10, 1, 0, 1)), None]);
-        assert!(s.config.radius.is_some());
+        // Authentication at 1812 and accounting at the next port.
+        let radius = s.config.radius.unwrap();
+        let roles: Vec<(u16, l2sec_radius_auth::ServerRole)> =
+            radius.servers.iter().map(|s| (s.address.port(), s.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                (1812, l2sec_radius_auth::ServerRole::Authentication),
+                (1813, l2sec_radius_auth::ServerRole::Accounting)
+            ]
+        );
+        let (o, _) = ServerOptions::from_args(args(
+            "--psk k --radius 127.0.0.1:18127 --radius-secret s --radius-accounting-address 127.0.0.1:18137",
+        ))
+        .unwrap();
+        let radius = o.build(None).unwrap().config.radius.unwrap();
+        assert_eq!(radius.servers[1].address.port(), 18137);
+        let (o, _) = ServerOptions::from_args(args(
+            "--psk k --radius 127.0.0.1:1812 --radius-secret s --no-radius-accounting",
+        ))
+        .unwrap();
+        assert_eq!(o.build(None).unwrap().config.radius.unwrap().servers.len(), 1);
     }
 
     #[test]

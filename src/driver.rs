@@ -24,6 +24,7 @@ use crate::ike_v1::{IkeEvent, IkeV1Server};
 use crate::ipsec_lns::{IpsecLns, Received};
 use crate::lns::{LnsConfig, LnsEvent};
 
+mod accounting;
 mod session;
 mod shutdown;
 mod tun_sink;
@@ -234,6 +235,8 @@ struct RadiusBackend {
         l2sec_radius_auth::RequestHandle,
         (l2sec_l2tp::SessionHandle, l2sec_ppp::AuthRequestId, String),
     >,
+    /// Accounting, when the configuration has accounting servers.
+    accounting: Option<accounting::Accounting>,
 }
 
 /// The server: sockets plus the sans-IO machines.
@@ -324,6 +327,11 @@ impl Server {
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
             Some(c) => Some(RadiusBackend {
+                accounting: c
+                    .servers
+                    .iter()
+                    .any(|s| s.role == l2sec_radius_auth::ServerRole::Accounting)
+                    .then(|| accounting::Accounting::new(rand_core::Rng::next_u32(&mut rng))),
                 client: l2sec_radius_auth::Client::new(c, os_seeded()?)
                     .map_err(|e| io::Error::other(e.to_string()))?,
                 sockets: Vec::new(),
@@ -542,7 +550,7 @@ impl Server {
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
                 },
                 IkeEvent::PeerGone { conn, remote, dead } => {
-                    self.data.end_connection(now, conn);
+                    self.data.end_connection(now, conn, dead);
                     on_event(&ServerEvent::IkeDown { remote, dead });
                 }
                 IkeEvent::Failed { remote, error } => {
@@ -580,13 +588,17 @@ impl Server {
                         on_event(&ServerEvent::Error(e.to_string()));
                     }
                 }
-                LnsEvent::SessionUp { username, address, .. } => {
+                LnsEvent::SessionUp { session, peer, username, address } => {
+                    self.account_start(now, session, peer, &username, address, on_event);
                     on_event(&ServerEvent::IpcpUp {
                         user: String::from_utf8_lossy(&username).into_owned(),
                         address,
                     });
                 }
-                LnsEvent::SessionDown { address, .. } => on_event(&ServerEvent::SessionDown { address }),
+                LnsEvent::SessionDown { session, address, usage } => {
+                    self.account_stop(now, session, &usage, on_event);
+                    on_event(&ServerEvent::SessionDown { address })
+                }
                 _ => {}
             }
         }
@@ -624,6 +636,11 @@ impl Server {
                 }
             };
             let Some((session, id, user)) = r.pending.remove(&handle) else { continue };
+            if let (Some(acct), Some(l2sec_radius_auth::Reply::AccessAccept(a))) =
+                (r.accounting.as_mut(), &reply)
+            {
+                acct.accepted(session, a.class.clone());
+            }
             let verdict = crate::radius_ppp::verdict(reply.as_ref());
             let ok = matches!(verdict, l2sec_ppp::AuthVerdict::Accept(_));
             on_event(&ServerEvent::PppAuth { user, ok });

@@ -193,6 +193,12 @@ impl<R: CryptoRng> IpsecLns<R> {
         self.conns.iter().map(|(id, c)| (*id, c.inbound_spis.clone())).collect()
     }
 
+    /// The current outer address of a connection's peer.
+    #[must_use]
+    pub fn remote_of(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).map(|c| c.remote)
+    }
+
     /// Hangs every PPP session up politely (LCP Terminate; CDN follows).
     pub fn close_all_sessions(&mut self, now: Instant, reason: &str) {
         self.lns.close_all_sessions(now, reason);
@@ -227,8 +233,11 @@ impl<R: CryptoRng> IpsecLns<R> {
 
     /// Ends a connection whose IKE side is gone (Delete, DPD): its L2TP tunnels and PPP
     /// sessions end now (their addresses return to the pool), then its SAs are removed.
-    pub fn end_connection(&mut self, now: Instant, conn: ConnId) {
-        self.lns.close_tunnels_of(now, |p| matches!(p, L2tpPeer::Ipsec { conn: c, .. } if *c == conn));
+    /// `dead`: Dead Peer Detection gave up on it (rather than a Delete).
+    pub fn end_connection(&mut self, now: Instant, conn: ConnId, dead: bool) {
+        let cause =
+            if dead { crate::lns::DownCause::LostService } else { crate::lns::DownCause::UserRequest };
+        self.lns.close_tunnels_of(now, cause, |p| matches!(p, L2tpPeer::Ipsec { conn: c, .. } if *c == conn));
         self.remove_connection(conn);
     }
 
