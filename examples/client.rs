@@ -145,7 +145,7 @@ fn main() -> ExitCode {
         t.set_clamp(Some(1500));
     }
     let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink };
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

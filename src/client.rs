@@ -41,6 +41,8 @@ pub struct ClientConfig {
     pub user: String,
     /// The PPP password.
     pub password: String,
+    /// Dead Peer Detection timing once phase 1 is up.
+    pub dpd: DpdConfig,
 }
 
 impl ClientConfig {
@@ -90,6 +92,7 @@ impl ClientConfig {
             l2tp: l2tp::Config::default(),
             user: user.to_owned(),
             password: password.to_owned(),
+            dpd: DpdConfig::default(),
         }
     }
 }
@@ -154,6 +157,8 @@ pub struct L2tpIpsecClient {
     ip_in: VecDeque<Vec<u8>>,
     /// PPP reported Finished (see the teardown module).
     ppp_finished: bool,
+    /// Dead Peer Detection timing.
+    dpd_config: DpdConfig,
     /// PPP's configuration, restarted with the path's MRU once the SA is known (mtu module).
     ppp_config: ppp::Config,
     /// The outer path MTU and the MRU we offer.
@@ -201,6 +206,7 @@ impl L2tpIpsecClient {
             events: VecDeque::new(),
             ip_in: VecDeque::new(),
             ppp_finished: false,
+            dpd_config: config.dpd,
             mru: ppp_cfg.lcp.mru,
             ppp_config: ppp_cfg,
             outer_mtu: crate::mtu::MAX_MRU,
@@ -388,7 +394,7 @@ impl L2tpIpsecClient {
                     self.events.push_back(ClientEvent::IkeUp);
                     let Some(ctx) = self.phase1.isakmp_context() else { continue };
                     let rng = self.rng();
-                    self.dpd = Some(Dpd::new(ctx.clone(), DpdConfig::default(), rng, now));
+                    self.dpd = Some(Dpd::new(ctx.clone(), self.dpd_config, rng, now));
                     let mut config = self.quick_config.clone();
                     if nat.is_some_and(|n| n.nat_detected()) {
                         config.encapsulation = EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 };

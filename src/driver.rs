@@ -701,6 +701,15 @@ pub struct ClientConnection {
 impl ClientConnection {
     /// Opens the sockets and sends the first IKE message.
     pub fn start(run: &ClientRun) -> io::Result<Self> {
+        Self::start_with(run, |_| {})
+    }
+
+    /// [`start`](Self::start), with a last say on the client's configuration (DPD timing,
+    /// proposals).
+    pub fn start_with(
+        run: &ClientRun,
+        tweak: impl FnOnce(&mut crate::client::ClientConfig),
+    ) -> io::Result<Self> {
         use crate::client::{ClientConfig, L2tpIpsecClient};
         let server = run.server;
         let any = SocketAddr::new(
@@ -712,7 +721,8 @@ impl ClientConnection {
         let natt_socket = udp(any)?;
         natt_socket.connect(SocketAddr::new(server.ip(), run.natt_port))?;
         let local = ike_socket.local_addr()?;
-        let config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        tweak(&mut config);
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -778,7 +788,12 @@ impl ClientConnection {
                     self.address = Some(address);
                     self.peer = Some(peer);
                 }
-                ClientEvent::Failed(e) if self.address.is_none() || e.contains("down") => {
+                ClientEvent::Failed(e)
+                    if self.address.is_none()
+                        || e.contains("down")
+                        || e.contains("DPD")
+                        || e.contains("deleted") =>
+                {
                     self.failure = Some(e)
                 }
                 _ => {}

@@ -15,6 +15,8 @@ const PSK: &[u8] = b"faults psk";
 
 struct Running {
     stop: Arc<AtomicBool>,
+    /// Set with `stop` for a crash: no polite shutdown.
+    crash: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
     ike: SocketAddr,
     natt: SocketAddr,
@@ -38,15 +40,19 @@ impl Running {
         let mut server = Server::bind(config).unwrap();
         let (ike, natt) = server.local_addrs().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        let crash = Arc::new(AtomicBool::new(false));
         let events = Arc::new(Mutex::new(Vec::new()));
         let thread = {
-            let (stop, events) = (stop.clone(), events.clone());
+            let (stop, crash, events) = (stop.clone(), crash.clone(), events.clone());
             std::thread::spawn(move || {
                 server.run(&stop, |e| events.lock().unwrap().push(e.clone()))?;
+                if crash.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
                 server.shutdown(|e| events.lock().unwrap().push(e.clone()))
             })
         };
-        Running { stop, thread: Some(thread), ike, natt, events }
+        Running { stop, crash, thread: Some(thread), ike, natt, events }
     }
 
     fn run(&self, server: SocketAddr, natt_port: u16) -> ClientRun {
@@ -63,6 +69,12 @@ impl Running {
 
     fn saw(&self, f: impl Fn(&ServerEvent) -> bool) -> bool {
         self.events.lock().unwrap().iter().any(f)
+    }
+
+    /// Ends the server as a crash would: sockets closed, nobody told.
+    fn crash(&mut self) {
+        self.crash.store(true, Ordering::Relaxed);
+        self.stop();
     }
 
     fn stop(&mut self) {
@@ -277,6 +289,42 @@ fn a_vanished_client_is_detected_and_its_address_returns_to_the_pool() {
 }
 
 #[test]
+fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
+    let mut first = Running::start(0, 0, |_| {});
+    let (ike, natt) = (first.ike, first.natt);
+    let run = first.run(ike, natt.port());
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (run, stop) = (run.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let dpd = l2sec_ike::v1::dpd::DpdConfig {
+                idle: Duration::from_millis(500),
+                retransmit_timeout: Duration::from_millis(300),
+                max_retransmits: 2,
+            };
+            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None, dpd: Some(dpd) }
+                .run(|_: &ClientEvent| {})
+        })
+    };
+    let wait = |r: &Running, what: &str| {
+        let start = Instant::now();
+        while !r.saw(|e| matches!(e, ServerEvent::IpcpUp { .. })) {
+            assert!(start.elapsed() < Duration::from_secs(12), "{what}: {:?}", r.events.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait(&first, "first connection");
+    // The server dies without a word and a fresh one (no memory of the client) takes its
+    // ports: only the client's Dead Peer Detection can notice.
+    first.crash();
+    let second = Running::start(ike.port(), natt.port(), |_| {});
+    wait(&second, "the client did not reconnect");
+    stop.store(true, Ordering::Relaxed);
+    let report = client.join().unwrap().unwrap();
+    assert_eq!(report.connections, 2, "{report:?}");
+}
+
+#[test]
 fn a_server_restart_makes_the_client_reconnect() {
     let mut first = Running::start(0, 0, |_| {});
     let (ike, natt) = (first.ike, first.natt);
@@ -285,7 +333,8 @@ fn a_server_restart_makes_the_client_reconnect() {
     let client = {
         let (run, stop) = (run.clone(), stop.clone());
         std::thread::spawn(move || {
-            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None }.run(|_: &ClientEvent| {})
+            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None, dpd: None }
+                .run(|_: &ClientEvent| {})
         })
     };
     let wait = |r: &Running, what: &str| {

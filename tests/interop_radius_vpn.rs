@@ -98,7 +98,7 @@ fn ppp_users_are_authenticated_by_freeradius() {
     // The held session hangs up politely once its pings are answered (a Stop follows).
     let session = |user: &str, password: &str| {
         let never = AtomicBool::new(false);
-        ClientSession { run: &run(user, password, 30), stop: &never, reconnect: false, sink: None }
+        ClientSession { run: &run(user, password, 30), stop: &never, reconnect: false, sink: None, dpd: None }
             .run(|_| {})
             .map(|r| r.last)
     };

@@ -42,6 +42,9 @@ pub struct ClientSession<'a> {
     pub reconnect: bool,
     /// Where IP goes while the tunnel is held (ignored while pinging).
     pub sink: Option<&'a mut dyn PacketSink>,
+    /// Dead Peer Detection timing (the default: 30 s idle, 5 probes 5 s apart); DPD is
+    /// what notices a server that vanished without a Delete.
+    pub dpd: Option<l2sec_ike::v1::dpd::DpdConfig>,
 }
 
 impl ClientConnection {
@@ -68,7 +71,12 @@ impl ClientSession<'_> {
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
         loop {
-            let mut c = ClientConnection::start(self.run)?;
+            let dpd = self.dpd;
+            let mut c = ClientConnection::start_with(self.run, |config| {
+                if let Some(d) = dpd {
+                    config.dpd = d;
+                }
+            })?;
             let outcome = self.one_connection(&mut c, &mut result, &mut on_event);
             let stopping = self.stop.load(Ordering::Relaxed);
             match outcome {
