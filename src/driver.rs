@@ -177,6 +177,8 @@ pub enum ServerEvent {
     SessionDown {
         /// The address it had.
         address: Option<Ipv4Addr>,
+        /// Why (the first layer that ended it).
+        cause: crate::lns::DownCause,
     },
     /// Something was refused or failed (a bad packet, a failed exchange).
     Error(String),
@@ -216,9 +218,11 @@ impl ServerEvent {
             Self::IpcpUp { user, address } => {
                 format!(r#"{{"event":"ipcp_up","user":"{}","address":"{address}"}}"#, esc(user))
             }
-            Self::SessionDown { address } => match address {
-                Some(a) => format!(r#"{{"event":"session_down","address":"{a}"}}"#),
-                None => r#"{"event":"session_down"}"#.to_owned(),
+            Self::SessionDown { address, cause } => match address {
+                Some(a) => {
+                    format!(r#"{{"event":"session_down","address":"{a}","cause":"{}"}}"#, cause.as_str())
+                }
+                None => format!(r#"{{"event":"session_down","cause":"{}"}}"#, cause.as_str()),
             },
             Self::Error(e) => format!(r#"{{"event":"error","message":"{}"}}"#, esc(e)),
         }
@@ -597,7 +601,7 @@ impl Server {
                 }
                 LnsEvent::SessionDown { session, address, usage } => {
                     self.account_stop(now, session, &usage, on_event);
-                    on_event(&ServerEvent::SessionDown { address })
+                    on_event(&ServerEvent::SessionDown { address, cause: usage.cause })
                 }
                 _ => {}
             }

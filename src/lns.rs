@@ -106,6 +106,21 @@ pub enum DownCause {
     UserError,
 }
 
+impl DownCause {
+    /// A short name for logs and JSON events (the RADIUS value's name, in lower case).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRequest => "user-request",
+            Self::LostCarrier => "lost-carrier",
+            Self::LostService => "lost-service",
+            Self::AdminReset => "admin-reset",
+            Self::AdminReboot => "admin-reboot",
+            Self::UserError => "user-error",
+        }
+    }
+}
+
 /// A session's traffic and lifetime, reported when it ends.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionUsage {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use l2sec::client::{ClientEvent, icmp_echo_request};
 use l2sec::driver::{ClientConnection, ClientRun, ClientSession, Server, ServerConfig, ServerEvent};
+use l2sec::lns::DownCause;
 use l2sec::pool::AddressPool;
 use l2sec_ppp::secrets::ChapSecrets;
 
@@ -274,7 +275,7 @@ fn a_vanished_client_is_detected_and_its_address_returns_to_the_pool() {
     // Vanish: the sockets close without a word.
     drop(c);
     let start = Instant::now();
-    while !server.saw(|e| matches!(e, ServerEvent::SessionDown { address: Some(a) } if *a == address)) {
+    while !server.saw(|e| matches!(e, ServerEvent::SessionDown { address: Some(a), cause: DownCause::LostService } if *a == address)) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "not detected: {:?}",

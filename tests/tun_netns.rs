@@ -2,7 +2,8 @@
 //! a veth pair): the example server (`--tun`) routes its pool into its device, the example
 //! client (`--tun`) puts the assigned address on its device, and the kernel of the client's
 //! namespace pings the server's tunnel address through both devices and the ESP tunnel.
-//! Needs root, `ip` and `ping`; CI runs it as root.
+//! Needs root, `ip` and `ping`; CI runs it as root. `cargo test` builds the examples
+//! first; with `--test tun_netns` alone run `cargo build --examples` before it.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
