@@ -12,7 +12,8 @@
 //!
 //! `--tun NAME` (root) creates a TUN device that gets the assigned address, with the
 //! server's tunnel address as its point-to-point peer, and carries IP between it and the
-//! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM.
+//! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM. PPP offers the MRU
+//! that fits an outer path of `--mtu N` bytes (1500) after ESP, UDP and L2TP overhead.
 //!
 //! Not implemented yet (they exit with an error saying so): `--ike v2`, `--auth` other
 //! than the server's choice, `--keylog`.
@@ -27,10 +28,18 @@ use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--natt-port N] \
-     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--events json] [--timeout SECONDS]"
+     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool, bool, Option<String>), String> {
+/// What the command line asks beyond the connection itself.
+struct Extra {
+    json: bool,
+    reconnect: bool,
+    tun: Option<String>,
+    mtu: Option<u16>,
+}
+
+fn parse() -> Result<(ClientRun, Extra), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
@@ -38,6 +47,7 @@ fn parse() -> Result<(ClientRun, bool, bool, Option<String>), String> {
     let mut json = false;
     let mut reconnect = false;
     let mut tun = None;
+    let mut mtu = None;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +88,7 @@ fn parse() -> Result<(ClientRun, bool, bool, Option<String>), String> {
             }
             "--reconnect" => reconnect = true,
             "--tun" => tun = Some(value("--tun")?),
+            "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" | "--auth" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
@@ -97,9 +108,7 @@ fn parse() -> Result<(ClientRun, bool, bool, Option<String>), String> {
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        json,
-        reconnect,
-        tun,
+        Extra { json, reconnect, tun, mtu },
     ))
 }
 
@@ -119,7 +128,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json, reconnect, tun_name) = match parse() {
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu }) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -145,7 +154,7 @@ fn main() -> ExitCode {
         t.set_clamp(Some(1500));
     }
     let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None };
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

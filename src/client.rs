@@ -43,6 +43,9 @@ pub struct ClientConfig {
     pub password: String,
     /// Dead Peer Detection timing once phase 1 is up.
     pub dpd: DpdConfig,
+    /// The outer path MTU: PPP offers the MRU that fits it after ESP, UDP and L2TP
+    /// ([`crate::mtu::ppp_mru`]).
+    pub outer_mtu: u16,
 }
 
 impl ClientConfig {
@@ -93,6 +96,7 @@ impl ClientConfig {
             user: user.to_owned(),
             password: password.to_owned(),
             dpd: DpdConfig::default(),
+            outer_mtu: 1500,
         }
     }
 }
@@ -209,7 +213,7 @@ impl L2tpIpsecClient {
             dpd_config: config.dpd,
             mru: ppp_cfg.lcp.mru,
             ppp_config: ppp_cfg,
-            outer_mtu: crate::mtu::MAX_MRU,
+            outer_mtu: config.outer_mtu,
         };
         c.progress(now);
         Ok(c)

@@ -303,8 +303,15 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
                 retransmit_timeout: Duration::from_millis(300),
                 max_retransmits: 2,
             };
-            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None, dpd: Some(dpd) }
-                .run(|_: &ClientEvent| {})
+            ClientSession {
+                run: &run,
+                stop: &stop,
+                reconnect: true,
+                sink: None,
+                dpd: Some(dpd),
+                outer_mtu: None,
+            }
+            .run(|_: &ClientEvent| {})
         })
     };
     let wait = |r: &Running, what: &str| {
@@ -334,7 +341,7 @@ fn a_server_restart_makes_the_client_reconnect() {
     let client = {
         let (run, stop) = (run.clone(), stop.clone());
         std::thread::spawn(move || {
-            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None, dpd: None }
+            ClientSession { run: &run, stop: &stop, reconnect: true, sink: None, dpd: None, outer_mtu: None }
                 .run(|_: &ClientEvent| {})
         })
     };

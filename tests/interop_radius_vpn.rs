@@ -98,9 +98,16 @@ fn ppp_users_are_authenticated_by_freeradius() {
     // The held session hangs up politely once its pings are answered (a Stop follows).
     let session = |user: &str, password: &str| {
         let never = AtomicBool::new(false);
-        ClientSession { run: &run(user, password, 30), stop: &never, reconnect: false, sink: None, dpd: None }
-            .run(|_| {})
-            .map(|r| r.last)
+        ClientSession {
+            run: &run(user, password, 30),
+            stop: &never,
+            reconnect: false,
+            sink: None,
+            dpd: None,
+            outer_mtu: None,
+        }
+        .run(|_| {})
+        .map(|r| r.last)
     };
     let good = session("msuser", "mspass");
     let bad = run_client(&run("msuser", "wrong", 10), |_| {});

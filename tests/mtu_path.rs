@@ -101,6 +101,16 @@ fn the_negotiated_mru_fits_a_1500_byte_path() {
     };
     assert_eq!(reply.len(), 1394);
     assert_eq!(reply[20], 0, "an echo reply");
+    // A client on a smaller path (1400) offers 1298, and the tunnel MTU is the smaller MRU.
+    let mut small = ClientConnection::start_with(&run, |config| config.outer_mtu = 1400).unwrap();
+    let start = Instant::now();
+    while small.address().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", small.failure());
+        if !small.step(&mut |_: &ClientEvent| {}).unwrap() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(small.mtu(), 1298);
     stop.store(true, Ordering::Relaxed);
     thread.join().unwrap().unwrap();
     let largest = largest.load(Ordering::Relaxed);

@@ -45,6 +45,8 @@ pub struct ClientSession<'a> {
     /// Dead Peer Detection timing (the default: 30 s idle, 5 probes 5 s apart); DPD is
     /// what notices a server that vanished without a Delete.
     pub dpd: Option<l2sec_ike::v1::dpd::DpdConfig>,
+    /// The outer path MTU (1500 when `None`), from which PPP's MRU is computed.
+    pub outer_mtu: Option<u16>,
 }
 
 impl ClientConnection {
@@ -71,10 +73,13 @@ impl ClientSession<'_> {
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
         loop {
-            let dpd = self.dpd;
+            let (dpd, mtu) = (self.dpd, self.outer_mtu);
             let mut c = ClientConnection::start_with(self.run, |config| {
                 if let Some(d) = dpd {
                     config.dpd = d;
+                }
+                if let Some(m) = mtu {
+                    config.outer_mtu = m;
                 }
             })?;
             let outcome = self.one_connection(&mut c, &mut result, &mut on_event);
