@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
 //!  --password TEXT [--ike v1|v2] [--natt-port N] [--ping IP --count N] [--reconnect]
-//!  [--events json] [--timeout SECONDS]`
+//!  [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]`
 //!
 //! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK, NAT-T, ESP transport mode
 //! in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
@@ -11,8 +11,13 @@
 //! again when the server goes away. Either way it hangs up politely at the end (PPP LCP
 //! Terminate, L2TP StopCCN, IKE Delete of the ESP and ISAKMP SAs).
 //!
+//! `--tun NAME` (root) creates a TUN device that gets the assigned address, with the
+//! server's tunnel address as its point-to-point peer, and carries IP between it and the
+//! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM. PPP offers the MRU
+//! that fits an outer path of `--mtu N` bytes (1500) after ESP, UDP and L2TP overhead.
+//!
 //! Not implemented yet (they exit with an error saying so): `--auth` other
-//! than the server's choice, `--tun`, `--keylog`.
+//! than the server's choice, `--keylog`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -24,16 +29,27 @@ use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--ike v1|v2] [--natt-port N] \
-     [--ping IP|peer --count N] [--reconnect] [--events json] [--timeout SECONDS]"
+     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]"
 }
 
-fn parse() -> Result<(ClientRun, bool, bool, IkeVersion), String> {
+/// What the command line asks beyond the connection itself.
+struct Extra {
+    json: bool,
+    reconnect: bool,
+    tun: Option<String>,
+    mtu: Option<u16>,
+    ike: IkeVersion,
+}
+
+fn parse() -> Result<(ClientRun, Extra), String> {
     let mut server = None;
     let (mut psk, mut user, mut password) = (None, None, None);
     let mut natt_port = None;
     let (mut ping, mut count) = (None, 3u16);
     let mut json = false;
     let mut reconnect = false;
+    let mut tun = None;
+    let mut mtu = None;
     let mut ike = IkeVersion::V1;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
@@ -74,8 +90,10 @@ fn parse() -> Result<(ClientRun, bool, bool, IkeVersion), String> {
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
             "--reconnect" => reconnect = true,
+            "--tun" => tun = Some(value("--tun")?),
+            "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
-            "--auth" | "--tun" | "--keylog" => {
+            "--auth" | "--keylog" => {
                 return Err(format!("{flag} is not implemented yet in this version of l2sec"));
             }
             "-h" | "--help" => return Err(usage().into()),
@@ -94,9 +112,7 @@ fn parse() -> Result<(ClientRun, bool, bool, IkeVersion), String> {
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        json,
-        reconnect,
-        ike,
+        Extra { json, reconnect, tun, mtu, ike },
     ))
 }
 
@@ -116,7 +132,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, as_json, reconnect, ike) = match parse() {
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike }) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -130,7 +146,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink: None, ike };
+    let mut tun = match tun_name.as_deref().map(l2sec::tun::TunDevice::open).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("--tun: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(t) = tun.as_mut() {
+        // Clamp TCP MSS to the tunnel MTU (set when PPP is up).
+        t.set_clamp(Some(1500));
+    }
+    let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
+    let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

@@ -3,7 +3,8 @@
 //! `cargo run --release --example server -- [--config FILE] [--listen ADDR] [--ike-port N]
 //!  [--natt-port N] [--psk TEXT | --psk-file F] [--users FILE] [--pool CIDR] [--dns IP ...]
 //!  [--radius HOST:PORT --radius-secret TEXT ... [--radius-allow-unsigned]]
-//!  [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json]`
+//!  [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json] [--tun NAME]
+//!  [--mtu N] [--no-mss-clamp]`
 //!
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
 //! transport mode over NAT-T, L2TP and PPP with MS-CHAPv2. Each client gets an address from
@@ -22,6 +23,16 @@
 //!
 //! `--keylog DIR` writes Wireshark's decryption tables for every SA into DIR; run
 //! `WIRESHARK_CONFIG_DIR=DIR wireshark capture.pcap` to see IKE, ESP, L2TP and PPP inside.
+//!
+//! `--tun NAME` (root) replaces the virtual network with a Linux TUN device holding the
+//! server's tunnel address with the pool's prefix, so the kernel routes the pool into it.
+//! PPP offers each client the MRU that fits an outer path of `--mtu` bytes (1500) with its
+//! ESP transform, and TCP SYNs between the device and the tunnel get their MSS clamped.
+//!
+//! `--tun NAME` (root) replaces the virtual network with a Linux TUN device holding the
+//! server's tunnel address with the pool's prefix, so the kernel routes the pool into it.
+//! PPP offers each client the MRU that fits an outer path of `--mtu` bytes (1500) with its
+//! ESP transform, and TCP SYNs between the device and the tunnel get their MSS clamped.
 //!
 //! SIGINT or SIGTERM hang every session up politely (PPP LCP Terminate, L2TP CDN and
 //! StopCCN, IKE Delete of the ESP and ISAKMP SAs) and exit.

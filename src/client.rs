@@ -25,9 +25,9 @@ use rand_core::{CryptoRng, SeedableRng};
 
 use crate::ipsec_lns::L2TP_PORT;
 
+mod ikev2;
 mod mtu;
 mod teardown;
-mod ikev2;
 pub use ikev2::IkeVersion;
 
 /// What the client is told to do.
@@ -48,6 +48,11 @@ pub struct ClientConfig {
     /// IKEv2: PSK, identity, proposals, the L2TP transport-mode Child SA (used with
     /// [`IkeVersion::V2`]).
     pub ikev2: l2sec_ike::v2::ike_sa::IkeSaConfig,
+    /// Dead Peer Detection timing once phase 1 is up.
+    pub dpd: DpdConfig,
+    /// The outer path MTU: PPP offers the MRU that fits it after ESP, UDP and L2TP
+    /// ([`crate::mtu::ppp_mru`]).
+    pub outer_mtu: u16,
 }
 
 impl ClientConfig {
@@ -99,6 +104,8 @@ impl ClientConfig {
             password: password.to_owned(),
             ike: IkeVersion::V1,
             ikev2: ikev2::default_config(local, server, psk),
+            dpd: DpdConfig::default(),
+            outer_mtu: 1500,
         }
     }
 }
@@ -166,6 +173,8 @@ pub struct L2tpIpsecClient {
     ip_in: VecDeque<Vec<u8>>,
     /// PPP reported Finished (see the teardown module).
     ppp_finished: bool,
+    /// Dead Peer Detection timing.
+    dpd_config: DpdConfig,
     /// PPP's configuration, restarted with the path's MRU once the SA is known (mtu module).
     ppp_config: ppp::Config,
     /// The outer path MTU and the MRU we offer.
@@ -218,9 +227,10 @@ impl L2tpIpsecClient {
             events: VecDeque::new(),
             ip_in: VecDeque::new(),
             ppp_finished: false,
+            dpd_config: config.dpd,
             mru: ppp_cfg.lcp.mru,
             ppp_config: ppp_cfg,
-            outer_mtu: crate::mtu::MAX_MRU,
+            outer_mtu: config.outer_mtu,
         };
         c.progress(now);
         Ok(c)
@@ -424,7 +434,7 @@ impl L2tpIpsecClient {
                     self.events.push_back(ClientEvent::IkeUp);
                     let Some(ctx) = self.phase1.as_ref().and_then(Phase1::isakmp_context) else { continue };
                     let rng = self.rng();
-                    self.dpd = Some(Dpd::new(ctx.clone(), DpdConfig::default(), rng, now));
+                    self.dpd = Some(Dpd::new(ctx.clone(), self.dpd_config, rng, now));
                     let mut config = self.quick_config.clone();
                     if nat.is_some_and(|n| n.nat_detected()) {
                         config.encapsulation = EspEncapsulation::Udp { local_port: 4500, remote_port: 4500 };

@@ -13,7 +13,7 @@
 //! | `users` | none | users file in pppd's `chap-secrets` format (required without RADIUS) |
 //! | `[[radius]]` `address`, `secret` | none | RADIUS servers, tried in order |
 //! | `radius-allow-unsigned` | `false` | accept RADIUS answers without Message-Authenticator |
-//! | `radius-accounting` | `true` | send Accounting-Request Start/Stop when RADIUS is used |
+//! | `radius-accounting` | `true` | Accounting-Request Start/Stop to the RADIUS servers |
 //! | `pool` | `"198.51.100.0/24"` | client addresses; its first host is the server's |
 //! | `dns` | `[]` | up to two DNS servers pushed over IPCP |
 //! | `allow-plaintext-l2tp` | `false` | serve L2TP outside ESP too |
@@ -69,11 +69,12 @@ impl Drop for SecretText {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RadiusServer {
-    /// Its authentication address; accounting goes to the next port up (1812 → 1813).
+    /// Its authentication address; accounting goes to the next port up (1812 → 1813)
+    /// unless `accounting-address` says otherwise.
     pub address: SocketAddr,
     /// The shared secret.
     pub secret: SecretText,
-    /// Its accounting address, when not `address` + 1.
+    /// Its accounting address.
     #[serde(default, rename = "accounting-address")]
     pub accounting_address: Option<SocketAddr>,
 }
@@ -209,7 +210,7 @@ pub enum ConfigError {
 /// The command line, for `--help` and errors.
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
      [--psk TEXT | --psk-file F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
-     [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
+     [--radius-accounting-address HOST:PORT] [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
      [--mtu N] [--no-mss-clamp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
 
@@ -322,6 +323,16 @@ impl ServerOptions {
                     last.secret = SecretText::new(secret);
                 }
                 "--radius-allow-unsigned" => self.radius_allow_unsigned = true,
+                "--radius-accounting-address" => {
+                    let v = value("--radius-accounting-address")?;
+                    let a = num("--radius-accounting-address", v)?;
+                    let last = self
+                        .radius
+                        .last_mut()
+                        .filter(|_| cli_radius)
+                        .ok_or_else(|| invalid("--radius-accounting-address", "follows a --radius"))?;
+                    last.accounting_address = Some(a);
+                }
                 "--no-radius-accounting" => self.radius_accounting = false,
                 "--pool" => self.pool = value("--pool")?.to_owned(),
                 "--dns" => {
@@ -441,6 +452,19 @@ impl ServerOptions {
                 s.require_message_authenticator = !self.radius_allow_unsigned;
                 servers.push(s);
             }
+            if self.radius_accounting {
+                for r in &self.radius {
+                    let mut address = r.address;
+                    address.set_port(r.address.port().wrapping_add(1));
+                    let mut s = l2sec_radius_auth::ServerConfig::new(
+                        r.accounting_address.unwrap_or(address),
+                        r.secret.expose(),
+                        l2sec_radius_auth::ServerRole::Accounting,
+                    );
+                    s.require_message_authenticator = !self.radius_allow_unsigned;
+                    servers.push(s);
+                }
+            }
             let nas = l2sec_radius_auth::NasIdentity { ip_address: None, identifier: Some("l2sec".into()) };
             config.radius = Some(l2sec_radius_auth::ClientConfig::new(nas, servers));
         }
@@ -504,6 +528,7 @@ mod tests {
         assert_eq!(o.psk.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(o.dns, vec![Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(9, 9, 9, 9)]);
         assert_eq!(o.radius.len(), 2);
+        assert_eq!(o.radius[1].secret.expose(), "other");
         assert_eq!(o.radius[1].accounting_address, Some("127.0.0.2:1900".parse().unwrap()));
         assert_eq!(o.events, EventFormat::Json);
         assert_eq!(o.tun.as_deref(), Some("l2sec0"));
@@ -594,7 +619,28 @@ mod tests {
         assert_eq!((s.config.ike_port, s.config.natt_port, s.config.l2tp_port), (1, 2, Some(3)));
         assert_eq!(s.config.lns.ppp.ipcp.local, Some(Ipv4Addr::new(10, 1, 0, 1)));
         assert_eq!(s.config.lns.ppp.ipcp.dns, [Some(Ipv4Addr::new(10, 1, 0, 1)), None]);
-        assert!(s.config.radius.is_some());
+        // Authentication at 1812 and accounting at the next port.
+        let radius = s.config.radius.unwrap();
+        let roles: Vec<(u16, l2sec_radius_auth::ServerRole)> =
+            radius.servers.iter().map(|s| (s.address.port(), s.role)).collect();
+        assert_eq!(
+            roles,
+            [
+                (1812, l2sec_radius_auth::ServerRole::Authentication),
+                (1813, l2sec_radius_auth::ServerRole::Accounting)
+            ]
+        );
+        let (o, _) = ServerOptions::from_args(args(
+            "--psk k --radius 127.0.0.1:18127 --radius-secret s --radius-accounting-address 127.0.0.1:18137",
+        ))
+        .unwrap();
+        let radius = o.build(None).unwrap().config.radius.unwrap();
+        assert_eq!(radius.servers[1].address.port(), 18137);
+        let (o, _) = ServerOptions::from_args(args(
+            "--psk k --radius 127.0.0.1:1812 --radius-secret s --no-radius-accounting",
+        ))
+        .unwrap();
+        assert_eq!(o.build(None).unwrap().config.radius.unwrap().servers.len(), 1);
     }
 
     #[test]

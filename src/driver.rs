@@ -24,8 +24,10 @@ use crate::ike_v1::{IkeEvent, IkeV1Server};
 use crate::ipsec_lns::{IpsecLns, Received};
 use crate::lns::{LnsConfig, LnsEvent};
 
+mod accounting;
 mod session;
 mod shutdown;
+mod tun_sink;
 
 pub use session::{ClientSession, PacketSink, SessionReport};
 mod ikev2;
@@ -67,6 +69,8 @@ pub struct ServerConfig {
     pub mss_clamp: bool,
     /// Use this Linux TUN device as the packet sink instead of the virtual network.
     pub tun: Option<String>,
+    /// Dead Peer Detection timing for every IKEv1 peer.
+    pub dpd: l2sec_ike::v1::dpd::DpdConfig,
 }
 
 impl ServerConfig {
@@ -134,6 +138,7 @@ impl ServerConfig {
             outer_mtu: Some(1500),
             mss_clamp: true,
             tun: None,
+            dpd: l2sec_ike::v1::dpd::DpdConfig::default(),
         }
     }
 }
@@ -181,6 +186,8 @@ pub enum ServerEvent {
     SessionDown {
         /// The address it had.
         address: Option<Ipv4Addr>,
+        /// Why (the first layer that ended it).
+        cause: crate::lns::DownCause,
     },
     /// Something was refused or failed (a bad packet, a failed exchange).
     Error(String),
@@ -220,9 +227,11 @@ impl ServerEvent {
             Self::IpcpUp { user, address } => {
                 format!(r#"{{"event":"ipcp_up","user":"{}","address":"{address}"}}"#, esc(user))
             }
-            Self::SessionDown { address } => match address {
-                Some(a) => format!(r#"{{"event":"session_down","address":"{a}"}}"#),
-                None => r#"{"event":"session_down"}"#.to_owned(),
+            Self::SessionDown { address, cause } => match address {
+                Some(a) => {
+                    format!(r#"{{"event":"session_down","address":"{a}","cause":"{}"}}"#, cause.as_str())
+                }
+                None => format!(r#"{{"event":"session_down","cause":"{}"}}"#, cause.as_str()),
             },
             Self::Error(e) => format!(r#"{{"event":"error","message":"{}"}}"#, esc(e)),
         }
@@ -239,6 +248,8 @@ struct RadiusBackend {
         l2sec_radius_auth::RequestHandle,
         (l2sec_l2tp::SessionHandle, l2sec_ppp::AuthRequestId, String),
     >,
+    /// Accounting, when the configuration has accounting servers.
+    accounting: Option<accounting::Accounting>,
 }
 
 /// The server: sockets plus the sans-IO machines.
@@ -255,6 +266,8 @@ pub struct Server {
     tunnel_address: Ipv4Addr,
     radius: Option<RadiusBackend>,
     keylog: Option<KeyLog>,
+    /// The TUN device that replaces the virtual network, if any (tun_sink module).
+    tun: Option<crate::tun::TunDevice>,
 }
 
 /// Wireshark's decryption tables, rewritten whole as SAs appear.
@@ -307,21 +320,35 @@ fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 impl Server {
     /// Binds the sockets. Fails if a port is taken.
     pub fn bind(config: ServerConfig) -> io::Result<Self> {
-        if config.tun.is_some() {
-            return Err(io::Error::other("tun: a TUN packet sink is not implemented yet in the server"));
-        }
         let tunnel_address = config.lns.ppp.ipcp.local.unwrap_or(Ipv4Addr::new(198, 51, 100, 1));
+        let tun = match config.tun.as_deref() {
+            Some(name) => {
+                let mtu = crate::mtu::conservative_mru(config.outer_mtu.unwrap_or(1500));
+                let mut t =
+                    crate::tun::TunDevice::open_server(name, tunnel_address, config.lns.pool.prefix(), mtu)
+                        .map_err(|e| io::Error::new(e.kind(), format!("tun {name}: {e}")))?;
+                t.set_clamp(config.mss_clamp.then_some(mtu));
+                Some(t)
+            }
+            None => None,
+        };
         let ike_socket = udp(SocketAddr::new(config.listen, config.ike_port))?;
         let natt_socket = udp(SocketAddr::new(config.listen, config.natt_port))?;
         let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
-        let ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        let mut ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
+        ike.set_dpd_config(config.dpd);
         let ike2 = crate::ike_v2::IkeV2Server::new(config.ikev2, local, &mut rng);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
             Some(c) => Some(RadiusBackend {
+                accounting: c
+                    .servers
+                    .iter()
+                    .any(|s| s.role == l2sec_radius_auth::ServerRole::Accounting)
+                    .then(|| accounting::Accounting::new(rand_core::Rng::next_u32(&mut rng))),
                 client: l2sec_radius_auth::Client::new(c, os_seeded()?)
                     .map_err(|e| io::Error::other(e.to_string()))?,
                 sockets: Vec::new(),
@@ -341,6 +368,7 @@ impl Server {
             tunnel_address,
             radius,
             keylog: config.keylog.map(KeyLog::open).transpose()?,
+            tun,
         })
     }
 
@@ -421,6 +449,7 @@ impl Server {
             if self.data.poll_timeout().is_some_and(|t| t <= now) {
                 self.data.handle_timeout(now);
             }
+            busy |= self.read_tun(&mut out)?;
             self.flush(now, &mut out, &mut on_event)?;
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
@@ -462,6 +491,9 @@ impl Server {
 
     /// IP from a client: the virtual network answers echo requests to the server.
     fn answer_ip(&mut self, packet: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        if self.tun.is_some() {
+            return self.write_tun(packet);
+        }
         let mut reply = Vec::new();
         if crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
             && let Ok(t) = self.data.send_ip(&reply, out)
@@ -531,7 +563,7 @@ impl Server {
                     Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
                 },
                 IkeEvent::PeerGone { conn, remote, dead } => {
-                    self.data.close_connection(now, conn);
+                    self.data.end_connection(now, conn, dead);
                     on_event(&ServerEvent::IkeDown { remote, dead });
                 }
                 IkeEvent::Failed { remote, error } => {
@@ -570,13 +602,17 @@ impl Server {
                         on_event(&ServerEvent::Error(e.to_string()));
                     }
                 }
-                LnsEvent::SessionUp { username, address, .. } => {
+                LnsEvent::SessionUp { session, peer, username, address } => {
+                    self.account_start(now, session, peer, &username, address, on_event);
                     on_event(&ServerEvent::IpcpUp {
                         user: String::from_utf8_lossy(&username).into_owned(),
                         address,
                     });
                 }
-                LnsEvent::SessionDown { address, .. } => on_event(&ServerEvent::SessionDown { address }),
+                LnsEvent::SessionDown { session, address, usage } => {
+                    self.account_stop(now, session, &usage, on_event);
+                    on_event(&ServerEvent::SessionDown { address, cause: usage.cause })
+                }
                 _ => {}
             }
         }
@@ -614,6 +650,11 @@ impl Server {
                 }
             };
             let Some((session, id, user)) = r.pending.remove(&handle) else { continue };
+            if let (Some(acct), Some(l2sec_radius_auth::Reply::AccessAccept(a))) =
+                (r.accounting.as_mut(), &reply)
+            {
+                acct.accepted(session, a.class.clone());
+            }
             let verdict = crate::radius_ppp::verdict(reply.as_ref());
             let ok = matches!(verdict, l2sec_ppp::AuthVerdict::Accept(_));
             on_event(&ServerEvent::PppAuth { user, ok });
@@ -674,11 +715,20 @@ pub struct ClientConnection {
 impl ClientConnection {
     /// Opens the sockets and sends the first IKE message (IKEv1).
     pub fn start(run: &ClientRun) -> io::Result<Self> {
-        Self::start_ike(run, crate::client::IkeVersion::V1)
+        Self::start_with(run, |_| {})
     }
 
     /// Opens the sockets and sends the first message of IKE version `ike`.
     pub fn start_ike(run: &ClientRun, ike: crate::client::IkeVersion) -> io::Result<Self> {
+        Self::start_with(run, |c| c.ike = ike)
+    }
+
+    /// [`start`](Self::start), with a last say on the client's configuration (IKE version,
+    /// DPD timing, proposals).
+    pub fn start_with(
+        run: &ClientRun,
+        tweak: impl FnOnce(&mut crate::client::ClientConfig),
+    ) -> io::Result<Self> {
         use crate::client::{ClientConfig, L2tpIpsecClient};
         let server = run.server;
         let any = SocketAddr::new(
@@ -691,7 +741,7 @@ impl ClientConnection {
         natt_socket.connect(SocketAddr::new(server.ip(), run.natt_port))?;
         let local = ike_socket.local_addr()?;
         let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
-        config.ike = ike;
+        tweak(&mut config);
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -757,7 +807,12 @@ impl ClientConnection {
                     self.address = Some(address);
                     self.peer = Some(peer);
                 }
-                ClientEvent::Failed(e) if self.address.is_none() || e.contains("down") => {
+                ClientEvent::Failed(e)
+                    if self.address.is_none()
+                        || e.contains("down")
+                        || e.contains("DPD")
+                        || e.contains("deleted") =>
+                {
                     self.failure = Some(e)
                 }
                 _ => {}

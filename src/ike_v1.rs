@@ -123,6 +123,7 @@ pub struct IkeV1Server {
     next_conn: u32,
     out: VecDeque<IkeTransmit>,
     events: VecDeque<IkeEvent>,
+    dpd_config: DpdConfig,
 }
 
 impl std::fmt::Debug for IkeV1Server {
@@ -152,7 +153,13 @@ impl IkeV1Server {
             next_conn: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            dpd_config: DpdConfig::default(),
         }
+    }
+
+    /// Dead Peer Detection timing for peers that complete phase 1 from now on.
+    pub fn set_dpd_config(&mut self, config: DpdConfig) {
+        self.dpd_config = config;
     }
 
     fn rng(&mut self) -> ChaCha20Rng {
@@ -283,8 +290,7 @@ impl IkeV1Server {
                     if let Some(ctx) = peer.context.clone() {
                         let mut seed = [0u8; 32];
                         rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
-                        peer.dpd =
-                            Some(Dpd::new(ctx, DpdConfig::default(), ChaCha20Rng::from_seed(seed), now));
+                        peer.dpd = Some(Dpd::new(ctx, self.dpd_config, ChaCha20Rng::from_seed(seed), now));
                     }
                     let keylog = peer
                         .context

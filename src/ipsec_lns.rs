@@ -120,40 +120,6 @@ pub struct IpsecLns<R> {
     allow_plaintext: bool,
     /// The outer path MTU: PPP MRUs are computed from it and each connection's SA.
     outer_mtu: Option<u16>,
-    /// The PPP sessions of each connection's L2TP tunnels, learnt from the LNS events,
-    /// so that a connection's end can end its sessions ([`IpsecLns::close_connection`]).
-    sessions: ConnSessions,
-}
-
-/// Which connection each L2TP tunnel runs in, and the sessions that asked to
-/// authenticate.
-#[derive(Debug, Default)]
-struct ConnSessions {
-    tunnels: HashMap<l2tp::TunnelId, ConnId>,
-    sessions: HashMap<l2tp::SessionHandle, ConnId>,
-}
-
-impl ConnSessions {
-    fn observe(&mut self, ev: &LnsEvent<L2tpPeer>) {
-        match ev {
-            LnsEvent::TunnelUp { tunnel, peer: L2tpPeer::Ipsec { conn, .. } } => {
-                self.tunnels.insert(*tunnel, *conn);
-            }
-            LnsEvent::TunnelDown { tunnel, .. } => {
-                self.tunnels.remove(tunnel);
-                self.sessions.retain(|s, _| s.tunnel != *tunnel);
-            }
-            LnsEvent::Authenticate { session, .. } | LnsEvent::SessionUp { session, .. } => {
-                if let Some(conn) = self.tunnels.get(&session.tunnel) {
-                    self.sessions.insert(*session, *conn);
-                }
-            }
-            LnsEvent::SessionDown { session, .. } | LnsEvent::PoolExhausted { session } => {
-                self.sessions.remove(session);
-            }
-            _ => {}
-        }
-    }
 }
 
 impl<R> std::fmt::Debug for IpsecLns<R> {
@@ -177,7 +143,6 @@ impl<R: CryptoRng> IpsecLns<R> {
             spi_conn: HashMap::new(),
             allow_plaintext,
             outer_mtu: None,
-            sessions: ConnSessions::default(),
         }
     }
 
@@ -228,6 +193,12 @@ impl<R: CryptoRng> IpsecLns<R> {
         self.conns.iter().map(|(id, c)| (*id, c.inbound_spis.clone())).collect()
     }
 
+    /// The current outer address of a connection's peer.
+    #[must_use]
+    pub fn remote_of(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(&conn).map(|c| c.remote)
+    }
+
     /// Hangs every PPP session up politely (LCP Terminate; CDN follows).
     pub fn close_all_sessions(&mut self, now: Instant, reason: &str) {
         self.lns.close_all_sessions(now, reason);
@@ -260,15 +231,13 @@ impl<R: CryptoRng> IpsecLns<R> {
         }
     }
 
-    /// Ends a connection (IKE Delete, dead peer): hangs up the PPP sessions of its L2TP
-    /// tunnels (their addresses return to the pool once PPP has finished, within its
-    /// Terminate-Request retries, with [`LnsEvent::SessionDown`]) and removes its SAs.
-    pub fn close_connection(&mut self, now: Instant, conn: ConnId) {
-        let sessions: Vec<l2tp::SessionHandle> =
-            self.sessions.sessions.iter().filter(|(_, c)| **c == conn).map(|(s, _)| *s).collect();
-        for s in sessions {
-            let _ = self.lns.close_session(now, s, "IPsec connection ended");
-        }
+    /// Ends a connection whose IKE side is gone (Delete, DPD): its L2TP tunnels and PPP
+    /// sessions end now (their addresses return to the pool), then its SAs are removed.
+    /// `dead`: Dead Peer Detection gave up on it (rather than a Delete).
+    pub fn end_connection(&mut self, now: Instant, conn: ConnId, dead: bool) {
+        let cause =
+            if dead { crate::lns::DownCause::LostService } else { crate::lns::DownCause::UserRequest };
+        self.lns.close_tunnels_of(now, cause, |p| matches!(p, L2tpPeer::Ipsec { conn: c, .. } if *c == conn));
         self.remove_connection(conn);
     }
 
@@ -387,9 +356,7 @@ impl<R: CryptoRng> IpsecLns<R> {
 
     /// The next event of the L2TP/PPP layer.
     pub fn poll_event(&mut self) -> Option<LnsEvent<L2tpPeer>> {
-        let ev = self.lns.poll_event()?;
-        self.sessions.observe(&ev);
-        Some(ev)
+        self.lns.poll_event()
     }
 
     /// Answers an [`LnsEvent::Authenticate`].

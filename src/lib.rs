@@ -28,6 +28,7 @@ pub mod mtu;
 pub mod pool;
 pub mod radius_ppp;
 pub mod signals;
+pub mod tun;
 pub mod virtual_net;
 
 pub use l2sec_esp as esp;

@@ -77,12 +77,67 @@ pub enum LnsEvent<P> {
         session: SessionHandle,
         /// The address it had, if one was assigned.
         address: Option<Ipv4Addr>,
+        /// What went through it and why it ended (for accounting).
+        usage: SessionUsage,
     },
     /// No address was free for a new session; it was refused.
     PoolExhausted {
         /// The refused session.
         session: SessionHandle,
     },
+}
+
+/// Why a session ended, in the terms of RADIUS accounting (RFC 2866 §5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DownCause {
+    /// The client hung up (LCP Terminate, CDN or StopCCN from it, or its IKE Delete).
+    #[default]
+    UserRequest,
+    /// The client stopped answering (PPP echo, L2TP retransmissions).
+    LostCarrier,
+    /// The layer below went away (Dead Peer Detection declared the IPsec peer dead).
+    LostService,
+    /// The server closed this session ([`Lns::close_session`]).
+    AdminReset,
+    /// The server is shutting down ([`Lns::close_all_sessions`]).
+    AdminReboot,
+    /// Authentication failed or the PPP negotiation broke down.
+    UserError,
+}
+
+impl DownCause {
+    /// A short name for logs and JSON events (the RADIUS value's name, in lower case).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRequest => "user-request",
+            Self::LostCarrier => "lost-carrier",
+            Self::LostService => "lost-service",
+            Self::AdminReset => "admin-reset",
+            Self::AdminReboot => "admin-reboot",
+            Self::UserError => "user-error",
+        }
+    }
+}
+
+/// A session's traffic and lifetime, reported when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionUsage {
+    /// The authenticated user name (empty if authentication never happened).
+    pub username: Vec<u8>,
+    /// When IPCP came up, if it did.
+    pub up_since: Option<Instant>,
+    /// IPv4 packets from the client.
+    pub input_packets: u64,
+    /// Their octets (IP header included).
+    pub input_octets: u64,
+    /// IPv4 packets to the client.
+    pub output_packets: u64,
+    /// Their octets.
+    pub output_octets: u64,
+    /// Why it ended.
+    pub cause: DownCause,
 }
 
 /// Errors of the LNS composition.
@@ -118,6 +173,12 @@ struct Client {
     up: bool,
     /// The MRU we offered.
     mru: u16,
+    /// Traffic, start time and (once known) why it ends.
+    usage: SessionUsage,
+    /// Whether `address` came from the pool (a RADIUS Framed-IP-Address may not).
+    pooled: bool,
+    /// Why it ends: the first layer that decided (`None`: not decided yet).
+    cause: Option<DownCause>,
 }
 
 /// L2TP tunnels and sessions, a PPP authenticator per session, and an address pool.
@@ -209,7 +270,13 @@ where
                     Some(Datagram::Ipv4(packet)) => {
                         let source = packet.get(12..16).map(|s| Ipv4Addr::new(s[0], s[1], s[2], s[3]));
                         match (source, address) {
-                            (Some(s), Some(a)) if s == a => Ok(Some((session, Datagram::Ipv4(packet)))),
+                            (Some(s), Some(a)) if s == a => {
+                                if let Some(c) = self.clients.get_mut(&session) {
+                                    c.usage.input_packets += 1;
+                                    c.usage.input_octets += packet.len() as u64;
+                                }
+                                Ok(Some((session, Datagram::Ipv4(packet))))
+                            }
                             (Some(from), _) => Err(LnsError::Spoofed { session, from }),
                             (None, _) => Ok(None),
                         }
@@ -228,11 +295,42 @@ where
         id: AuthRequestId,
         verdict: AuthVerdict,
     ) -> Result<(), LnsError> {
+        let mut verdict = verdict;
+        if let AuthVerdict::Accept(a) = &mut verdict {
+            a.peer_address = a.peer_address.filter(|want| self.assign_address(session, *want));
+        }
         let c = self.clients.get_mut(&session).ok_or(LnsError::UnknownSession)?;
+        if matches!(verdict, AuthVerdict::Reject(_)) {
+            c.cause.get_or_insert(DownCause::UserError);
+        }
         c.ppp.answer_auth(now, id, verdict)?;
         self.pending.push_back(session);
         self.process_ppp_events(now, session);
         Ok(())
+    }
+
+    /// Gives `session` the address `want` (a RADIUS Framed-IP-Address) instead of the one
+    /// the pool lent it. Refused (false) if another session or the server has it, or it is
+    /// a pool address in use; the pool's address is then kept.
+    fn assign_address(&mut self, session: SessionHandle, want: Ipv4Addr) -> bool {
+        let Some(c) = self.clients.get(&session) else { return false };
+        if c.address == Some(want) {
+            return true;
+        }
+        if self.by_address.contains_key(&want) || self.ppp_template.ipcp.local == Some(want) {
+            return false;
+        }
+        let in_pool = self.pool.contains(want);
+        if in_pool && self.pool.take(want).is_err() {
+            return false;
+        }
+        let c = self.clients.get_mut(&session).expect("checked above");
+        if let (Some(old), true) = (c.address, c.pooled) {
+            self.pool.release(old);
+        }
+        c.address = Some(want);
+        c.pooled = in_pool;
+        true
     }
 
     /// Hangs a session up politely (LCP Terminate, then CDN).
@@ -243,6 +341,7 @@ where
         reason: &str,
     ) -> Result<(), LnsError> {
         let c = self.clients.get_mut(&session).ok_or(LnsError::UnknownSession)?;
+        c.cause.get_or_insert(DownCause::AdminReset);
         c.ppp.close(now, reason);
         self.pending.push_back(session);
         self.process_ppp_events(now, session);
@@ -253,6 +352,9 @@ where
     pub fn close_all_sessions(&mut self, now: Instant, reason: &str) {
         let sessions: Vec<SessionHandle> = self.clients.keys().copied().collect();
         for session in sessions {
+            if let Some(c) = self.clients.get_mut(&session) {
+                c.cause.get_or_insert(DownCause::AdminReboot);
+            }
             let _ = self.close_session(now, session, reason);
         }
     }
@@ -283,6 +385,38 @@ where
         Some(c.mru.min(c.ppp.peer_mru()))
     }
 
+    /// Ends at once every tunnel (and its sessions) whose peer `gone` picks, when the
+    /// layer below is gone (IKE Delete, DPD): StopCCN is attempted, sessions end and their
+    /// addresses return to the pool now rather than at the L2TP keepalive timeout.
+    pub fn close_tunnels_of(&mut self, now: Instant, cause: DownCause, gone: impl Fn(&P) -> bool) {
+        for (s, c) in &mut self.clients {
+            if self.l2tp.tunnel(s.tunnel).is_some_and(|t| gone(&t.peer)) {
+                c.cause.get_or_insert(cause);
+            }
+        }
+        let mut tunnels: Vec<TunnelId> = self
+            .clients
+            .keys()
+            .filter(|s| self.l2tp.tunnel(s.tunnel).is_some_and(|t| gone(&t.peer)))
+            .map(|s| s.tunnel)
+            .collect();
+        tunnels.sort_unstable_by_key(|t| t.0);
+        tunnels.dedup();
+        for t in tunnels {
+            let _ = self.l2tp.close_tunnel(now, t, l2tp::stopccn_result::GENERAL_ERROR);
+        }
+        self.process_l2tp_events(now);
+        let orphans: Vec<SessionHandle> = self
+            .clients
+            .keys()
+            .filter(|s| self.l2tp.tunnel(s.tunnel).is_none_or(|t| gone(&t.peer)))
+            .copied()
+            .collect();
+        for s in orphans {
+            self.end_session(now, s);
+        }
+    }
+
     /// Number of L2TP tunnels (including ones closing).
     #[must_use]
     pub fn tunnel_count(&self) -> usize {
@@ -301,10 +435,15 @@ where
         self.frame.clear();
         c.ppp.datagram_header(Datagram::Ipv4(packet), &mut self.frame)?;
         let header = &self.frame;
-        Ok(self.l2tp.encapsulate_with(session, buf, |b| {
+        let t = self.l2tp.encapsulate_with(session, buf, |b| {
             b.extend_from_slice(header);
             b.extend_from_slice(packet);
-        })?)
+        })?;
+        if let Some(c) = self.clients.get_mut(&session) {
+            c.usage.output_packets += 1;
+            c.usage.output_octets += packet.len() as u64;
+        }
+        Ok(t)
     }
 
     /// The next datagram to send (control messages first, then PPP frames), appended to
@@ -377,7 +516,15 @@ where
                     let _ = self.l2tp.accept_call(now, session);
                 }
                 l2tp::Event::SessionUp { session, .. } => self.start_ppp(now, session),
-                l2tp::Event::SessionDown { session, .. } => self.end_session(now, session),
+                l2tp::Event::SessionDown { session, reason } => {
+                    if let (Some(c), l2tp::CloseReason::RetriesExhausted) =
+                        (self.clients.get_mut(&session), &reason)
+                        && c.usage.cause == DownCause::UserRequest
+                    {
+                        c.usage.cause = DownCause::LostCarrier;
+                    }
+                    self.end_session(now, session)
+                }
                 _ => {}
             }
         }
@@ -399,8 +546,19 @@ where
         rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
         let mut ppp = ppp::Session::new(config, ChaCha20Rng::from_seed(seed));
         ppp.open(now);
-        self.clients
-            .insert(session, Client { ppp, address: Some(address), username: Vec::new(), up: false, mru });
+        self.clients.insert(
+            session,
+            Client {
+                ppp,
+                address: Some(address),
+                username: Vec::new(),
+                up: false,
+                mru,
+                usage: SessionUsage::default(),
+                pooled: true,
+                cause: None,
+            },
+        );
         self.pending.push_back(session);
         self.process_ppp_events(now, session);
     }
@@ -409,10 +567,15 @@ where
         if let Some(mut c) = self.clients.remove(&session) {
             c.ppp.lower_down(now);
             if let Some(a) = c.address {
-                self.pool.release(a);
+                if c.pooled {
+                    self.pool.release(a);
+                }
                 self.by_address.remove(&a);
             }
-            self.events.push_back(LnsEvent::SessionDown { session, address: c.address });
+            let mut usage = c.usage;
+            usage.username = c.username;
+            usage.cause = c.cause.unwrap_or_default();
+            self.events.push_back(LnsEvent::SessionDown { session, address: c.address, usage });
         }
     }
 
@@ -427,6 +590,7 @@ where
                 }
                 ppp::Event::Ipv4Up(params) => {
                     c.up = true;
+                    c.usage.up_since.get_or_insert(now);
                     let address = params.peer;
                     c.address = Some(address);
                     self.by_address.insert(address, session);
@@ -439,6 +603,13 @@ where
                             address,
                         });
                     }
+                }
+                ppp::Event::EchoTimeout => {
+                    c.cause.get_or_insert(DownCause::LostCarrier);
+                }
+                // The link went down without a cause of ours: the client hung up.
+                ppp::Event::LinkDown => {
+                    c.cause.get_or_insert(DownCause::UserRequest);
                 }
                 ppp::Event::Ipv4Down => {
                     c.up = false;

@@ -50,6 +50,13 @@ pub fn ppp_mru_with(outer_mtu: u16, esp_len: impl Fn(usize) -> usize) -> u16 {
     u16::try_from(mru).unwrap_or(MAX_MRU).clamp(MIN_MRU, MAX_MRU)
 }
 
+/// An MRU that fits `outer_mtu` with any transform the server proposes (AES-CBC with a
+/// 16-byte ICV is the largest), for a device shared by all sessions.
+#[must_use]
+pub fn conservative_mru(outer_mtu: u16) -> u16 {
+    ppp_mru_with(outer_mtu, |p| 8 + 16 + (p + 2).next_multiple_of(16) + 16)
+}
+
 /// The MSS that fits an IP MTU of `mtu` (IPv4 and TCP headers without options: 40 bytes).
 #[must_use]
 pub fn mss_for_mtu(mtu: u16) -> u16 {
@@ -244,6 +251,61 @@ mod tests {
                 p[9] = 6;
             }
             let _ = clamp_mss(&mut p, 500);
+        }
+    }
+
+    /// A TCP SYN from `nops` NOPs, an MSS option, then `tail` option bytes (padded to a
+    /// multiple of 4 with NOPs) and a payload, with valid IPv4 and TCP checksums.
+    fn syn(nops: usize, mss: u16, tail: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut opts = vec![1u8; nops];
+        opts.extend_from_slice(&[2, 4]);
+        opts.extend_from_slice(&mss.to_be_bytes());
+        opts.extend_from_slice(tail);
+        while !opts.len().is_multiple_of(4) {
+            opts.push(1);
+        }
+        let tcp_len = 20 + opts.len() + payload.len();
+        let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1];
+        p[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        let sum = l2sec_esp::natt::internet_checksum(&p);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        let mut tcp = vec![0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x02, 0xff, 0xff, 0, 0, 0, 0];
+        tcp[12] = (((20 + opts.len()) / 4) as u8) << 4;
+        tcp.extend_from_slice(&opts);
+        tcp.extend_from_slice(payload);
+        p.extend_from_slice(&tcp);
+        let sum = tcp_checksum(&p);
+        p[36..38].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn clamping_keeps_the_checksum_valid(
+            nops in 0usize..8,
+            mss in 0u16..=u16::MAX,
+            max in 0u16..=u16::MAX,
+            tail in proptest::collection::vec(proptest::sample::select(vec![1u8]), 0..8),
+            payload in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..64),
+        ) {
+            let mut p = syn(nops, mss, &tail, &payload);
+            proptest::prop_assert_eq!(tcp_checksum(&p), 0);
+            let changed = clamp_mss(&mut p, max);
+            proptest::prop_assert_eq!(changed, mss > max);
+            let at = 40 + nops + 2;
+            proptest::prop_assert_eq!(u16::from_be_bytes([p[at], p[at + 1]]), mss.min(max));
+            proptest::prop_assert_eq!(tcp_checksum(&p), 0, "checksum after clamping");
+        }
+
+        #[test]
+        fn arbitrary_packets_never_panic(mut p in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..120), max in 0u16..=u16::MAX) {
+            if p.len() > 9 {
+                p[0] = 0x40 | (p[0] & 0x0f);
+                p[9] = 6;
+            }
+            let before = p.len();
+            let _ = clamp_mss(&mut p, max);
+            proptest::prop_assert_eq!(p.len(), before);
         }
     }
 

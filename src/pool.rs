@@ -53,6 +53,12 @@ impl AddressPool {
         self.network + 1
     }
 
+    /// The prefix length of the pool's subnet.
+    #[must_use]
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// The first host address (e.g. .1 of a /24): the usual server tunnel address.
     #[must_use]
     pub fn first_host(&self) -> Ipv4Addr {

@@ -41,6 +41,13 @@ fn authenticator_response(message: &[u8]) -> Option<[u8; 20]> {
     Some(out)
 }
 
+/// RFC 2865 §5.8: a Framed-IP-Address to give the client, except the two special values
+/// 255.255.255.255 (let the user choose) and 255.255.255.254 (the NAS picks from its pool),
+/// for which the pool's address stands.
+fn framed_address(a: Option<std::net::Ipv4Addr>) -> Option<std::net::Ipv4Addr> {
+    a.filter(|a| !a.is_unspecified() && u32::from(*a) < 0xffff_fffe)
+}
+
 /// The PPP verdict for a RADIUS answer (`None`: the request timed out or failed).
 #[must_use]
 pub fn verdict(reply: Option<&Reply>) -> AuthVerdict {
@@ -61,7 +68,7 @@ pub fn verdict(reply: Option<&Reply>) -> AuthVerdict {
                     .as_ref()
                     .and_then(|s| authenticator_response(&s.message)),
                 mppe,
-                peer_address: None,
+                peer_address: framed_address(a.framed_ip_address),
             })
         }
         Some(Reply::AccessReject(r)) => {
@@ -89,6 +96,25 @@ mod tests {
         );
         assert_eq!(authenticator_response(b"S=407A"), None);
         assert_eq!(authenticator_response(b"E=691"), None);
+    }
+
+    #[test]
+    fn framed_ip_address_becomes_the_peer_address_except_the_special_values() {
+        use std::net::Ipv4Addr;
+        let accept = |a: Option<Ipv4Addr>| {
+            let r = Reply::AccessAccept(Box::new(l2sec_radius_auth::AccessAccept {
+                framed_ip_address: a,
+                ..Default::default()
+            }));
+            match verdict(Some(&r)) {
+                AuthVerdict::Accept(a) => a.peer_address,
+                _ => panic!("rejected"),
+            }
+        };
+        assert_eq!(accept(Some(Ipv4Addr::new(192, 0, 2, 10))), Some(Ipv4Addr::new(192, 0, 2, 10)));
+        assert_eq!(accept(Some(Ipv4Addr::BROADCAST)), None);
+        assert_eq!(accept(Some(Ipv4Addr::new(255, 255, 255, 254))), None);
+        assert_eq!(accept(None), None);
     }
 
     #[test]

@@ -135,8 +135,8 @@ impl Mixed {
                         let (i, o) = child.esp_params().unwrap();
                         self.data.install_child_sa(conn, remote, &i, &o).unwrap();
                     }
-                    IkeV2Event::PeerGone { conn, .. } => {
-                        self.data.close_connection(now, conn);
+                    IkeV2Event::PeerGone { conn, dead, .. } => {
+                        self.data.end_connection(now, conn, dead);
                         self.gone += 1;
                     }
                     _ => {}

@@ -1,7 +1,8 @@
 //! SIGINT/SIGTERM: the example server and client hang up politely, and the peer sees each
 //! layer go: PPP LCP Terminate, L2TP CDN/StopCCN, IKE Deletes of the ESP and ISAKMP SAs.
-//! The examples run as processes (built by `cargo test`, which builds the examples) over
-//! real UDP sockets on 127.0.0.1.
+//! The examples run as processes over real UDP sockets on 127.0.0.1. `cargo test` builds
+//! the examples first; `cargo test --test shutdown` alone does not: run
+//! `cargo build --examples` before it, or it tests stale (or missing) binaries.
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use l2sec::client::ClientEvent;
 use l2sec::driver::{ClientConnection, ClientRun, Server, ServerConfig, ServerEvent};
+use l2sec::lns::DownCause;
 use l2sec::pool::AddressPool;
 use l2sec_ppp::secrets::ChapSecrets;
 
@@ -143,6 +145,7 @@ fn server_sigterm_hangs_up_every_layer_and_the_client_sees_it() {
     assert!(events_text.contains("server deleted the SAs"), "client events:\n{events_text}");
     let said = said.join("\n");
     assert!(said.contains(r#""event":"session_down""#), "server events:\n{said}");
+    assert!(said.contains(r#""cause":"admin-reboot""#), "server events:\n{said}");
     assert!(said.contains(r#""event":"ike_down""#), "server events:\n{said}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -191,7 +194,9 @@ fn client_sigterm_hangs_up_and_the_server_frees_the_session() {
     let (mut session_down, mut ike_down) = (false, false);
     while Instant::now() < until && !(session_down && ike_down) {
         let seen = seen.lock().unwrap();
-        session_down = seen.iter().any(|e| matches!(e, ServerEvent::SessionDown { address: Some(_) }));
+        session_down = seen.iter().any(|e| {
+            matches!(e, ServerEvent::SessionDown { address: Some(_), cause: DownCause::UserRequest })
+        });
         ike_down = seen.iter().any(|e| matches!(e, ServerEvent::IkeDown { dead: false, .. }));
         drop(seen);
         std::thread::sleep(Duration::from_millis(20));

@@ -105,7 +105,7 @@ impl Server {
                     on_event(&ServerEvent::EspUp { remote, spi_in: inbound.spi, spi_out: outbound.spi });
                 }
                 IkeV2Event::PeerGone { conn, remote, dead } => {
-                    self.data.close_connection(now, conn);
+                    self.data.end_connection(now, conn, dead);
                     on_event(&ServerEvent::IkeDown { remote, dead });
                 }
                 IkeV2Event::Failed { remote, error } => {

@@ -44,6 +44,11 @@ pub struct ClientSession<'a> {
     pub sink: Option<&'a mut dyn PacketSink>,
     /// The IKE version to speak.
     pub ike: crate::client::IkeVersion,
+    /// Dead Peer Detection timing (the default: 30 s idle, 5 probes 5 s apart); DPD is
+    /// what notices a server that vanished without a Delete.
+    pub dpd: Option<l2sec_ike::v1::dpd::DpdConfig>,
+    /// The outer path MTU (1500 when `None`), from which PPP's MRU is computed.
+    pub outer_mtu: Option<u16>,
 }
 
 impl ClientConnection {
@@ -51,6 +56,12 @@ impl ClientConnection {
     #[must_use]
     pub fn mtu(&self) -> u16 {
         self.client.mtu()
+    }
+
+    /// Our inbound ESP SPI, once negotiated.
+    #[must_use]
+    pub fn inbound_spi(&self) -> Option<u32> {
+        self.client.inbound_spi()
     }
 }
 
@@ -64,7 +75,16 @@ impl ClientSession<'_> {
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
         loop {
-            let mut c = ClientConnection::start_ike(self.run, self.ike)?;
+            let (dpd, mtu, ike) = (self.dpd, self.outer_mtu, self.ike);
+            let mut c = ClientConnection::start_with(self.run, |config| {
+                config.ike = ike;
+                if let Some(d) = dpd {
+                    config.dpd = d;
+                }
+                if let Some(m) = mtu {
+                    config.outer_mtu = m;
+                }
+            })?;
             let outcome = self.one_connection(&mut c, &mut result, &mut on_event);
             let stopping = self.stop.load(Ordering::Relaxed);
             match outcome {

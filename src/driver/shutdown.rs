@@ -14,6 +14,8 @@ use super::{ClientConnection, Server, ServerEvent};
 
 /// How long the server waits for PPP sessions to answer its Terminate-Requests.
 const PPP_GRACE: Duration = Duration::from_millis(1500);
+/// How long outstanding RADIUS requests (accounting Stops) get to be answered.
+const RADIUS_GRACE: Duration = Duration::from_secs(2);
 /// How long StopCCNs get to be acknowledged.
 const L2TP_GRACE: Duration = Duration::from_millis(500);
 
@@ -35,7 +37,10 @@ impl Server {
             connections.iter().find(|(c, _)| *c == conn).map(|(_, spis)| spis.clone()).unwrap_or_default()
         });
         let mut out = Vec::new();
-        self.flush(Instant::now(), &mut out, &mut on_event)
+        self.flush(Instant::now(), &mut out, &mut on_event)?;
+        // Accounting Stops of the sessions that just ended get a moment to be answered.
+        let radius_start = Instant::now();
+        self.run_until(|s| s.radius_idle() || radius_start.elapsed() >= RADIUS_GRACE, &mut on_event)
     }
 }
 
