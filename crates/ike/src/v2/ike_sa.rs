@@ -15,10 +15,17 @@
 //! peer's liveness ([`IkeSa::check_liveness`]) or delete the IKE SA ([`IkeSa::delete`]).
 //! The initiator honours a responder's COOKIE (RFC 7296 §2.6).
 //!
-//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
-//! a responder sending COOKIEs, fragmentation (RFC 7383), certificates, EAP. A refused
-//! first Child SA leaves an established IKE SA without Child SA
-//! ([`Event::EstablishedWithoutChild`]).
+//! On the established IKE SA (see `create_child.rs`): CREATE_CHILD_SA for more Child SAs
+//! ([`IkeSa::create_child`], optional PFS), Child SA rekey ([`IkeSa::rekey_child`]) and
+//! IKE SA rekey ([`IkeSa::rekey_ike`]) with the simultaneous-rekey rules of RFC 7296
+//! §2.8.1/§2.8.2, the same exchanges started by the peer, Delete of single Child SAs
+//! ([`IkeSa::delete_child`]), and local lifetimes (rekey at the soft one, with random
+//! jitter; delete at the hard one). Commands wait in a queue for the window. The initiator
+//! says INITIAL_CONTACT and can ask for an inner address (CP); the responder assigns what
+//! [`IkeSaConfig::internal_config`] holds.
+//!
+//! Not here yet: fragmentation (RFC 7383), certificates, EAP. A refused first Child SA
+//! leaves an established IKE SA without Child SA ([`Event::EstablishedWithoutChild`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -1119,7 +1126,8 @@ impl<R: CryptoRng> IkeSa<R> {
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         if !ours.is_empty() {
-            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &ours).ok_or(Error::Configuration("delete"))?;
+            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &ours)
+                .ok_or(Error::Configuration("delete"))?;
             c.push(&Payload::Delete(d)).map_err(|_| Error::Configuration("delete"))?;
         }
         let first = c.finish();

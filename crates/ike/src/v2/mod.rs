@@ -4,7 +4,8 @@
 //!   the protection of SK payloads with AES-CBC + HMAC or AES-GCM (RFC 5282).
 //! - [`auth`]: the pre-shared-key AUTH payload (RFC 7296 §2.15).
 //! - [`ike_sa`]: the IKE_SA_INIT + IKE_AUTH handshake with a pre-shared key, both roles,
-//!   as a sans-IO machine ending with the first Child SA.
+//!   as a sans-IO machine, then the established IKE SA: CREATE_CHILD_SA (more Child SAs,
+//!   Child SA and IKE SA rekeys), Delete, liveness, lifetimes.
 //!
 //! The messages themselves are in [`crate::wire::v2`].
 
