@@ -393,7 +393,13 @@ fn ikev2_rekeys_started_by_charon() {
     assert_log(
         &lab,
         "srv",
-        &["rekeyed", "sending CREATE_CHILD_SA request", "received CREATE_CHILD_SA response"],
+        &[
+            "generating CREATE_CHILD_SA request 0 [ N(REKEY_SA) SA No TSi TSr ]",
+            "sending DELETE for ESP CHILD_SA",
+            "generating CREATE_CHILD_SA request 2 [ SA No KE ]",
+            "parsed CREATE_CHILD_SA response 2 [ SA No KE ]",
+            "rekeyed between 192.0.2.2[192.0.2.2]...192.0.2.1[192.0.2.1]",
+        ],
     );
 }
 
@@ -515,7 +521,14 @@ fn ikev2_responder_cookie_and_virtual_ip_against_charon() {
     assert_log(
         &lab,
         "cli",
-        &["received COOKIE", "installing new virtual IP 10.99.0.7", "received DNS server attribute"],
+        &[
+            "received COOKIE notify",
+            "installing new virtual IP 10.99.0.7",
+            // Its own Child SA and IKE SA rekeys, then ours of the Child SA.
+            "generating CREATE_CHILD_SA request 2 [ N(REKEY_SA) SA No TSi TSr ]",
+            "generating CREATE_CHILD_SA request 4 [ SA No KE ]",
+            "parsed CREATE_CHILD_SA request 0 [ N(REKEY_SA) SA No TSi TSr ]",
+        ],
     );
 }
 
