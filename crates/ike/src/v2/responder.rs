@@ -232,6 +232,27 @@ mod tests {
         out
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the guard; an arbitrary well-formed request is
+        /// challenged at threshold 0 and let through with the cookie it was given.
+        #[test]
+        fn arbitrary_input_and_challenge_round_trip(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            spi in proptest::prelude::any::<[u8; 8]>(),
+            ni in proptest::collection::vec(proptest::prelude::any::<u8>(), 16..64),
+            ip in proptest::prelude::any::<[u8; 4]>(),
+        ) {
+            let now = Instant::now();
+            let peer = SocketAddr::from((ip, 500));
+            let mut g = CookieGuard::new(0, Duration::from_secs(10), ChaCha20Rng::seed_from_u64(5), now);
+            let _ = g.check(now, &junk, peer);
+            let plain = request(spi, None, &ni);
+            let CookieVerdict::Challenge(a) = g.check(now, &plain, peer).unwrap() else { panic!("no challenge") };
+            let c = cookie_of(&a);
+            proptest::prop_assert_eq!(g.check(now, &request(spi, Some(&c), &ni), peer).unwrap(), CookieVerdict::Proceed);
+        }
+    }
+
     fn cookie_of(answer: &[u8]) -> Vec<u8> {
         let m = Message::parse(answer).unwrap();
         assert!(m.header.flags.response());
