@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use l2sec_ike::child::{ChildSa, EspMode, Lifetime};
 use l2sec_ike::crypto::DhGroup;
-use l2sec_ike::v2::ike_sa::{ChildConfig, Event, Identity, IkeSa, IkeSaConfig, InternalConfig, State};
+use l2sec_ike::v2::ike_sa::{
+    ChildConfig, Event, Identity, IkeSa, IkeSaConfig, InternalConfig, MAX_CHILD_SAS, State,
+};
 use l2sec_ike::wire::v2::{ExchangeType, Message, TrafficSelector};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -582,4 +584,31 @@ fn queued_commands_run_in_order() {
         }
         assert!(*n <= 1, "window size 1");
     }
+}
+
+/// A peer cannot make the IKE SA hold Child SAs without bound: past the limit it gets
+/// NO_ADDITIONAL_SAS, and rekeying still works.
+#[test]
+fn child_sa_count_is_bounded() {
+    let now = Instant::now();
+    let (ic, rc) = configs();
+    let (mut i, mut r, first_i, _) = established_pair(now, ic, rc);
+    for _ in 1..MAX_CHILD_SAS {
+        i.create_child(now, ChildConfig::l2tp(addr(CLIENT).ip(), addr(SERVER).ip())).unwrap();
+    }
+    run(&mut i, &mut r, now, now, &mut Vec::new(), &|_| Fate::Deliver);
+    assert_eq!(r.child_spis().len(), MAX_CHILD_SAS);
+    events(&mut i);
+    events(&mut r);
+    i.create_child(now, ChildConfig::l2tp(addr(CLIENT).ip(), addr(SERVER).ip())).unwrap();
+    run(&mut i, &mut r, now, now, &mut Vec::new(), &|_| Fate::Deliver);
+    match events(&mut i).as_slice() {
+        [Event::CreateChildFailed { rekeying: None, .. }] => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(events(&mut r).is_empty());
+    i.rekey_child(now, first_i.spi_in).unwrap();
+    run(&mut i, &mut r, now, now, &mut Vec::new(), &|_| Fate::Deliver);
+    assert!(matches!(events(&mut i).as_slice(), [Event::ChildSaRekeyed { .. }, Event::ChildDeleted { .. }]));
+    assert_eq!(i.child_spis().len(), MAX_CHILD_SAS);
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 mod create_child;
-pub use create_child::InternalConfig;
+pub use create_child::{InternalConfig, MAX_CHILD_SAS};
 
 use super::auth::psk_auth;
 use super::keys::{

@@ -33,6 +33,10 @@ const NONCE_LEN: usize = 32;
 const RETIRED_LINGER: Duration = Duration::from_secs(30);
 /// Delay before a rekey the peer refused with TEMPORARY_FAILURE is tried again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Most Child SAs one IKE SA keeps (beyond it the peer gets NO_ADDITIONAL_SAS).
+pub const MAX_CHILD_SAS: usize = 64;
+/// Most old IKE SAs kept at once waiting for their Delete (the oldest is forgotten).
+const MAX_RETIRED: usize = 8;
 
 /// Addresses a responder hands out through the Configuration payload (RFC 7296 §3.15).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -698,6 +702,11 @@ impl<R: CryptoRng> IkeSa<R> {
         if sa.proposals.iter().any(|pr| pr.protocol_id == ProtocolId::Ike) {
             return self.on_rekey_ike_request(now, data, id, sa, ni, p.ke);
         }
+        let limit = if p.rekey_spi.is_some() { MAX_CHILD_SAS + MAX_RETIRED } else { MAX_CHILD_SAS };
+        if self.ext.children.len() >= limit {
+            // RFC 7296 §3.10.1: a resource limit, not an error of the peer's message.
+            return self.refuse(data, id, NotifyType::NoAdditionalSas, &[]);
+        }
         // Which Child SA it rekeys, and the policy the new one follows.
         let (config, rekeying) = match p.rekey_spi {
             Some(spi) => match self.ext.children.iter().find(|c| c.spi_out == spi) {
@@ -923,7 +932,7 @@ impl<R: CryptoRng> IkeSa<R> {
             delete: None,
             until: now + RETIRED_LINGER,
         };
-        self.ext.retired.push(old);
+        self.push_retired(old);
         if delete_old {
             let i = self.ext.retired.len() - 1;
             self.retire_with_delete(now, i);
@@ -945,9 +954,16 @@ impl<R: CryptoRng> IkeSa<R> {
         self.events.push_back(Event::IkeSaRekeyed { spis: (self.spi_i, self.spi_r), suite: new.suite });
     }
 
+    fn push_retired(&mut self, r: Retired) {
+        if self.ext.retired.len() >= MAX_RETIRED {
+            self.ext.retired.remove(0);
+        }
+        self.ext.retired.push(r);
+    }
+
     /// Keeps `new` as a retired IKE SA (a redundant one of a simultaneous rekey).
     fn retire(&mut self, now: Instant, new: NewIke, delete: bool) {
-        self.ext.retired.push(Retired {
+        self.push_retired(Retired {
             spi_i: new.spi_i,
             spi_r: new.spi_r,
             role: new.role,
