@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 mod create_child;
+mod fragment;
 pub use create_child::{InternalConfig, MAX_CHILD_SAS};
+pub use fragment::MAX_FRAGMENTS;
 
 use super::auth::psk_auth;
 use super::keys::{
@@ -171,6 +173,10 @@ pub struct IkeSaConfig {
     /// RFC 7296 §2.19: what a responder assigns when the initiator asks (the owner
     /// fills it before creating the responder, e.g. from its address pool).
     pub internal_config: Option<InternalConfig>,
+    /// RFC 7383: announce IKEV2_FRAGMENTATION_SUPPORTED and, when the peer does too,
+    /// send protected messages longer than this many bytes (at least 200) as fragments.
+    /// `None`: no fragmentation.
+    pub fragment_size: Option<usize>,
 }
 
 impl IkeSaConfig {
@@ -203,6 +209,7 @@ impl IkeSaConfig {
             initial_contact: true,
             request_internal_address: false,
             internal_config: None,
+            fragment_size: None,
         }
     }
 }
@@ -453,6 +460,8 @@ pub struct IkeSa<R> {
     events: VecDeque<Event>,
     /// Child SAs, queued commands, lifetimes and retired IKE SAs of the established SA.
     ext: create_child::Established,
+    /// RFC 7383 fragmentation.
+    frag: fragment::Fragmentation,
 }
 
 /// Values read from an IKE_SA_INIT message.
@@ -464,6 +473,7 @@ struct InitPayloads<'a> {
     nat_destination: Option<&'a [u8]>,
     cookie: Option<&'a [u8]>,
     error: Option<Notify<'a>>,
+    fragmentation: bool,
 }
 
 fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
@@ -475,6 +485,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
         nat_destination: None,
         cookie: None,
         error: None,
+        fragmentation: false,
     };
     if m.unsupported_critical_payload()?.is_some() {
         return Err(Error::UnexpectedMessage("unsupported critical payload"));
@@ -491,6 +502,9 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
                 p.nat_destination = Some(n.data);
             }
             Payload::Notify(n) if n.notify_type == NotifyType::Cookie => p.cookie = Some(n.data),
+            Payload::Notify(n) if n.notify_type == NotifyType::Ikev2FragmentationSupported => {
+                p.fragmentation = true
+            }
             Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some(n),
             _ => {}
         }
@@ -723,6 +737,7 @@ impl<R: CryptoRng> IkeSa<R> {
             retransmits: 0,
             events: VecDeque::new(),
             ext: create_child::Established::default(),
+            frag: fragment::Fragmentation::default(),
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -800,6 +815,10 @@ impl<R: CryptoRng> IkeSa<R> {
         b.push(&Payload::Nonce(&ni)).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionSourceIp, &src))).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionDestinationIp, &dst))).map_err(enc)?;
+        if self.config.fragment_size.is_some() {
+            b.push(&Payload::Notify(Notify::new(NotifyType::Ikev2FragmentationSupported, &[])))
+                .map_err(enc)?;
+        }
         b.finish().map_err(enc)?;
         self.kx = Some(kx);
         self.ni = ni;
@@ -916,7 +935,18 @@ impl<R: CryptoRng> IkeSa<R> {
         } else {
             return None;
         };
-        buf.extend_from_slice(msg);
+        let msg = msg.clone();
+        if let Some(fragments) = self.fragments_for(&msg) {
+            // RFC 7383: the first fragment now, the others right after it.
+            let mut rest = fragments.into_iter();
+            let first = rest.next()?;
+            for (k, f) in rest.enumerate() {
+                self.ext.outbox.insert(k, (f, udp_encapsulated));
+            }
+            buf.extend_from_slice(&first);
+            return Some(Transmit { size: first.len(), udp_encapsulated });
+        }
+        buf.extend_from_slice(&msg);
         Some(Transmit { size: msg.len(), udp_encapsulated })
     }
 
@@ -964,6 +994,13 @@ impl<R: CryptoRng> IkeSa<R> {
         let h = m.header;
         if let Some(result) = self.retired_input(now, &m, data) {
             return result;
+        }
+        if h.next_payload == PayloadType::EncryptedFragment {
+            // RFC 7383: handled once every fragment is in.
+            return match self.on_fragment(&m)? {
+                Some(whole) => self.handle_input(now, &whole),
+                None => Ok(()),
+            };
         }
         if h.initiator_spi != self.spi_i && self.state != State::AwaitingInit {
             return Err(Error::UnexpectedMessage("unknown IKE SA"));
@@ -1194,6 +1231,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let keys = IkeKeys::derive(&suite, &self.ni, nr, g_ir.as_bytes(), &self.spi_i, &spi_r)?;
         let nat = self.check_nat(&spi_r, &p).unwrap_or_default();
         // Accepted: commit.
+        self.frag.negotiated = p.fragmentation && self.config.fragment_size.is_some();
         self.spi_r = spi_r;
         self.suite = Some(suite);
         self.nr = nr.to_vec();
@@ -1513,7 +1551,13 @@ impl<R: CryptoRng> IkeSa<R> {
         b.push(&Payload::Nonce(&nr)).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionSourceIp, &src))).map_err(enc)?;
         b.push(&Payload::Notify(Notify::new(NotifyType::NatDetectionDestinationIp, &dst))).map_err(enc)?;
+        let fragmentation = p.fragmentation && self.config.fragment_size.is_some();
+        if fragmentation {
+            b.push(&Payload::Notify(Notify::new(NotifyType::Ikev2FragmentationSupported, &[])))
+                .map_err(enc)?;
+        }
         b.finish().map_err(enc)?;
+        self.frag.negotiated = fragmentation;
         self.suite = Some(suite);
         self.kx = Some(kx);
         self.ni = ni.to_vec();
