@@ -583,3 +583,66 @@ fn inner_vip_responder() {
     d.sa().delete(Instant::now()).unwrap();
     assert_eq!(d.event(deadline, "Closed"), Event::Closed);
 }
+
+/// RFC 7383 against charon: both sides with small fragment sizes (ours 300 bytes,
+/// charon's `fragment_size = 300`), so IKE_AUTH and a CREATE_CHILD_SA with a MODP-2048 KE
+/// go as fragments both ways; then a ping through the Child SA.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_fragmentation_against_charon() {
+    let test = "ikev2_fragmentation_against_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        return inner_fragmentation();
+    }
+    let lab = Lab::up("hv2f", INNER_ENV);
+    let extra = lab.state.join("frag.conf");
+    std::fs::write(&extra, "charon {\n    fragment_size = 300\n}\n").unwrap();
+    lab.run_env(
+        &["start", "srv", "hv2f-b", "responder"],
+        &[
+            ("EXTRA_CONF", extra.to_str().unwrap()),
+            ("V2_ESP_PROPOSALS_RESP", "aes128-sha256, aes128-sha256-modp2048"),
+        ],
+    );
+    let inner = lab.spawn_inner("a", test);
+    let out = finish_inner(&lab, inner, "srv");
+    for needle in ["fragments sent", "ping through charon over fragmented IKE", "closed by our Delete"] {
+        assert!(out.contains(needle), "inner run lacks {needle:?}:\n{out}");
+    }
+    assert_log(
+        &lab,
+        "srv",
+        &[
+            "received fragment #1 of",
+            "IKE_AUTH request 1 [ EF(1/",
+            "reassembled fragmented IKE message",
+            "generating IKE_AUTH response 1 [ IDr AUTH SA TSi TSr ]",
+            "splitting IKE message",
+        ],
+    );
+}
+
+fn inner_fragmentation() {
+    let mut d = Driver::bind("192.0.2.1", "192.0.2.2");
+    let mut config = tunnel_config("192.0.2.1", "192.0.2.2", "192.0.2.201", "192.0.2.202");
+    config.fragment_size = Some(300);
+    let mut extra_child = config.child.clone();
+    extra_child.pfs = Some(DhGroup::Modp2048);
+    d.sa =
+        Some(IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(seed()), Instant::now()).expect("initiate"));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let Event::Established { child, .. } = d.event(deadline, "Established") else {
+        panic!("not established")
+    };
+    println!("IKE_AUTH fragments sent and charon's reassembled");
+    d.sa().create_child(Instant::now(), extra_child).unwrap();
+    let Event::ChildSaCreated { child: extra, .. } = d.event(deadline, "ChildSaCreated") else {
+        panic!("no additional Child SA")
+    };
+    d.sa().delete_child(Instant::now(), extra.spi_in).unwrap();
+    assert_eq!(d.event(deadline, "ChildDeleted"), Event::ChildDeleted { spi_in: extra.spi_in });
+    d.ping(&child, [192, 0, 2, 201], [192, 0, 2, 202], "over fragmented IKE");
+    d.sa().delete(Instant::now()).unwrap();
+    assert_eq!(d.event(deadline, "Closed"), Event::Closed);
+    println!("closed by our Delete");
+}
