@@ -1,5 +1,6 @@
 //! Fuzzes an established IKEv2 pair: CREATE_CHILD_SA (new Child SA, Child SA and IKE SA
-//! rekeys), Delete of Child SAs, lifetimes, and the responder's COOKIE guard. The first
+//! rekeys), Delete of Child SAs, lifetimes, fragmentation (RFC 7383) and the responder's
+//! COOKIE guard. The first
 //! byte of each chunk picks the action: an arbitrary datagram to either side or to the
 //! guard, a command, a clock jump, or a round of the pair's own conversation with
 //! datagrams dropped, duplicated or swapped. Nothing may panic, and the poll functions
@@ -37,6 +38,8 @@ fuzz_target!(|data: &[u8]| {
         c.proposals = vec![IkeSuite::aes_gcm16(16, DhGroup::Curve25519)];
         c.ike_lifetime = Some(Duration::from_secs(300));
         c.child.lifetime.time = Some(Duration::from_secs(120));
+        // RFC 7383: small fragments, so reassembly is reached too.
+        c.fragment_size = Some(200);
         c
     };
     let mut r = IkeSa::respond(cfg("r", b, a), ChaCha20Rng::seed_from_u64(1), now);
