@@ -153,6 +153,15 @@ fn exchange(i: &mut Sa, r: &mut Sa, now: Instant, wire: &mut Vec<Datagram>) {
 
 /// The whole conversation; returns the datagrams and one key-log line per IKE SA.
 fn run(suite: IkeSuite, nat_t: bool, seed: u64) -> (Vec<Datagram>, Vec<String>) {
+    run_with(suite, nat_t, seed, None)
+}
+
+fn run_with(
+    suite: IkeSuite,
+    nat_t: bool,
+    seed: u64,
+    fragment_size: Option<usize>,
+) -> (Vec<Datagram>, Vec<String>) {
     let now = Instant::now();
     let addr = |ip: Ipv4Addr| SocketAddr::new(ip.into(), 500);
     let mut ic = IkeSaConfig::new(
@@ -170,6 +179,8 @@ fn run(suite: IkeSuite, nat_t: bool, seed: u64) -> (Vec<Datagram>, Vec<String>) 
     ic.proposals = vec![suite];
     rc.proposals = vec![suite];
     ic.force_encapsulation = nat_t;
+    ic.fragment_size = fragment_size;
+    rc.fragment_size = fragment_size;
     let mut i = IkeSa::initiate(ic, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
     let mut r = IkeSa::respond(rc, ChaCha20Rng::seed_from_u64(seed + 1), now);
     let mut wire = Vec::new();
@@ -288,4 +299,52 @@ fn tshark_v2_rekey_check_fails_without_the_new_key_log_line() {
     let (wire, lines) = run(IkeSuite::aes128_sha256(DhGroup::Modp2048), false, 94);
     let r = std::panic::catch_unwind(|| check("missing-line", &wire, &lines[..1]));
     assert!(r.is_err(), "the check must fail without the rekeyed IKE SA's keys");
+}
+
+/// RFC 7383: with 300-byte fragments, tshark decrypts every SKF fragment on its own with
+/// the same key log and finds nothing malformed.
+#[test]
+#[ignore = "interop: needs tshark; run by .ci/run with --ignored"]
+fn tshark_decrypts_ikev2_fragments() {
+    let (wire, lines) = run_with(IkeSuite::aes128_sha256(DhGroup::Modp2048), false, 96, Some(300));
+    let fragments = wire.iter().filter(|d| d.isakmp[16] == 53).count();
+    assert!(fragments >= 4, "the exchange was fragmented: {fragments} SKF messages");
+    let dir = scratch_dir("fragments");
+    let ws = dir.join("ws");
+    let table = format!("{}\n{}\n", keylog::UAT_HEADER, lines.join("\n"));
+    std::fs::write(ws.join(keylog::IKEV2_DECRYPTION_TABLE), table).unwrap();
+    let pcap_path = dir.join("ikev2-fragments.pcap");
+    std::fs::write(&pcap_path, pcap(&wire)).unwrap();
+    let fields = tshark(
+        &ws,
+        &pcap_path,
+        &[
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "frame.number",
+            "-e",
+            "isakmp.nextpayload",
+            "-e",
+            "isakmp.enc.decrypted",
+            "-e",
+            "_ws.malformed",
+        ],
+    );
+    let rows: Vec<Vec<&str>> = fields.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), wire.len(), "{fields}");
+    let mut decrypted_fragments = 0;
+    for (row, d) in rows.iter().zip(&wire) {
+        assert!(row[3].is_empty(), "malformed frame {row:?}");
+        if d.isakmp[16] == 53 {
+            assert!(!row[2].is_empty(), "SKF frame {} not decrypted: {fields}", row[0]);
+            decrypted_fragments += 1;
+        }
+    }
+    assert_eq!(decrypted_fragments, fragments);
+    let bad = tshark(&ws, &pcap_path, &["-Y", "_ws.malformed || _ws.expert.severity >= 0x00600000"]);
+    assert!(bad.is_empty(), "tshark flagged:\n{bad}");
+    std::fs::remove_dir_all(&dir).ok();
 }
