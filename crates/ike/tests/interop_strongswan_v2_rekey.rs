@@ -312,6 +312,8 @@ fn ikev2_rekeys_started_by_l2sec_against_charon() {
         &lab,
         "srv",
         &[
+            // INITIAL_CONTACT in our IKE_AUTH.
+            "parsed IKE_AUTH request 1 [ IDi AUTH N(INIT_CONTACT) SA TSi TSr ]",
             // The Child SA rekey, the IKE SA rekey, the additional Child SA with PFS.
             "parsed CREATE_CHILD_SA request 2 [ N(REKEY_SA) SA No TSi TSr ]",
             "parsed CREATE_CHILD_SA request 4 [ SA No KE ]",
