@@ -44,6 +44,16 @@ struct Driver {
     rx: Vec<u8>,
     /// ESP datagrams received while waiting for IKE (handed to the ping).
     esp: Vec<Vec<u8>>,
+    /// When the peer's next CREATE_CHILD_SA request arrives, start this rekey of ours
+    /// and send it before handling the peer's: the two rekeys cross.
+    collide: Option<Collide>,
+}
+
+/// The rekey to cross with the peer's.
+#[derive(Clone, Copy, Debug)]
+enum Collide {
+    Child(u32),
+    Ike,
 }
 
 impl Driver {
@@ -63,6 +73,7 @@ impl Driver {
             challenges: 0,
             rx: vec![0; 65536],
             esp: Vec::new(),
+            collide: None,
         }
     }
 
@@ -72,6 +83,11 @@ impl Driver {
 
     /// Sends what is queued, reads one datagram (or runs the timers).
     fn step(&mut self) {
+        self.flush();
+        self.receive();
+    }
+
+    fn flush(&mut self) {
         let now = Instant::now();
         let mut buf = Vec::new();
         if let Some(sa) = self.sa.as_mut() {
@@ -86,6 +102,9 @@ impl Driver {
                 buf.clear();
             }
         }
+    }
+
+    fn receive(&mut self) {
         let mut got = None;
         for (sock, encapsulated) in [(&self.s500, false), (&self.s4500, true)] {
             if let Ok((n, from)) = sock.recv_from(&mut self.rx) {
@@ -136,6 +155,16 @@ impl Driver {
                     return;
                 }
             }
+        }
+        let is_create_child_request = data.len() > 19 && data[18] == 36 && data[19] & 0x20 == 0;
+        if is_create_child_request && let Some(c) = self.collide.take() {
+            match c {
+                Collide::Child(spi) => self.sa().rekey_child(Instant::now(), spi).unwrap(),
+                Collide::Ike => self.sa().rekey_ike(Instant::now()).unwrap(),
+            }
+            // Ours goes out before we even look at the peer's.
+            self.flush();
+            println!("sent our {c:?} rekey across charon's");
         }
         if let Err(e) = self.sa().handle_input(Instant::now(), &data) {
             eprintln!("dropped a datagram: {e}");
@@ -647,4 +676,96 @@ fn inner_fragmentation() {
     d.sa().delete(Instant::now()).unwrap();
     assert_eq!(d.event(deadline, "Closed"), Event::Closed);
     println!("closed by our Delete");
+}
+
+/// RFC 7296 §2.8.1, §2.8.2 against charon: when charon's rekey request arrives, l2sec
+/// sends its own rekey of the same SA first, so the two cross (a Child SA rekey, then an
+/// IKE SA rekey). Both sides must settle on the same survivor: one IKE SA, one Child SA,
+/// and the ping goes through it.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_simultaneous_rekeys_with_charon() {
+    let test = "ikev2_simultaneous_rekeys_with_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        return inner_simultaneous();
+    }
+    let lab = Lab::up("hv2s", INNER_ENV);
+    lab.run(&["start", "srv", "hv2s-b", "responder"]);
+    let inner = lab.spawn_inner("a", test);
+    wait_for(&lab, "srv", "state=INSTALLED", 20);
+    std::thread::sleep(Duration::from_millis(1500)); // the first ping
+    lab.run(&["swanctl", "srv", "--rekey", "--child", "v2-tun"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    lab.run(&["swanctl", "srv", "--rekey", "--ike", "r-v2"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let sas = lab.run(&["swanctl", "srv", "--list-sas", "--raw"]);
+    let sas = String::from_utf8_lossy(&sas.stdout).into_owned();
+    let out = finish_inner(&lab, inner, "srv");
+    assert!(out.contains("sent our Child"), "{out}");
+    assert!(out.contains("sent our Ike"), "{out}");
+    assert!(out.contains("ping through charon after both collisions"), "{out}");
+    println!("charon after the collisions: {sas}");
+    assert_eq!(sas.matches("r-v2 {").count(), 1, "charon should keep one IKE SA:\n{sas}");
+    assert_eq!(sas.matches("state=INSTALLED").count(), 1, "charon should keep one Child SA:\n{sas}");
+    assert!(out.contains(&format!("survivor spi_in")), "{out}");
+    let survivor = out.lines().find(|l| l.starts_with("survivor")).unwrap();
+    let spi_out = survivor.split_whitespace().last().unwrap();
+    assert!(sas.contains(&format!("spi-in={spi_out}")), "charon's survivor is not ours ({spi_out}):\n{sas}");
+    // Both kept the same IKE SA.
+    let ike = out.lines().find(|l| l.starts_with("event: IkeSaRekeyed")).unwrap();
+    let spi_i = ike.split_whitespace().nth(2).unwrap().trim_end_matches("_i");
+    assert!(
+        sas.contains(&format!("initiator-spi={spi_i}")),
+        "charon kept another IKE SA than {spi_i}:\n{sas}"
+    );
+    assert_log(&lab, "srv", &["CHILD_SA rekey collision", "IKE_SA rekey collision"]);
+}
+
+fn inner_simultaneous() {
+    let mut d = Driver::bind("192.0.2.1", "192.0.2.2");
+    let config = tunnel_config("192.0.2.1", "192.0.2.2", "192.0.2.201", "192.0.2.202");
+    d.sa =
+        Some(IkeSa::initiate(config, ChaCha20Rng::seed_from_u64(seed()), Instant::now()).expect("initiate"));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let Event::Established { child, .. } = d.event(deadline, "Established") else {
+        panic!("not established")
+    };
+    d.ping(&child, [192, 0, 2, 201], [192, 0, 2, 202], "on the first Child SA");
+    d.collide = Some(Collide::Child(child.spi_in));
+    let mut current = child.clone();
+    let (mut rekeyed, mut deleted) = (false, false);
+    while !(rekeyed && deleted) {
+        match d.event(deadline, "the Child SA collision") {
+            Event::ChildSaRekeyed { old_spi_in, child: new, .. } => {
+                assert_eq!(old_spi_in, child.spi_in);
+                current = new;
+                rekeyed = true;
+            }
+            Event::ChildDeleted { spi_in } => {
+                assert_eq!(spi_in, child.spi_in);
+                deleted = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    d.collide = Some(Collide::Ike);
+    match d.event(deadline, "the IKE SA collision") {
+        Event::IkeSaRekeyed { .. } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let settle = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < settle {
+        d.step();
+        if let Some(e) = d.sa().poll_event() {
+            panic!("unexpected {e:?}");
+        }
+    }
+    assert_eq!(d.sa().child_spis(), [current.spi_in]);
+    d.ping(&current, [192, 0, 2, 201], [192, 0, 2, 202], "after both collisions");
+    println!("survivor spi_in {:08x} spi_out {:08x}", current.spi_in, current.spi_out);
+    // Stay until the outer run has looked at charon's SAs.
+    let stay = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < stay {
+        d.step();
+    }
 }
