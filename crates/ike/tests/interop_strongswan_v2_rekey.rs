@@ -707,7 +707,7 @@ fn ikev2_simultaneous_rekeys_with_charon() {
     println!("charon after the collisions: {sas}");
     assert_eq!(sas.matches("r-v2 {").count(), 1, "charon should keep one IKE SA:\n{sas}");
     assert_eq!(sas.matches("state=INSTALLED").count(), 1, "charon should keep one Child SA:\n{sas}");
-    assert!(out.contains(&format!("survivor spi_in")), "{out}");
+    assert!(out.contains("survivor spi_in"), "{out}");
     let survivor = out.lines().find(|l| l.starts_with("survivor")).unwrap();
     let spi_out = survivor.split_whitespace().last().unwrap();
     assert!(sas.contains(&format!("spi-in={spi_out}")), "charon's survivor is not ours ({spi_out}):\n{sas}");
