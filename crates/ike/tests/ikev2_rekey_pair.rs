@@ -612,3 +612,47 @@ fn child_sa_count_is_bounded() {
     assert!(matches!(events(&mut i).as_slice(), [Event::ChildSaRekeyed { .. }, Event::ChildDeleted { .. }]));
     assert_eq!(i.child_spis().len(), MAX_CHILD_SAS);
 }
+
+/// RFC 7296 §2.8: a Child SA whose rekey never gets an answer is out of use at its hard
+/// lifetime (reported at once), and its Delete follows when the window is free.
+#[test]
+fn hard_lifetime_ends_a_child_sa_that_could_not_be_rekeyed() {
+    let now = Instant::now();
+    let (mut ic, rc) = configs();
+    ic.child.lifetime.time = Some(Duration::from_secs(100));
+    // The rekey request is resent slowly, so it is still outstanding at the hard limit.
+    ic.retransmit_timeout = Duration::from_secs(8);
+    ic.max_retransmits = 4;
+    let (mut i, mut r, first_i, _) = established_pair(now, ic, rc);
+    // Every CREATE_CHILD_SA request is lost; everything else arrives.
+    let mut wire = Vec::new();
+    let drop_create =
+        |d: &[u8]| Message::parse(d).unwrap().header.exchange_type == ExchangeType::CreateChildSa;
+    let mut t = now;
+    let mut got = Vec::new();
+    while t < now + Duration::from_secs(200) && i.state() == State::Established {
+        for d in drain(&mut i, t) {
+            wire.push((true, d.clone()));
+            if !drop_create(&d) {
+                let _ = r.handle_input(t, &d);
+            }
+        }
+        for d in drain(&mut r, t) {
+            let _ = i.handle_input(t, &d);
+        }
+        got.extend(events(&mut i).into_iter().map(|e| (t, e)));
+        let Some(next) = [i.poll_timeout(), r.poll_timeout()].into_iter().flatten().min() else { break };
+        t = t.max(next);
+        i.handle_timeout(t);
+        r.handle_timeout(t);
+    }
+    let deleted: Vec<_> =
+        got.iter().filter(|(_, e)| *e == Event::ChildDeleted { spi_in: first_i.spi_in }).collect();
+    assert_eq!(deleted.len(), 1, "{got:?}");
+    let at = deleted[0].0;
+    assert!(
+        at >= now + Duration::from_secs(100) && at < now + Duration::from_secs(101),
+        "reported at the hard limit"
+    );
+    assert!(wire.iter().filter(|(_, d)| drop_create(d)).count() >= 2, "the rekey was tried and resent");
+}

@@ -1385,6 +1385,11 @@ impl<R: CryptoRng> IkeSa<R> {
             if c.hard.is_some_and(|t| t <= now) {
                 c.hard = None;
                 c.soft = None;
+                // Out of use now, whether or not the window lets the Delete go at once.
+                if c.announced {
+                    c.announced = false;
+                    self.events.push_back(Event::ChildDeleted { spi_in: c.spi_in });
+                }
                 expired.push(Command::DeleteChild(c.spi_in));
             } else if c.soft.is_some_and(|t| t <= now) {
                 c.soft = None;
