@@ -656,3 +656,40 @@ fn hard_lifetime_ends_a_child_sa_that_could_not_be_rekeyed() {
     );
     assert!(wire.iter().filter(|(_, d)| drop_create(d)).count() >= 2, "the rekey was tried and resent");
 }
+
+/// The IKE SA's hard lifetime: when its rekey never gets an answer, it ends at the limit.
+#[test]
+fn hard_lifetime_ends_an_ike_sa_that_could_not_be_rekeyed() {
+    let now = Instant::now();
+    let (mut ic, rc) = configs();
+    ic.ike_lifetime = Some(Duration::from_secs(100));
+    ic.retransmit_timeout = Duration::from_secs(8);
+    ic.max_retransmits = 4;
+    let (mut i, mut r, _, _) = established_pair(now, ic, rc);
+    let is_create = |d: &[u8]| Message::parse(d).unwrap().header.exchange_type == ExchangeType::CreateChildSa;
+    let mut t = now;
+    let mut tries = 0;
+    while i.state() == State::Established && t < now + Duration::from_secs(300) {
+        for d in drain(&mut i, t) {
+            if is_create(&d) {
+                tries += 1;
+            } else {
+                let _ = r.handle_input(t, &d);
+            }
+        }
+        for d in drain(&mut r, t) {
+            let _ = i.handle_input(t, &d);
+        }
+        let Some(next) = [i.poll_timeout(), r.poll_timeout()].into_iter().flatten().min() else { break };
+        t = t.max(next);
+        i.handle_timeout(t);
+        r.handle_timeout(t);
+    }
+    assert_eq!(i.state(), State::Closed);
+    assert_eq!(events(&mut i), [Event::Closed]);
+    assert!(
+        t >= now + Duration::from_secs(100) && t < now + Duration::from_secs(101),
+        "closed at the hard limit"
+    );
+    assert!(tries >= 2, "the IKE SA rekey was tried and resent");
+}
