@@ -1423,3 +1423,53 @@ impl<R: CryptoRng> IkeSa<R> {
         self.pump(now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RFC 7296 §3.15: what a responder assigns survives its CFG_REPLY on the wire
+        /// (DNS servers up to the 8 we keep), and only what was asked for is answered.
+        #[test]
+        fn cp_reply_round_trip(
+            address in proptest::option::of(any::<[u8; 4]>()),
+            dns in proptest::collection::vec(any::<[u8; 4]>(), 0..8),
+            ask_address in any::<bool>(),
+            ask_dns in any::<bool>(),
+        ) {
+            let cfg = InternalConfig {
+                address: address.map(Ipv4Addr::from),
+                dns: dns.iter().copied().map(Ipv4Addr::from).collect(),
+            };
+            let request = CpRequest::request_payload();
+            let mut body = Vec::new();
+            request.encode_body(&mut body).unwrap();
+            let parsed = Configuration::parse(&body).unwrap();
+            prop_assert_eq!(CpRequest::from_request(&parsed), Some(CpRequest { address: true, dns: true }));
+            let asked = CpRequest { address: ask_address, dns: ask_dns };
+            let reply = Configuration::new(CfgType::Reply, cfg.reply_attributes(&asked));
+            let mut body = Vec::new();
+            reply.encode_body(&mut body).unwrap();
+            let got = InternalConfig::from_reply(&Configuration::parse(&body).unwrap()).unwrap();
+            prop_assert_eq!(got.address, cfg.address.filter(|_| ask_address));
+            prop_assert_eq!(got.dns, if ask_dns { cfg.dns.clone() } else { Vec::new() });
+            // A request is not a reply and the other way round.
+            prop_assert!(InternalConfig::from_reply(&parsed).is_none());
+            prop_assert!(CpRequest::from_request(&reply).is_none());
+        }
+
+        /// The rekey deadline lies between 85 % and 90 % of the lifetime.
+        #[test]
+        fn soft_deadline_jitter(seed in any::<u64>(), secs in 1u64..100_000) {
+            use rand_core::SeedableRng;
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+            let now = Instant::now();
+            let hard = Duration::from_secs(secs);
+            let soft = soft_deadline(&mut rng, now, hard) - now;
+            prop_assert!(soft <= hard * 9 / 10);
+            prop_assert!(soft + hard / 20 + Duration::from_millis(1) >= hard * 9 / 10);
+        }
+    }
+}
