@@ -435,6 +435,9 @@ fn inner_initiator(suites: &[IkeSuite], esp: (EspEncryption, EspIntegrity), we_d
         peer500,
     );
     config.proposals = suites.to_vec();
+    // No lifetimes: the loop below reads "no deadline left" as "liveness check answered".
+    config.ike_lifetime = None;
+    config.child.lifetime.time = None;
     // libipsec in the lab only does tunnel mode with UDP encapsulation (lab README).
     config.force_encapsulation = true;
     config.child.mode = EspMode::Tunnel;

@@ -20,11 +20,20 @@
 //! IKE_SA_INIT, CERTREQ naming our CAs, CERT and a signature AUTH (method 14 when the
 //! peer announced hashes, else 1 / 9 / 10) in IKE_AUTH; see [`super::sig_auth`].
 //!
-//! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
-//! a responder sending COOKIEs, fragmentation (RFC 7383), EAP, mixed PSK/certificate
-//! authentication. A refused
-//! first Child SA leaves an established IKE SA without Child SA
-//! ([`Event::EstablishedWithoutChild`]).
+//! On the established IKE SA (see `create_child.rs`): CREATE_CHILD_SA for more Child SAs
+//! ([`IkeSa::create_child`], optional PFS), Child SA rekey ([`IkeSa::rekey_child`]) and
+//! IKE SA rekey ([`IkeSa::rekey_ike`]) with the simultaneous-rekey rules of RFC 7296
+//! §2.8.1/§2.8.2, the same exchanges started by the peer, Delete of single Child SAs
+//! ([`IkeSa::delete_child`]), and local lifetimes (rekey at the soft one, with random
+//! jitter; delete at the hard one). Commands wait in a queue for the window. The initiator
+//! says INITIAL_CONTACT and can ask for an inner address (CP); the responder assigns what
+//! [`IkeSaConfig::internal_config`] holds.
+//!
+//! Long protected messages go out as RFC 7383 fragments when both sides announced
+//! support ([`IkeSaConfig::fragment_size`]).
+//!
+//! Not here yet: EAP, mixed PSK/certificate authentication. A refused first Child SA
+//! leaves an established IKE SA without Child SA ([`Event::EstablishedWithoutChild`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -33,7 +42,9 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 mod create_child;
-pub use create_child::InternalConfig;
+mod fragment;
+pub use create_child::{InternalConfig, MAX_CHILD_SAS};
+pub use fragment::MAX_FRAGMENTS;
 
 use super::auth::psk_auth;
 use super::keys::{
@@ -175,6 +186,10 @@ pub struct IkeSaConfig {
     /// Authenticate with a certificate (and require one from the peer) instead of the
     /// pre-shared key; `None` by default.
     pub certificate: Option<CertificateAuth>,
+    /// RFC 7383: announce IKEV2_FRAGMENTATION_SUPPORTED and, when the peer does too,
+    /// send protected messages longer than this many bytes (at least 200) as fragments.
+    /// `None`: no fragmentation.
+    pub fragment_size: Option<usize>,
 }
 
 impl IkeSaConfig {
@@ -208,6 +223,7 @@ impl IkeSaConfig {
             request_internal_address: false,
             internal_config: None,
             certificate: None,
+            fragment_size: None,
         }
     }
 }
@@ -462,6 +478,8 @@ pub struct IkeSa<R> {
     peer_signature_hashes: Vec<u16>,
     /// The peer's end-entity certificate, once authenticated with it.
     peer_certificate: Option<X509Certificate>,
+    /// RFC 7383 fragmentation.
+    frag: fragment::Fragmentation,
 }
 
 /// Values read from an IKE_SA_INIT message.
@@ -474,6 +492,7 @@ struct InitPayloads<'a> {
     cookie: Option<&'a [u8]>,
     error: Option<Notify<'a>>,
     signature_hashes: Vec<u16>,
+    fragmentation: bool,
 }
 
 fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
@@ -486,6 +505,7 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
         cookie: None,
         error: None,
         signature_hashes: Vec::new(),
+        fragmentation: false,
     };
     if m.unsupported_critical_payload()?.is_some() {
         return Err(Error::UnexpectedMessage("unsupported critical payload"));
@@ -504,6 +524,9 @@ fn init_payloads<'a>(m: &Message<'a>) -> Result<InitPayloads<'a>, Error> {
             Payload::Notify(n) if n.notify_type == NotifyType::Cookie => p.cookie = Some(n.data),
             Payload::Notify(n) if n.notify_type == NotifyType::SignatureHashAlgorithms => {
                 p.signature_hashes = n.signature_hash_algorithms().take(16).collect();
+            }
+            Payload::Notify(n) if n.notify_type == NotifyType::Ikev2FragmentationSupported => {
+                p.fragmentation = true
             }
             Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some(n),
             _ => {}
@@ -746,6 +769,7 @@ impl<R: CryptoRng> IkeSa<R> {
             ext: create_child::Established::default(),
             peer_signature_hashes: Vec::new(),
             peer_certificate: None,
+            frag: fragment::Fragmentation::default(),
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -826,6 +850,10 @@ impl<R: CryptoRng> IkeSa<R> {
         if self.config.certificate.as_ref().is_some_and(|c| c.rfc7427) {
             let hashes = signature_hash_algorithms_data();
             b.push(&Payload::Notify(Notify::new(NotifyType::SignatureHashAlgorithms, &hashes)))
+                .map_err(enc)?;
+        }
+        if self.config.fragment_size.is_some() {
+            b.push(&Payload::Notify(Notify::new(NotifyType::Ikev2FragmentationSupported, &[])))
                 .map_err(enc)?;
         }
         b.finish().map_err(enc)?;
@@ -950,7 +978,18 @@ impl<R: CryptoRng> IkeSa<R> {
         } else {
             return None;
         };
-        buf.extend_from_slice(msg);
+        let msg = msg.clone();
+        if let Some(fragments) = self.fragments_for(&msg) {
+            // RFC 7383: the first fragment now, the others right after it.
+            let mut rest = fragments.into_iter();
+            let first = rest.next()?;
+            for (k, f) in rest.enumerate() {
+                self.ext.outbox.insert(k, (f, udp_encapsulated));
+            }
+            buf.extend_from_slice(&first);
+            return Some(Transmit { size: first.len(), udp_encapsulated });
+        }
+        buf.extend_from_slice(&msg);
         Some(Transmit { size: msg.len(), udp_encapsulated })
     }
 
@@ -998,6 +1037,13 @@ impl<R: CryptoRng> IkeSa<R> {
         let h = m.header;
         if let Some(result) = self.retired_input(now, &m, data) {
             return result;
+        }
+        if h.next_payload == PayloadType::EncryptedFragment {
+            // RFC 7383: handled once every fragment is in.
+            return match self.on_fragment(&m)? {
+                Some(whole) => self.handle_input(now, &whole),
+                None => Ok(()),
+            };
         }
         if h.initiator_spi != self.spi_i && self.state != State::AwaitingInit {
             return Err(Error::UnexpectedMessage("unknown IKE SA"));
@@ -1160,7 +1206,8 @@ impl<R: CryptoRng> IkeSa<R> {
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         if !ours.is_empty() {
-            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &ours).ok_or(Error::Configuration("delete"))?;
+            let d = crate::wire::v2::Delete::child_sas(ProtocolId::Esp, &ours)
+                .ok_or(Error::Configuration("delete"))?;
             c.push(&Payload::Delete(d)).map_err(|_| Error::Configuration("delete"))?;
         }
         let first = c.finish();
@@ -1227,6 +1274,7 @@ impl<R: CryptoRng> IkeSa<R> {
         let keys = IkeKeys::derive(&suite, &self.ni, nr, g_ir.as_bytes(), &self.spi_i, &spi_r)?;
         let nat = self.check_nat(&spi_r, &p).unwrap_or_default();
         // Accepted: commit.
+        self.frag.negotiated = p.fragmentation && self.config.fragment_size.is_some();
         self.spi_r = spi_r;
         self.suite = Some(suite);
         self.nr = nr.to_vec();
@@ -1606,7 +1654,13 @@ impl<R: CryptoRng> IkeSa<R> {
                     .map_err(enc)?;
             }
         }
+        let fragmentation = p.fragmentation && self.config.fragment_size.is_some();
+        if fragmentation {
+            b.push(&Payload::Notify(Notify::new(NotifyType::Ikev2FragmentationSupported, &[])))
+                .map_err(enc)?;
+        }
         b.finish().map_err(enc)?;
+        self.frag.negotiated = fragmentation;
         self.peer_signature_hashes.clone_from(&p.signature_hashes);
         self.suite = Some(suite);
         self.kx = Some(kx);

@@ -464,21 +464,68 @@ pub fn seal<R: CryptoRng + ?Sized>(
     inner: &[u8],
     rng: &mut R,
 ) -> Result<Vec<u8>, Error> {
+    let mut iv = vec![0u8; suite.encryption.iv_len()];
+    rng.fill_bytes(&mut iv);
+    seal_with_iv(suite, keys, header, first_inner, None, inner, &iv)
+}
+
+/// RFC 7383 §2.5: one Encrypted Fragment message: `header`, then an SKF payload for
+/// `fragment` holding this piece of the inner chain (`first_inner` is the chain's first
+/// payload type in fragment 1, [`PayloadType::None`] in the others).
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_fragment<R: CryptoRng + ?Sized>(
+    suite: &IkeSuite,
+    keys: SkKeys<'_>,
+    header: &Header,
+    first_inner: PayloadType,
+    fragment: crate::wire::v2::Fragment,
+    piece: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, Error> {
+    let mut iv = vec![0u8; suite.encryption.iv_len()];
+    rng.fill_bytes(&mut iv);
+    seal_with_iv(suite, keys, header, first_inner, Some(fragment), piece, &iv)
+}
+
+/// [`seal`] with a given IV (for messages that are never sent, e.g. a reassembled
+/// message handed to the state machine, a fixed IV makes the result repeatable).
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_with_iv(
+    suite: &IkeSuite,
+    keys: SkKeys<'_>,
+    header: &Header,
+    first_inner: PayloadType,
+    fragment: Option<crate::wire::v2::Fragment>,
+    inner: &[u8],
+    iv: &[u8],
+) -> Result<Vec<u8>, Error> {
     let iv_len = suite.encryption.iv_len();
     let icv_len = suite.icv_len();
+    if iv.len() != iv_len {
+        return Err(Error::Configuration("IV length"));
+    }
     let mut plaintext = Zeroizing::new(inner.to_vec());
     let block = if suite.encryption.is_aead() { 1 } else { 16 };
     pad(&mut plaintext, 0, block);
-    let mut iv = vec![0u8; iv_len];
-    rng.fill_bytes(&mut iv);
     // Lay out IV | ciphertext (placeholder) | ICV (zero) so all lengths are final.
-    let mut body = iv.clone();
+    let mut body = iv.to_vec();
     body.extend_from_slice(&plaintext);
     body.resize(body.len() + icv_len, 0);
     let mut out = Vec::new();
     let mut b = MessageBuilder::new(&mut out, header);
-    b.push(&Payload::Encrypted(crate::wire::v2::Encrypted { first_inner, data: &body }))
-        .map_err(|_| Error::Configuration("message too long"))?;
+    let payload = match fragment {
+        None => Payload::Encrypted(crate::wire::v2::Encrypted { first_inner, data: &body }),
+        Some(fragment) => Payload::EncryptedFragment(crate::wire::v2::EncryptedFragment {
+            first_inner,
+            fragment,
+            data: &body,
+        }),
+    };
+    b.push(&payload).map_err(|_| Error::Configuration("message too long"))?;
     b.finish().map_err(|_| Error::Configuration("message too long"))?;
     let total = out.len();
     let ct_start = total - icv_len - plaintext.len();
@@ -487,7 +534,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
         IkeEncryption::AesCbc { .. } => {
             let cipher = suite.encryption.cbc().ok_or(Error::Configuration("AES key length"))?;
             cipher
-                .encrypt_in_place(keys.encryption, &iv, &mut out[ct_start..total - icv_len])
+                .encrypt_in_place(keys.encryption, iv, &mut out[ct_start..total - icv_len])
                 .map_err(Error::KeyExchange)?;
             let integ = suite.integrity.ok_or(Error::Configuration("CBC without integrity"))?;
             let mac = integ.hmac().prf(keys.integrity, &[&out[..total - icv_len]]);
@@ -497,7 +544,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
             let (aad, rest) = out.split_at_mut(iv_start);
             let (_, rest) = rest.split_at_mut(iv_len);
             let (ct, icv) = rest.split_at_mut(plaintext.len());
-            let tag = gcm(keys.encryption, &iv, aad, ct, None)?;
+            let tag = gcm(keys.encryption, iv, aad, ct, None)?;
             icv.copy_from_slice(&tag);
         }
     }
@@ -573,12 +620,26 @@ pub struct Opened {
 /// # Errors
 /// A malformed message, a failed integrity check, bad padding.
 pub fn open(suite: &IkeSuite, keys: SkKeys<'_>, message: &Message<'_>) -> Result<Opened, Error> {
+    match open_any(suite, keys, message)? {
+        (None, opened) => Ok(opened),
+        (Some(_), _) => Err(Error::UnexpectedMessage("an IKE fragment where a whole message was expected")),
+    }
+}
+
+/// [`open`] for an SK or an SKF (RFC 7383 §2.5) message: each fragment is protected on
+/// its own. Returns the fragment's position, if it is one; `first_inner` is then only
+/// meaningful in fragment 1.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_any(
+    suite: &IkeSuite,
+    keys: SkKeys<'_>,
+    message: &Message<'_>,
+) -> Result<(Option<crate::wire::v2::Fragment>, Opened), Error> {
     let iv_len = suite.encryption.iv_len();
     let icv_len = suite.icv_len();
     let view = message.encrypted(iv_len, icv_len)?;
-    if view.fragment.is_some() {
-        return Err(Error::UnexpectedMessage("IKE fragments are not supported"));
-    }
     let mut plaintext = Zeroizing::new(view.ciphertext.to_vec());
     match suite.encryption {
         IkeEncryption::AesCbc { .. } => {
@@ -599,7 +660,7 @@ pub fn open(suite: &IkeSuite, keys: SkKeys<'_>, message: &Message<'_>) -> Result
     }
     let chain_len = unpad(&plaintext)?.len();
     plaintext.truncate(chain_len);
-    Ok(Opened { first_inner: view.first_inner, chain: plaintext })
+    Ok((view.fragment, Opened { first_inner: view.first_inner, chain: plaintext }))
 }
 
 #[cfg(test)]

@@ -5,11 +5,15 @@
 //! - [`auth`]: the pre-shared-key AUTH payload (RFC 7296 §2.15).
 //! - [`sig_auth`]: AUTH payloads with RSA and ECDSA signatures (methods 1, 9, 10, 14).
 //! - [`ike_sa`]: the IKE_SA_INIT + IKE_AUTH handshake with a pre-shared key, both roles,
-//!   as a sans-IO machine ending with the first Child SA.
+//!   as a sans-IO machine, then the established IKE SA: CREATE_CHILD_SA (more Child SAs,
+//!   Child SA and IKE SA rekeys), Delete, liveness, lifetimes.
+//! - [`responder`]: the responder's COOKIE defence against IKE_SA_INIT floods (RFC 7296
+//!   §2.6), shared by all responder IKE SAs of an endpoint.
 //!
 //! The messages themselves are in [`crate::wire::v2`].
 
 pub mod auth;
 pub mod ike_sa;
 pub mod keys;
+pub mod responder;
 pub mod sig_auth;

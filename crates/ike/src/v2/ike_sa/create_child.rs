@@ -21,9 +21,10 @@ use crate::child::{ChildSa, EspEncapsulation, EspEncryption, EspIntegrity, EspMo
 use crate::crypto::{DhGroup, KeyExchange};
 use crate::v2::keys::{IkeKeys, IkeSuite, child_keys, group_from_id, group_id, open, seal};
 use crate::wire::v2::{
-    CfgAttribute, CfgAttributeType, CfgType, CfgValue, ChainBuilder, Configuration, Delete, ExchangeType, Flags,
-    Header, Message, NONCE_MAX_LEN, NONCE_MIN_LEN, Notify, NotifyType, Payload, PayloadIter, PayloadType,
-    Proposal, ProtocolId, SecurityAssociation, TrafficSelector, TrafficSelectors, Transform, TransformType,
+    CfgAttribute, CfgAttributeType, CfgType, CfgValue, ChainBuilder, Configuration, Delete, ExchangeType,
+    Flags, Header, Message, NONCE_MAX_LEN, NONCE_MIN_LEN, Notify, NotifyType, Payload, PayloadIter,
+    PayloadType, Proposal, ProtocolId, SecurityAssociation, TrafficSelector, TrafficSelectors, Transform,
+    TransformType,
 };
 
 /// Our nonce length in CREATE_CHILD_SA.
@@ -32,6 +33,10 @@ const NONCE_LEN: usize = 32;
 const RETIRED_LINGER: Duration = Duration::from_secs(30);
 /// Delay before a rekey the peer refused with TEMPORARY_FAILURE is tried again.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Most Child SAs one IKE SA keeps (beyond it the peer gets NO_ADDITIONAL_SAS).
+pub const MAX_CHILD_SAS: usize = 64;
+/// Most old IKE SAs kept at once waiting for their Delete (the oldest is forgotten).
+const MAX_RETIRED: usize = 8;
 
 /// Addresses a responder hands out through the Configuration payload (RFC 7296 §3.15).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,7 +57,9 @@ impl InternalConfig {
         }
         if asked.dns {
             out.extend(
-                self.dns.iter().map(|d| CfgAttribute::new(CfgAttributeType::InternalIp4Dns, CfgValue::Ipv4(*d))),
+                self.dns
+                    .iter()
+                    .map(|d| CfgAttribute::new(CfgAttributeType::InternalIp4Dns, CfgValue::Ipv4(*d))),
             );
         }
         out
@@ -69,7 +76,9 @@ impl InternalConfig {
                 (CfgAttributeType::InternalIp4Address, CfgValue::Ipv4(addr)) if out.address.is_none() => {
                     out.address = Some(addr);
                 }
-                (CfgAttributeType::InternalIp4Dns, CfgValue::Ipv4(addr)) if out.dns.len() < 8 => out.dns.push(addr),
+                (CfgAttributeType::InternalIp4Dns, CfgValue::Ipv4(addr)) if out.dns.len() < 8 => {
+                    out.dns.push(addr)
+                }
                 _ => {}
             }
         }
@@ -132,8 +141,11 @@ struct ChildEntry {
     hard: Option<Instant>,
     /// RFC 7296 §2.8.1: the Child SA the peer created by rekeying this one while our own
     /// rekey of it was outstanding, with that exchange's nonces (Ni, Nr).
-    collision: Option<Box<(ChildSa, ChildEntry, Vec<u8>, Vec<u8>)>>,
+    collision: Option<Box<Collision>>,
 }
+
+/// The peer's Child SA from a rekey that crossed ours, and that exchange's (Ni, Nr).
+type Collision = (ChildSa, ChildEntry, Vec<u8>, Vec<u8>);
 
 /// Commands waiting for the window.
 #[derive(Debug, Clone)]
@@ -244,7 +256,9 @@ fn create_payloads(first: PayloadType, chain: &[u8]) -> Result<CreatePayloads<'_
             Payload::Notify(n) if n.notify_type == NotifyType::RekeySa => {
                 p.rekey_spi = <[u8; 4]>::try_from(n.spi).ok().map(u32::from_be_bytes);
             }
-            Payload::Notify(n) if n.is_error() && p.error.is_none() => p.error = Some((n.notify_type, n.data.to_vec())),
+            Payload::Notify(n) if n.is_error() && p.error.is_none() => {
+                p.error = Some((n.notify_type, n.data.to_vec()))
+            }
             _ => {}
         }
     }
@@ -257,7 +271,11 @@ fn create_payloads(first: PayloadType, chain: &[u8]) -> Result<CreatePayloads<'_
 }
 
 /// ESP transforms plus the PFS group's key exchange transform.
-fn child_transforms(enc: EspEncryption, integ: EspIntegrity, pfs: Option<DhGroup>) -> Option<Vec<Transform<'static>>> {
+fn child_transforms(
+    enc: EspEncryption,
+    integ: EspIntegrity,
+    pfs: Option<DhGroup>,
+) -> Option<Vec<Transform<'static>>> {
     let mut t = esp_transforms(enc, integ)?;
     if let Some(g) = pfs {
         t.push(Transform::key_exchange(group_id(g)));
@@ -339,7 +357,12 @@ impl<R: CryptoRng> IkeSa<R> {
     /// The inbound SPIs of the Child SAs in use.
     #[must_use]
     pub fn child_spis(&self) -> Vec<u32> {
-        self.ext.children.iter().filter(|c| c.announced && c.status != ChildStatus::Replaced).map(|c| c.spi_in).collect()
+        self.ext
+            .children
+            .iter()
+            .filter(|c| c.announced && c.status != ChildStatus::Replaced)
+            .map(|c| c.spi_in)
+            .collect()
     }
 
     /// Sends the next queued command when the window is free.
@@ -349,12 +372,9 @@ impl<R: CryptoRng> IkeSa<R> {
             let result = match command {
                 Command::Create(config) => self.send_create_child(now, config, None),
                 Command::RekeyChild(spi_in) => {
-                    let Some(c) = self
-                        .ext
-                        .children
-                        .iter_mut()
-                        .find(|c| c.spi_in == spi_in && matches!(c.status, ChildStatus::Live | ChildStatus::Rekeying))
-                    else {
+                    let Some(c) = self.ext.children.iter_mut().find(|c| {
+                        c.spi_in == spi_in && matches!(c.status, ChildStatus::Live | ChildStatus::Rekeying)
+                    }) else {
                         continue;
                     };
                     c.status = ChildStatus::Rekeying;
@@ -411,7 +431,12 @@ impl<R: CryptoRng> IkeSa<R> {
         Ok(())
     }
 
-    fn send_create_child(&mut self, now: Instant, config: ChildConfig, rekeying: Option<u32>) -> Result<(), Error> {
+    fn send_create_child(
+        &mut self,
+        now: Instant,
+        config: ChildConfig,
+        rekeying: Option<u32>,
+    ) -> Result<(), Error> {
         let spi_in = self.random_spi();
         let spi = spi_in.to_be_bytes();
         let ni = self.fresh_nonce();
@@ -421,13 +446,22 @@ impl<R: CryptoRng> IkeSa<R> {
             .iter()
             .enumerate()
             .filter_map(|(i, (e, a))| {
-                Some(Proposal::new(u8::try_from(i + 1).ok()?, ProtocolId::Esp, &spi, child_transforms(*e, *a, config.pfs)?))
+                Some(Proposal::new(
+                    u8::try_from(i + 1).ok()?,
+                    ProtocolId::Esp,
+                    &spi,
+                    child_transforms(*e, *a, config.pfs)?,
+                ))
             })
             .collect();
         let rekey_spi = rekeying.map(u32::to_be_bytes);
         let mut payloads = Vec::new();
         if let Some(old) = &rekey_spi {
-            payloads.push(Payload::Notify(Notify { protocol_id: ProtocolId::Esp, spi: old, ..Notify::new(NotifyType::RekeySa, &[]) }));
+            payloads.push(Payload::Notify(Notify {
+                protocol_id: ProtocolId::Esp,
+                spi: old,
+                ..Notify::new(NotifyType::RekeySa, &[])
+            }));
         }
         if config.mode == EspMode::Transport {
             payloads.push(Payload::Notify(Notify::new(NotifyType::UseTransportMode, &[])));
@@ -435,13 +469,21 @@ impl<R: CryptoRng> IkeSa<R> {
         payloads.push(Payload::SecurityAssociation(SecurityAssociation { proposals }));
         payloads.push(Payload::Nonce(&ni));
         if let Some(kx) = &kx {
-            payloads.push(Payload::KeyExchange(crate::wire::v2::KeyExchange::new(group_id(kx.group()), kx.public_value())));
+            payloads.push(Payload::KeyExchange(crate::wire::v2::KeyExchange::new(
+                group_id(kx.group()),
+                kx.public_value(),
+            )));
         }
         payloads.push(Payload::TrafficSelectorsInitiator(TrafficSelectors::new(config.local_ts.clone())));
         payloads.push(Payload::TrafficSelectorsResponder(TrafficSelectors::new(config.remote_ts.clone())));
         let payloads = payloads;
         let exchange = ChildExchange { rekeying, config: config.clone(), spi_in, ni: ni.clone(), kx: None };
-        self.send_request_payloads(now, ExchangeType::CreateChildSa, Request::Child(Box::new(exchange)), &payloads)?;
+        self.send_request_payloads(
+            now,
+            ExchangeType::CreateChildSa,
+            Request::Child(Box::new(exchange)),
+            &payloads,
+        )?;
         if let Some((_, Request::Child(x))) = &mut self.outstanding {
             x.kx = kx;
         }
@@ -462,7 +504,9 @@ impl<R: CryptoRng> IkeSa<R> {
         let proposals: Vec<Proposal<'_>> = suites
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some(Proposal::new(u8::try_from(i + 1).ok()?, ProtocolId::Ike, &spi, s.transforms())))
+            .filter_map(|(i, s)| {
+                Some(Proposal::new(u8::try_from(i + 1).ok()?, ProtocolId::Ike, &spi, s.transforms()))
+            })
             .collect();
         let public = kx.public_value().to_vec();
         let payloads = [
@@ -471,13 +515,23 @@ impl<R: CryptoRng> IkeSa<R> {
             Payload::KeyExchange(crate::wire::v2::KeyExchange::new(group_id(kx.group()), &public)),
         ];
         let x = IkeExchange { spi, ni: ni.clone(), kx };
-        self.send_request_payloads(now, ExchangeType::CreateChildSa, Request::RekeyIke(Box::new(x)), &payloads)
+        self.send_request_payloads(
+            now,
+            ExchangeType::CreateChildSa,
+            Request::RekeyIke(Box::new(x)),
+            &payloads,
+        )
     }
 
     // --- established-state dispatch -----------------------------------------------------
 
     /// A message on the established IKE SA (its SPIs, from the peer's side).
-    pub(super) fn established_input(&mut self, now: Instant, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+    pub(super) fn established_input(
+        &mut self,
+        now: Instant,
+        m: &Message<'_>,
+        data: &[u8],
+    ) -> Result<(), Error> {
         let h = m.header;
         if h.flags.response() {
             return match h.exchange_type {
@@ -606,7 +660,12 @@ impl<R: CryptoRng> IkeSa<R> {
 
     // --- CREATE_CHILD_SA as responder ---------------------------------------------------
 
-    fn respond_create(&mut self, data: &[u8], message_id: u32, payloads: &[Payload<'_>]) -> Result<(), Error> {
+    fn respond_create(
+        &mut self,
+        data: &[u8],
+        message_id: u32,
+        payloads: &[Payload<'_>],
+    ) -> Result<(), Error> {
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         for p in payloads {
@@ -619,7 +678,13 @@ impl<R: CryptoRng> IkeSa<R> {
         Ok(())
     }
 
-    fn refuse(&mut self, data: &[u8], message_id: u32, notify: NotifyType, notify_data: &[u8]) -> Result<(), Error> {
+    fn refuse(
+        &mut self,
+        data: &[u8],
+        message_id: u32,
+        notify: NotifyType,
+        notify_data: &[u8],
+    ) -> Result<(), Error> {
         self.respond_create(data, message_id, &[Payload::Notify(Notify::new(notify, notify_data))])
     }
 
@@ -637,12 +702,21 @@ impl<R: CryptoRng> IkeSa<R> {
         if sa.proposals.iter().any(|pr| pr.protocol_id == ProtocolId::Ike) {
             return self.on_rekey_ike_request(now, data, id, sa, ni, p.ke);
         }
+        let limit = if p.rekey_spi.is_some() { MAX_CHILD_SAS + MAX_RETIRED } else { MAX_CHILD_SAS };
+        if self.ext.children.len() >= limit {
+            // RFC 7296 §3.10.1: a resource limit, not an error of the peer's message.
+            return self.refuse(data, id, NotifyType::NoAdditionalSas, &[]);
+        }
         // Which Child SA it rekeys, and the policy the new one follows.
         let (config, rekeying) = match p.rekey_spi {
             Some(spi) => match self.ext.children.iter().find(|c| c.spi_out == spi) {
                 None => {
                     let spi = spi.to_be_bytes();
-                    let n = Notify { protocol_id: ProtocolId::Esp, spi: &spi, ..Notify::new(NotifyType::ChildSaNotFound, &[]) };
+                    let n = Notify {
+                        protocol_id: ProtocolId::Esp,
+                        spi: &spi,
+                        ..Notify::new(NotifyType::ChildSaNotFound, &[])
+                    };
                     return self.respond_create(data, id, &[Payload::Notify(n)]);
                 }
                 Some(c) if c.status == ChildStatus::Replaced => {
@@ -720,7 +794,10 @@ impl<R: CryptoRng> IkeSa<R> {
         }));
         payloads.push(Payload::Nonce(&nr));
         if let Some(kx) = &kx {
-            payloads.push(Payload::KeyExchange(crate::wire::v2::KeyExchange::new(group_id(kx.group()), kx.public_value())));
+            payloads.push(Payload::KeyExchange(crate::wire::v2::KeyExchange::new(
+                group_id(kx.group()),
+                kx.public_value(),
+            )));
         }
         payloads.push(Payload::TrafficSelectorsInitiator(TrafficSelectors::new(tsi.clone())));
         payloads.push(Payload::TrafficSelectorsResponder(TrafficSelectors::new(tsr.clone())));
@@ -742,7 +819,12 @@ impl<R: CryptoRng> IkeSa<R> {
                     x.status = ChildStatus::Replaced;
                     x.soft = None;
                     self.ext.children.push(entry);
-                    self.events.push_back(Event::ChildSaRekeyed { old_spi_in: old, child, local_ts: tsr, remote_ts: tsi });
+                    self.events.push_back(Event::ChildSaRekeyed {
+                        old_spi_in: old,
+                        child,
+                        local_ts: tsr,
+                        remote_ts: tsi,
+                    });
                 }
             }
         }
@@ -766,10 +848,13 @@ impl<R: CryptoRng> IkeSa<R> {
                 return self.refuse(data, id, NotifyType::TemporaryFailure, &[]);
             }
         };
-        let chosen = sa.proposals.iter().filter(|p| p.protocol_id == ProtocolId::Ike && p.spi.len() == 8).find_map(|p| {
-            let s = self.config.proposals.iter().find(|s| offers(p, &s.transforms()))?;
-            Some((p.number, *s, <[u8; 8]>::try_from(p.spi).ok()?))
-        });
+        let chosen =
+            sa.proposals.iter().filter(|p| p.protocol_id == ProtocolId::Ike && p.spi.len() == 8).find_map(
+                |p| {
+                    let s = self.config.proposals.iter().find(|s| offers(p, &s.transforms()))?;
+                    Some((p.number, *s, <[u8; 8]>::try_from(p.spi).ok()?))
+                },
+            );
         let Some((number, suite, spi_i)) = chosen else {
             return self.refuse(data, id, NotifyType::NoProposalChosen, &[]);
         };
@@ -787,7 +872,8 @@ impl<R: CryptoRng> IkeSa<R> {
         }
         let nr = self.fresh_nonce();
         let keys = self.rekeyed_keys(&suite, g_ir.as_bytes(), ni, &nr, &spi_i, &spi_r)?;
-        let new = NewIke { spi_i, spi_r, role: Role::Responder, suite, keys, ni: ni.to_vec(), nr: nr.clone() };
+        let new =
+            NewIke { spi_i, spi_r, role: Role::Responder, suite, keys, ni: ni.to_vec(), nr: nr.clone() };
         let payloads = [
             Payload::SecurityAssociation(SecurityAssociation {
                 proposals: vec![Proposal::new(number, ProtocolId::Ike, &spi_r, suite.transforms())],
@@ -827,6 +913,12 @@ impl<R: CryptoRng> IkeSa<R> {
     /// `delete_old`.
     fn switch_ike(&mut self, now: Instant, new: NewIke, delete_old: bool) {
         let (Some(suite), Some(keys)) = (self.suite, self.keys.take()) else { return };
+        if self.response_pending
+            && let Some(r) = &self.last_response
+        {
+            // An answer on the old IKE SA not sent yet goes first.
+            self.ext.outbox.push_back((r.clone(), self.last_response_encapsulated));
+        }
         let old = Retired {
             spi_i: self.spi_i,
             spi_r: self.spi_r,
@@ -840,7 +932,7 @@ impl<R: CryptoRng> IkeSa<R> {
             delete: None,
             until: now + RETIRED_LINGER,
         };
-        self.ext.retired.push(old);
+        self.push_retired(old);
         if delete_old {
             let i = self.ext.retired.len() - 1;
             self.retire_with_delete(now, i);
@@ -862,9 +954,16 @@ impl<R: CryptoRng> IkeSa<R> {
         self.events.push_back(Event::IkeSaRekeyed { spis: (self.spi_i, self.spi_r), suite: new.suite });
     }
 
+    fn push_retired(&mut self, r: Retired) {
+        if self.ext.retired.len() >= MAX_RETIRED {
+            self.ext.retired.remove(0);
+        }
+        self.ext.retired.push(r);
+    }
+
     /// Keeps `new` as a retired IKE SA (a redundant one of a simultaneous rekey).
     fn retire(&mut self, now: Instant, new: NewIke, delete: bool) {
-        self.ext.retired.push(Retired {
+        self.push_retired(Retired {
             spi_i: new.spi_i,
             spi_r: new.spi_r,
             role: new.role,
@@ -892,10 +991,10 @@ impl<R: CryptoRng> IkeSa<R> {
             return;
         }
         let first = c.finish();
-        let mut flags = if r.role == Role::Initiator { Flags::INITIATOR } else { Flags(0) };
-        flags = flags | Flags(0);
+        let flags = if r.role == Role::Initiator { Flags::INITIATOR } else { Flags(0) };
         let header = Header::new(r.spi_i, r.spi_r, ExchangeType::Informational, flags, r.own_next_id);
-        let Ok(out) = seal(&r.suite, r.keys.sender(r.role == Role::Initiator), &header, first, &inner, &mut self.rng)
+        let Ok(out) =
+            seal(&r.suite, r.keys.sender(r.role == Role::Initiator), &header, first, &inner, &mut self.rng)
         else {
             return;
         };
@@ -976,13 +1075,18 @@ impl<R: CryptoRng> IkeSa<R> {
         }
     }
 
-    fn accept_child(&mut self, x: &ChildExchange, p: &CreatePayloads<'_>) -> Result<(ChildSa, ChildEntry), Error> {
+    fn accept_child(
+        &mut self,
+        x: &ChildExchange,
+        p: &CreatePayloads<'_>,
+    ) -> Result<(ChildSa, ChildEntry), Error> {
         let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
         let sa = p.sa.as_ref().ok_or(Error::UnexpectedMessage("CREATE_CHILD_SA response without SA"))?;
         let [proposal] = sa.proposals.as_slice() else {
             return Err(Error::UnexpectedMessage("responder must choose one ESP proposal"));
         };
-        let spi_out: [u8; 4] = proposal.spi.try_into().map_err(|_| Error::UnexpectedMessage("ESP SPI size"))?;
+        let spi_out: [u8; 4] =
+            proposal.spi.try_into().map_err(|_| Error::UnexpectedMessage("ESP SPI size"))?;
         let pfs = x.kx.as_ref().map(KeyExchange::group);
         let (enc, integ) = x
             .config
@@ -991,7 +1095,8 @@ impl<R: CryptoRng> IkeSa<R> {
             .copied()
             .find(|(e, a)| {
                 proposal.protocol_id == ProtocolId::Esp
-                    && child_transforms(*e, *a, pfs).is_some_and(|t| offers(proposal, &t) && proposal.transforms.len() <= t.len())
+                    && child_transforms(*e, *a, pfs)
+                        .is_some_and(|t| offers(proposal, &t) && proposal.transforms.len() <= t.len())
             })
             .ok_or(Error::NoProposalChosen)?;
         if p.transport != (x.config.mode == EspMode::Transport) {
@@ -1007,25 +1112,37 @@ impl<R: CryptoRng> IkeSa<R> {
             (None, _) => None,
         };
         let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
-        let (i2r, r2i) = child_keys(suite.prf, &keys.sk_d, g_ir.as_ref().map(|s| s.as_bytes()), &x.ni, nr, enc, integ)?;
-        let child = self.new_child_sa(x.spi_in, u32::from_be_bytes(spi_out), (enc, integ), r2i, i2r, &x.config);
-        Ok((child, ChildEntry {
-            spi_in: x.spi_in,
-            spi_out: u32::from_be_bytes(spi_out),
-            encryption: enc,
-            integrity: integ,
-            config: x.config.clone(),
-            local_ts: p.tsi.clone(),
-            remote_ts: p.tsr.clone(),
-            announced: true,
-            status: ChildStatus::Live,
-            soft: None,
-            hard: None,
-            collision: None,
-        }))
+        let (i2r, r2i) =
+            child_keys(suite.prf, &keys.sk_d, g_ir.as_ref().map(|s| s.as_bytes()), &x.ni, nr, enc, integ)?;
+        let child =
+            self.new_child_sa(x.spi_in, u32::from_be_bytes(spi_out), (enc, integ), r2i, i2r, &x.config);
+        Ok((
+            child,
+            ChildEntry {
+                spi_in: x.spi_in,
+                spi_out: u32::from_be_bytes(spi_out),
+                encryption: enc,
+                integrity: integ,
+                config: x.config.clone(),
+                local_ts: p.tsi.clone(),
+                remote_ts: p.tsr.clone(),
+                announced: true,
+                status: ChildStatus::Live,
+                soft: None,
+                hard: None,
+                collision: None,
+            },
+        ))
     }
 
-    fn child_created(&mut self, now: Instant, x: ChildExchange, child: ChildSa, mut entry: ChildEntry, nr: &[u8]) {
+    fn child_created(
+        &mut self,
+        now: Instant,
+        x: ChildExchange,
+        child: ChildSa,
+        mut entry: ChildEntry,
+        nr: &[u8],
+    ) {
         if let Some(t) = x.config.lifetime.time {
             entry.soft = Some(soft_deadline(&mut self.rng, now, t));
             entry.hard = Some(now + t);
@@ -1057,13 +1174,23 @@ impl<R: CryptoRng> IkeSa<R> {
                     peer_entry.announced = true;
                     let (l, r) = (peer_entry.local_ts.clone(), peer_entry.remote_ts.clone());
                     self.ext.children.push(peer_entry);
-                    self.events.push_back(Event::ChildSaRekeyed { old_spi_in: old, child: peer_child, local_ts: l, remote_ts: r });
+                    self.events.push_back(Event::ChildSaRekeyed {
+                        old_spi_in: old,
+                        child: peer_child,
+                        local_ts: l,
+                        remote_ts: r,
+                    });
                     self.ext.queue.push_front(Command::DeleteChild(redundant));
                 } else {
                     // The peer deletes its redundant one (never announced).
                     self.ext.children.push(peer_entry);
                     self.ext.children.push(entry);
-                    self.events.push_back(Event::ChildSaRekeyed { old_spi_in: old, child, local_ts, remote_ts });
+                    self.events.push_back(Event::ChildSaRekeyed {
+                        old_spi_in: old,
+                        child,
+                        local_ts,
+                        remote_ts,
+                    });
                     self.ext.queue.push_front(Command::DeleteChild(old));
                 }
             }
@@ -1088,7 +1215,8 @@ impl<R: CryptoRng> IkeSa<R> {
             let [proposal] = sa.proposals.as_slice() else {
                 return Err((Error::UnexpectedMessage("responder must choose one proposal"), false));
             };
-            let spi_r: [u8; 8] = proposal.spi.try_into().map_err(|_| (Error::UnexpectedMessage("IKE SPI size"), false))?;
+            let spi_r: [u8; 8] =
+                proposal.spi.try_into().map_err(|_| (Error::UnexpectedMessage("IKE SPI size"), false))?;
             let suite = super::accepted_suite(proposal, &self.config.proposals)
                 .filter(|s| s.group == x.kx.group())
                 .ok_or((Error::NoProposalChosen, false))?;
@@ -1098,8 +1226,18 @@ impl<R: CryptoRng> IkeSa<R> {
                 return Err((Error::UnexpectedMessage("rekey response KE or SPI"), false));
             }
             let g_ir = x.kx.shared_secret(ker).map_err(|e| (e.into(), false))?;
-            let keys = self.rekeyed_keys(&suite, g_ir.as_bytes(), &x.ni, nr, &x.spi, &spi_r).map_err(|e| (e, false))?;
-            Ok(NewIke { spi_i: x.spi, spi_r, role: Role::Initiator, suite, keys, ni: x.ni.clone(), nr: nr.to_vec() })
+            let keys = self
+                .rekeyed_keys(&suite, g_ir.as_bytes(), &x.ni, nr, &x.spi, &spi_r)
+                .map_err(|e| (e, false))?;
+            Ok(NewIke {
+                spi_i: x.spi,
+                spi_r,
+                role: Role::Initiator,
+                suite,
+                keys,
+                ni: x.ni.clone(),
+                nr: nr.to_vec(),
+            })
         })();
         let collision = self.ext.ike_collision.take();
         match (result, collision) {
@@ -1128,9 +1266,15 @@ impl<R: CryptoRng> IkeSa<R> {
     // --- retired IKE SAs ----------------------------------------------------------------
 
     /// A message for a retired IKE SA, if it is one.
-    pub(super) fn retired_input(&mut self, now: Instant, m: &Message<'_>, data: &[u8]) -> Option<Result<(), Error>> {
+    pub(super) fn retired_input(
+        &mut self,
+        now: Instant,
+        m: &Message<'_>,
+        data: &[u8],
+    ) -> Option<Result<(), Error>> {
         let h = m.header;
-        let i = self.ext.retired.iter().position(|r| r.spi_i == h.initiator_spi && r.spi_r == h.responder_spi)?;
+        let i =
+            self.ext.retired.iter().position(|r| r.spi_i == h.initiator_spi && r.spi_r == h.responder_spi)?;
         let encapsulated = self.nat.nat_detected();
         let r = &mut self.ext.retired[i];
         let from_initiator = r.role == Role::Responder;
@@ -1138,11 +1282,13 @@ impl<R: CryptoRng> IkeSa<R> {
             return Some(Err(Error::UnexpectedMessage("not from the peer")));
         }
         if h.flags.response() {
-            let Some((id, ..)) = &r.delete else { return Some(Err(Error::UnexpectedMessage("no request outstanding"))) };
+            let Some((id, ..)) = &r.delete else {
+                return Some(Err(Error::UnexpectedMessage("no request outstanding")));
+            };
             if *id != h.message_id {
                 return Some(Err(Error::UnexpectedMessage("response to another Message ID")));
             }
-            if let Err(e) = open(&r.suite, r.keys.sender(!from_initiator), m) {
+            if let Err(e) = open(&r.suite, r.keys.sender(from_initiator), m) {
                 return Some(Err(e));
             }
             self.ext.retired.remove(i);
@@ -1179,7 +1325,14 @@ impl<R: CryptoRng> IkeSa<R> {
         let mut flags = if r.role == Role::Initiator { Flags::INITIATOR } else { Flags(0) };
         flags = flags | Flags::RESPONSE;
         let header = Header::new(r.spi_i, r.spi_r, h.exchange_type, flags, h.message_id);
-        let out = match seal(&r.suite, r.keys.sender(r.role == Role::Initiator), &header, first, &inner, &mut self.rng) {
+        let out = match seal(
+            &r.suite,
+            r.keys.sender(r.role == Role::Initiator),
+            &header,
+            first,
+            &inner,
+            &mut self.rng,
+        ) {
             Ok(o) => o,
             Err(e) => return Some(Err(e)),
         };
@@ -1202,7 +1355,8 @@ impl<R: CryptoRng> IkeSa<R> {
             return None;
         }
         let children = self.ext.children.iter().flat_map(|c| [c.soft, c.hard]).flatten();
-        let retired = self.ext.retired.iter().flat_map(|r| [r.delete.as_ref().map(|d| d.3), Some(r.until)]).flatten();
+        let retired =
+            self.ext.retired.iter().flat_map(|r| [r.delete.as_ref().map(|d| d.3), Some(r.until)]).flatten();
         [self.ext.ike_soft, self.ext.ike_hard].into_iter().flatten().chain(children).chain(retired).min()
     }
 
@@ -1231,6 +1385,11 @@ impl<R: CryptoRng> IkeSa<R> {
             if c.hard.is_some_and(|t| t <= now) {
                 c.hard = None;
                 c.soft = None;
+                // Out of use now, whether or not the window lets the Delete go at once.
+                if c.announced {
+                    c.announced = false;
+                    self.events.push_back(Event::ChildDeleted { spi_in: c.spi_in });
+                }
                 expired.push(Command::DeleteChild(c.spi_in));
             } else if c.soft.is_some_and(|t| t <= now) {
                 c.soft = None;
@@ -1262,5 +1421,55 @@ impl<R: CryptoRng> IkeSa<R> {
         });
         self.ext.outbox.extend(resend.into_iter().map(|d| (d, encapsulated)));
         self.pump(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RFC 7296 §3.15: what a responder assigns survives its CFG_REPLY on the wire
+        /// (DNS servers up to the 8 we keep), and only what was asked for is answered.
+        #[test]
+        fn cp_reply_round_trip(
+            address in proptest::option::of(any::<[u8; 4]>()),
+            dns in proptest::collection::vec(any::<[u8; 4]>(), 0..8),
+            ask_address in any::<bool>(),
+            ask_dns in any::<bool>(),
+        ) {
+            let cfg = InternalConfig {
+                address: address.map(Ipv4Addr::from),
+                dns: dns.iter().copied().map(Ipv4Addr::from).collect(),
+            };
+            let request = CpRequest::request_payload();
+            let mut body = Vec::new();
+            request.encode_body(&mut body).unwrap();
+            let parsed = Configuration::parse(&body).unwrap();
+            prop_assert_eq!(CpRequest::from_request(&parsed), Some(CpRequest { address: true, dns: true }));
+            let asked = CpRequest { address: ask_address, dns: ask_dns };
+            let reply = Configuration::new(CfgType::Reply, cfg.reply_attributes(&asked));
+            let mut body = Vec::new();
+            reply.encode_body(&mut body).unwrap();
+            let got = InternalConfig::from_reply(&Configuration::parse(&body).unwrap()).unwrap();
+            prop_assert_eq!(got.address, cfg.address.filter(|_| ask_address));
+            prop_assert_eq!(got.dns, if ask_dns { cfg.dns.clone() } else { Vec::new() });
+            // A request is not a reply and the other way round.
+            prop_assert!(InternalConfig::from_reply(&parsed).is_none());
+            prop_assert!(CpRequest::from_request(&reply).is_none());
+        }
+
+        /// The rekey deadline lies between 85 % and 90 % of the lifetime.
+        #[test]
+        fn soft_deadline_jitter(seed in any::<u64>(), secs in 1u64..100_000) {
+            use rand_core::SeedableRng;
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+            let now = Instant::now();
+            let hard = Duration::from_secs(secs);
+            let soft = soft_deadline(&mut rng, now, hard) - now;
+            prop_assert!(soft <= hard * 9 / 10);
+            prop_assert!(soft + hard / 20 + Duration::from_millis(1) >= hard * 9 / 10);
+        }
     }
 }
