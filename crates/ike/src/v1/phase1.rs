@@ -28,8 +28,11 @@
 //! (or encapsulation is forced) MM5 onwards go to port 4500 ([`Transmit::udp_encapsulated`])
 //! and the result is reported in [`Event::Established`].
 //!
+//! With [`Phase1Config::certificate`] set, Main Mode authenticates with RSA signatures
+//! and X.509 certificates instead (RFC 2409 §5.1, auth method 3): see [`super::sig`].
+//!
 //! Not yet done (later sessions): INITIAL-CONTACT, DPD, notifications to the peer on
-//! failure, signature authentication, lifetime expiry.
+//! failure, Aggressive Mode with signatures, lifetime expiry.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -38,14 +41,17 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 use super::crypt::{self, IvChain};
-use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk};
+use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk, skeyid_signature};
 use super::natt::{VENDOR_ID_DPD, VENDOR_ID_NAT_T_DRAFT_02N, VENDOR_ID_RFC3947, nat_discovery_hash};
-use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
+use super::sig::{self as sig_auth, SignaturePayloads};
+use crate::cert::{Certificate as X509Certificate, CertificateAuth};
+use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm, PrfOutput};
 use crate::error::Error;
 use crate::wire::v1::{
-    Attribute, AttributeValue, AuthMethod, DOI_IPSEC, ExchangeType, Flags, Header, IdType, Identification,
-    IkeAttributeType, KEY_IKE, Message, MessageRepr, Notification, NotifyType, Payload, PayloadType,
-    Proposal, ProtocolId, SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain,
+    Attribute, AttributeValue, AuthMethod, CertEncoding, Certificate, DOI_IPSEC, ExchangeType, Flags, Header,
+    IdType, Identification, IkeAttributeType, KEY_IKE, Message, MessageRepr, Notification, NotifyType,
+    Payload, PayloadType, Proposal, ProtocolId, SecurityAssociation, Transform, encode_payload_chain,
+    parse_payload_chain,
 };
 
 /// Length of the nonces we send (RFC 2409 §5: 8 to 256 bytes).
@@ -69,9 +75,9 @@ pub struct Phase1Proposal {
 }
 
 impl Phase1Proposal {
-    /// RFC 2409 Appendix A attributes of this proposal, PSK authentication.
+    /// RFC 2409 Appendix A attributes of this proposal with authentication `auth`.
     /// `lifetime` holds the 4-byte lifetime for the variable form.
-    fn attributes<'a>(&self, lifetime: &'a [u8; 4]) -> Vec<Attribute<'a>> {
+    fn attributes<'a>(&self, lifetime: &'a [u8; 4], auth: AuthMethod) -> Vec<Attribute<'a>> {
         let mut a = Vec::with_capacity(7);
         let (enc, key_bits) = match self.encryption {
             CipherAlgorithm::TripleDesCbc => (5, None),
@@ -85,10 +91,7 @@ impl Phase1Proposal {
             a.push(Attribute::basic(IkeAttributeType::KeyLength.into(), bits));
         }
         a.push(Attribute::basic(IkeAttributeType::HashAlgorithm.into(), self.hash.ikev1_hash_id()));
-        a.push(Attribute::basic(
-            IkeAttributeType::AuthenticationMethod.into(),
-            AuthMethod::PreSharedKey.into(),
-        ));
+        a.push(Attribute::basic(IkeAttributeType::AuthenticationMethod.into(), auth.into()));
         a.push(Attribute::basic(IkeAttributeType::GroupDescription.into(), self.group.id()));
         a.push(Attribute::basic(IkeAttributeType::LifeType.into(), 1));
         let secs = self.lifetime.as_secs().min(u64::from(u32::MAX));
@@ -102,9 +105,9 @@ impl Phase1Proposal {
         a
     }
 
-    /// Reads a phase-1 transform; `None` unless it is KEY_IKE with PSK authentication and
-    /// algorithms this crate implements.
-    fn from_transform(t: &Transform<'_>) -> Option<Self> {
+    /// Reads a phase-1 transform; `None` unless it is KEY_IKE with authentication `want`
+    /// and algorithms this crate implements.
+    fn from_transform(t: &Transform<'_>, want: AuthMethod) -> Option<Self> {
         if t.transform_id != KEY_IKE {
             return None;
         }
@@ -113,7 +116,7 @@ impl Phase1Proposal {
         let encryption = CipherAlgorithm::from_ikev1(enc, key_bits)?;
         let hash = PrfAlgorithm::from_ikev1_hash(t.basic(IkeAttributeType::HashAlgorithm.into())?)?;
         let auth = t.basic(IkeAttributeType::AuthenticationMethod.into())?;
-        if AuthMethod::from(auth) != AuthMethod::PreSharedKey {
+        if AuthMethod::from(auth) != want {
             return None;
         }
         let group = DhGroup::from_id(t.basic(IkeAttributeType::GroupDescription.into())?).ok()?;
@@ -224,6 +227,10 @@ pub struct Phase1Config {
     /// Initiator: send INITIAL-CONTACT (RFC 2407 §4.6.3.3) with MM5/AM3, telling the
     /// responder to drop older SAs with us; on by default.
     pub initial_contact: bool,
+    /// Authenticate with RSA signatures and X.509 certificates (auth method 3, Main Mode
+    /// only) instead of the pre-shared key, and require the same of the peer; `None` by
+    /// default.
+    pub certificate: Option<CertificateAuth>,
 }
 
 impl Phase1Config {
@@ -256,7 +263,15 @@ impl Phase1Config {
             allow_aggressive: false,
             dpd: true,
             initial_contact: true,
+            certificate: None,
         }
+    }
+
+    /// The phase-1 authentication method offered and accepted: RSA signatures with
+    /// [`Self::certificate`], else pre-shared key.
+    #[must_use]
+    pub const fn auth_method(&self) -> AuthMethod {
+        if self.certificate.is_some() { AuthMethod::RsaSignatures } else { AuthMethod::PreSharedKey }
     }
 }
 
@@ -377,6 +392,8 @@ pub struct Phase1<R> {
     peer_dpd: bool,
     timers: [Option<Instant>; TIMER_COUNT],
     events: VecDeque<Event>,
+    /// The peer's certificate, once it authenticated with one.
+    peer_certificate: Option<X509Certificate>,
 }
 
 impl<R> core::fmt::Debug for Phase1<R> {
@@ -422,6 +439,7 @@ impl<R: CryptoRng> Phase1<R> {
             peer_dpd: false,
             timers: [None; TIMER_COUNT],
             events: VecDeque::new(),
+            peer_certificate: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -462,6 +480,9 @@ impl<R: CryptoRng> Phase1<R> {
     pub fn initiate_aggressive(config: Phase1Config, rng: R, now: Instant) -> Result<Self, Error> {
         if config.proposals.is_empty() || config.proposals.len() > 255 {
             return Err(Error::Configuration("1 to 255 phase-1 proposals needed"));
+        }
+        if config.certificate.is_some() {
+            return Err(Error::Configuration("Aggressive Mode with certificates is not supported"));
         }
         let group = config.proposals[0].group;
         if config.proposals.iter().any(|p| p.group != group) {
@@ -524,7 +545,7 @@ impl<R: CryptoRng> Phase1<R> {
                     .map(|(i, (p, l))| Transform {
                         number: u8::try_from(i + 1).unwrap_or(u8::MAX),
                         transform_id: KEY_IKE,
-                        attributes: p.attributes(l),
+                        attributes: p.attributes(l, self.config.auth_method()),
                     })
                     .collect(),
             }],
@@ -645,11 +666,11 @@ impl<R: CryptoRng> Phase1<R> {
                 }
                 Ok(())
             }
-            Err(Error::AuthenticationFailed) => {
+            Err(e @ (Error::AuthenticationFailed | Error::Certificate(_))) => {
                 // A forged message must not end the exchange: drop it, remember the
                 // failure, and report it if the exchange later gives up.
                 self.auth_failures = self.auth_failures.saturating_add(1);
-                Err(Error::AuthenticationFailed)
+                Err(e)
             }
             Err(e) => Err(e),
         }
@@ -714,6 +735,12 @@ impl<R: CryptoRng> Phase1<R> {
         self.nat
     }
 
+    /// The peer's certificate, once the peer authenticated with it.
+    #[must_use]
+    pub const fn peer_certificate(&self) -> Option<&X509Certificate> {
+        self.peer_certificate.as_ref()
+    }
+
     /// The next event for the owner, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -734,7 +761,7 @@ impl<R: CryptoRng> Phase1<R> {
                 continue;
             }
             for t in &p.transforms {
-                if let Some(offer) = Phase1Proposal::from_transform(t)
+                if let Some(offer) = Phase1Proposal::from_transform(t, self.config.auth_method())
                     && self.config.proposals.iter().any(|o| o.same_algorithms(&offer))
                 {
                     return Some((p.number, t.clone(), offer));
@@ -745,6 +772,9 @@ impl<R: CryptoRng> Phase1<R> {
     }
 
     fn on_am1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
+        if self.config.certificate.is_some() {
+            return Err(Error::NoProposalChosen); // Aggressive Mode with signatures: not done
+        }
         let payloads = m.payloads()?;
         let sa = find_sa(&payloads)?;
         if sa.doi != DOI_IPSEC {
@@ -831,7 +861,8 @@ impl<R: CryptoRng> Phase1<R> {
         let [t] = p.transforms.as_slice() else {
             return Err(Error::UnexpectedMessage("AM2 must carry one transform"));
         };
-        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let chosen =
+            Phase1Proposal::from_transform(t, self.config.auth_method()).ok_or(Error::NoProposalChosen)?;
         let ours = self
             .config
             .proposals
@@ -985,7 +1016,8 @@ impl<R: CryptoRng> Phase1<R> {
         let [t] = p.transforms.as_slice() else {
             return Err(Error::UnexpectedMessage("MM2 must carry one transform"));
         };
-        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let chosen =
+            Phase1Proposal::from_transform(t, self.config.auth_method()).ok_or(Error::NoProposalChosen)?;
         let ours = self
             .config
             .proposals
@@ -1008,7 +1040,10 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.kx = Some(kx);
         self.ex.ni_b = ni;
         let natd = self.nat_discovery_payloads(proposal.hash);
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xi), Payload::Nonce(&self.ex.ni_b)];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let msg = self.plain_message(payloads);
         self.state = State::SentKe;
@@ -1026,7 +1061,7 @@ impl<R: CryptoRng> Phase1<R> {
         let g_xy = kx.shared_secret(g_xi)?;
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut nr);
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let skeyid = self.skeyid(proposal.hash, ni_b, &nr, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -1045,7 +1080,10 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.kx = Some(kx);
         self.nat = nat;
         let natd = self.nat_discovery_payloads(proposal.hash);
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xr), Payload::Nonce(&self.ex.nr_b)];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let msg = self.plain_message(payloads);
         self.state = State::SentKeReply;
@@ -1061,7 +1099,7 @@ impl<R: CryptoRng> Phase1<R> {
         let nat = self.detect_nat(proposal.hash, &payloads);
         let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
         let g_xy = kx.shared_secret(g_xr)?;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let skeyid = self.skeyid(proposal.hash, &self.ex.ni_b, nr_b, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -1079,7 +1117,9 @@ impl<R: CryptoRng> Phase1<R> {
         id.payload().encode_body(&mut idii_b);
         let hash_i = keys.hash_i(&self.exchange_values(), &idii_b);
         let spi = self.cookie_pair();
-        let mut payloads = vec![Payload::Identification(id.payload()), Payload::Hash(hash_i.as_bytes())];
+        let auth = self.own_auth(&hash_i)?;
+        let mut payloads = vec![Payload::Identification(id.payload())];
+        auth.push_to(&mut payloads, &hash_i);
         if self.config.initial_contact {
             payloads.push(initial_contact(&spi));
         }
@@ -1098,21 +1138,19 @@ impl<R: CryptoRng> Phase1<R> {
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
         let hash_i = keys.hash_i(&self.exchange_values(), &peer.id_b);
-        if !hash_i.ct_eq_bytes(&peer.hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let peer_certificate = self.check_peer_auth(&peer, &hash_i)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
         let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
-        let msg = self.encrypted_message(
-            &keys,
-            &mut ivs,
-            &[Payload::Identification(id.payload()), Payload::Hash(hash_r.as_bytes())],
-        )?;
+        let auth = self.own_auth(&hash_r)?;
+        let mut payloads = vec![Payload::Identification(id.payload())];
+        auth.push_to(&mut payloads, &hash_r);
+        let msg = self.encrypted_message(&keys, &mut ivs, &payloads)?;
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.established(now, peer_id, peer.initial_contact);
         self.send(now, msg);
         // The responder does not retransmit MM6 on a timer; a repeated MM5 triggers it.
@@ -1127,18 +1165,59 @@ impl<R: CryptoRng> Phase1<R> {
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
         let hash_r = keys.hash_r(&self.exchange_values(), &peer.id_b);
-        if !hash_r.ct_eq_bytes(&peer.hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let peer_certificate = self.check_peer_auth(&peer, &hash_r)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.timers[Timer::Retransmit as usize] = None;
         self.established(now, peer_id, false);
         Ok(())
     }
 
     // --- helpers ----------------------------------------------------------------------
+
+    /// RFC 2409 §5: SKEYID for the configured authentication (PSK or signatures).
+    fn skeyid(&self, hash: PrfAlgorithm, ni_b: &[u8], nr_b: &[u8], g_xy: &[u8]) -> PrfOutput {
+        if self.config.certificate.is_some() {
+            skeyid_signature(hash, ni_b, nr_b, g_xy)
+        } else {
+            skeyid_psk(hash, self.config.psk.as_bytes(), ni_b, nr_b)
+        }
+    }
+
+    /// How we prove HASH_I / HASH_R: the HASH itself (PSK) or CERT + SIG.
+    fn own_auth(&mut self, hash: &PrfOutput) -> Result<OwnAuth, Error> {
+        match &self.config.certificate {
+            None => Ok(OwnAuth::Hash),
+            Some(c) => Ok(OwnAuth::Signature {
+                certs: c.chain.iter().map(|x| x.der().to_vec()).collect(),
+                signature: sig_auth::sign(c, hash.as_bytes(), &mut self.rng)?,
+            }),
+        }
+    }
+
+    /// Checks the peer's HASH (PSK) or certificate and SIG against the expected hash.
+    fn check_peer_auth(
+        &self,
+        peer: &PeerAuth,
+        expected: &PrfOutput,
+    ) -> Result<Option<X509Certificate>, Error> {
+        match &self.config.certificate {
+            None => match &peer.hash {
+                Some(h) if expected.ct_eq_bytes(h) => Ok(None),
+                _ => Err(Error::AuthenticationFailed),
+            },
+            Some(c) => sig_auth::verify(
+                c,
+                &peer.signature,
+                peer.id.id_type.into(),
+                &peer.id.data,
+                expected.as_bytes(),
+            )
+            .map(Some),
+        }
+    }
 
     fn exchange_values(&self) -> Phase1Exchange<'_> {
         Phase1Exchange {
@@ -1224,13 +1303,14 @@ impl<R: CryptoRng> Phase1<R> {
         if id.protocol_id != 17 && id.protocol_id != 0 {
             return Err(Error::UnexpectedMessage("phase-1 ID with a protocol other than UDP"));
         }
-        let hash = payloads
-            .iter()
-            .find_map(|p| match p {
-                Payload::Hash(h) => Some(h.to_vec()),
-                _ => None,
-            })
-            .ok_or(Error::UnexpectedMessage("no HASH payload"))?;
+        let hash = payloads.iter().find_map(|p| match p {
+            Payload::Hash(h) => Some(h.to_vec()),
+            _ => None,
+        });
+        let signature = SignaturePayloads::collect(&payloads);
+        if hash.is_none() && signature.signature.is_none() {
+            return Err(Error::UnexpectedMessage("no HASH or SIG payload"));
+        }
         // The HASH covers the ID body as sent; the codec re-encodes it byte for byte.
         let mut id_b = Vec::new();
         id.encode_body(&mut id_b);
@@ -1238,6 +1318,7 @@ impl<R: CryptoRng> Phase1<R> {
             id: Identity { id_type: id.id_type, data: id.data.to_vec() },
             id_b,
             hash,
+            signature,
             next_iv: d.next_iv,
             initial_contact: has_initial_contact(&payloads),
         })
@@ -1325,9 +1406,38 @@ impl<R: CryptoRng> Phase1<R> {
 struct PeerAuth {
     id: Identity,
     id_b: Vec<u8>,
-    hash: Vec<u8>,
+    hash: Option<Vec<u8>>,
+    signature: SignaturePayloads,
     next_iv: super::keys::Iv,
     initial_contact: bool,
+}
+
+/// Our authentication payloads in MM5 / MM6.
+enum OwnAuth {
+    /// HASH_I / HASH_R (pre-shared key).
+    Hash,
+    /// CERT payloads and the SIG payload (RFC 2409 §5.1).
+    Signature { certs: Vec<Vec<u8>>, signature: Vec<u8> },
+}
+
+impl OwnAuth {
+    fn push_to<'a>(&'a self, payloads: &mut Vec<Payload<'a>>, hash: &'a PrfOutput) {
+        match self {
+            Self::Hash => payloads.push(Payload::Hash(hash.as_bytes())),
+            Self::Signature { certs, signature } => {
+                payloads.extend(certs.iter().map(|c| {
+                    Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: c })
+                }));
+                payloads.push(Payload::Signature(signature));
+            }
+        }
+    }
+}
+
+/// RFC 2408 §3.10: a CR payload asking for an X.509 signature certificate from the CA
+/// with DER subject `ca`.
+fn cert_request(ca: &[u8]) -> Payload<'_> {
+    Payload::CertificateRequest(Certificate { encoding: CertEncoding::X509Signature, data: ca })
 }
 
 /// RFC 2407 §4.6.3.3: an INITIAL-CONTACT notification for the ISAKMP SA `spi`.
