@@ -300,6 +300,10 @@ impl Certificate {
     /// Verifies that `issuer`'s key signed this certificate.
     fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), CertError> {
         let alg = self.cert.signature_algorithm();
+        // RFC 5280 §4.1.1.2: the outer algorithm must be the one inside the signed part.
+        if alg != self.cert.tbs_certificate().signature() {
+            return Err(CertError::Malformed("certificate signature algorithms differ"));
+        }
         let algorithm = SignatureAlgorithm::from_algorithm_identifier(alg.oid, alg.parameters.as_ref())?;
         let sig = self.cert.signature().as_bytes().ok_or(CertError::Malformed("signature bit string"))?;
         let digest = algorithm.hash().digest(&[self.tbs_der()]);
