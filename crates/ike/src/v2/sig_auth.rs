@@ -222,6 +222,49 @@ mod tests {
         assert!(matches!(verify(&key(RSA).public_key(), &auth, octets), Err(Error::Certificate(_))));
     }
 
+    /// RFC 4754 §8.1: the published ECDSA-256 test vector (private key w, message "abc",
+    /// signature r | s) verifies as an AUTH method 9 signature, and w gives the published
+    /// public key (gwx, gwy).
+    #[test]
+    fn rfc4754_ecdsa_256_vector() {
+        let h = |s: &str| hex::decode(s.replace(' ', "")).unwrap();
+        let w = h("DC51D386 6A15BACD E33D96F9 92FCA99D A7E6EF09 34E70975 59C27F16 14C88A7F");
+        let gwx = h("2442A5CC 0ECD015F A3CA31DC 8E2BBC70 BF42D60C BCA20085 E0822CB0 4235E970");
+        let gwy = h("6FC98BD7 E50211A4 A27102FA 3549DF79 EBCB4BF2 46B80945 CDDFE7D5 09BBFD7D");
+        let r = h("CB28E099 9B9C7715 FD0A80D8 E47A7707 9716CBBF 917DD72E 97566EA1 C066957C");
+        let s = h("86FA3BB4 E26CAD5B F90B7F81 899256CE 7594BB1E A0C89212 748BFF3B 3D5B0315");
+        let key = PrivateKey::P256(p256::ecdsa::SigningKey::from_slice(&w).unwrap());
+        let PublicKey::P256(public) = key.public_key() else { unreachable!() };
+        let point = public.to_sec1_point(false);
+        assert_eq!(&point.as_bytes()[1..33], gwx.as_slice());
+        assert_eq!(&point.as_bytes()[33..], gwy.as_slice());
+        let sig = [r, s].concat();
+        let auth = Authentication::new(AuthMethod::EcdsaSha256P256, &sig);
+        verify(&key.public_key(), &auth, b"abc").unwrap();
+        assert_eq!(verify(&key.public_key(), &auth, b"abd"), Err(Error::AuthenticationFailed));
+    }
+
+    /// RFC 4754 §8.2: the ECDSA-384 test vector as an AUTH method 10 signature.
+    #[test]
+    fn rfc4754_ecdsa_384_vector() {
+        let h = |s: &str| hex::decode(s.replace(' ', "")).unwrap();
+        let w = h("0BEB6466 34BA8773 5D77AE48 09A0EBEA 865535DE 4C1E1DCB 692E8470 8E81A5AF \
+                   62E528C3 8B2A81B3 5309668D 73524D9F");
+        let gwx = h("96281BF8 DD5E0525 CA049C04 8D345D30 82968D10 FEDF5C5A CA0C64E6 465A97EA \
+                     5CE10C9D FEC21797 41571072 1F437922");
+        let r = h("FB017B91 4E291494 32D8BAC2 9A514640 B46F53DD AB2C6994 8084E293 0F1C8F7E \
+                   08E07C9C 63F2D21A 07DCB56A 6AF56EB3");
+        let s = h("B263A130 5E057F98 4D38726A 1B468741 09F417BC A112674C 528262A4 0A629AF1 \
+                   CBB9F516 CE0FA7D2 FF630863 A00E8B9F");
+        let key = PrivateKey::P384(p384::ecdsa::SigningKey::from_slice(&w).unwrap());
+        let PublicKey::P384(public) = key.public_key() else { unreachable!() };
+        assert_eq!(&public.to_sec1_point(false).as_bytes()[1..49], gwx.as_slice());
+        let sig = [r, s].concat();
+        let auth = Authentication::new(AuthMethod::EcdsaSha384P384, &sig);
+        verify(&key.public_key(), &auth, b"abc").unwrap();
+        assert_eq!(verify(&key.public_key(), &auth, b"abd"), Err(Error::AuthenticationFailed));
+    }
+
     /// Method 14 AUTH data begins with the RFC 7427 Appendix A AlgorithmIdentifier.
     #[test]
     fn digital_signature_layout() {
