@@ -230,6 +230,41 @@ fn v2_responder(lab_name: &'static str, test: &str, pki: Pki, rfc7427: bool) {
     assert!(up.status.success(), "charon's initiate failed:\n{}", String::from_utf8_lossy(&up.stdout));
 }
 
+/// charon's certificate comes from a CA we do not trust: our initiator must refuse it
+/// (after charon, which trusts our CA, has accepted us).
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_initiator_refuses_an_untrusted_charon_certificate() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        let me: SocketAddr = format!("{CLIENT_IP}:500").parse().unwrap();
+        let peer: SocketAddr = format!("{SERVER_IP}:500").parse().unwrap();
+        let mut config = IkeSaConfig::new(b"unused", ike_sa::Identity::fqdn("client.l2sec.test"), me, peer);
+        tunnel_child(&mut config, "192.0.2.201", "192.0.2.202");
+        // Our certificate is RSA, but we trust only the ECDSA CA.
+        config.certificate = Some(our_auth("client-rsa", "ca-ecdsa", true));
+        let sa = IkeSa::initiate(config, rng(), Instant::now()).unwrap();
+        let error = drive_to_end(V2(sa), CLIENT_IP, SERVER_IP, Duration::ZERO).unwrap_err();
+        println!("refused: {error}");
+        return;
+    }
+    let lab = Lab::up("hcert2u", INNER_ENV);
+    lab.run(&["start", "srv", "hcert2u-b", "responder"]);
+    let conf = charon_conf("r-cert", 2, "server-rsa", "ca-rsa", "server.l2sec.test", None);
+    load_charon_config(&lab, "srv", &conf, "server-rsa", "ca-rsa");
+    let inner = lab
+        .spawn_inner("a", "ikev2_initiator_refuses_an_untrusted_charon_certificate")
+        .wait_with_output()
+        .unwrap();
+    let inner_out = String::from_utf8_lossy(&inner.stdout);
+    assert!(
+        inner.status.success() && inner_out.contains("refused: certificate: no trusted issuer"),
+        "inner run:\n{inner_out}\n{}\n--- charon log tail:\n{}",
+        String::from_utf8_lossy(&inner.stderr),
+        lab.charon_log("srv", 60)
+    );
+    println!("{}", inner_out.lines().find(|l| l.starts_with("refused")).unwrap_or_default());
+}
+
 fn tunnel_child(config: &mut IkeSaConfig, local: &str, remote: &str) {
     config.child.mode = EspMode::Tunnel;
     config.child.local_ts = vec![TrafficSelector::ipv4_host(local.parse().unwrap(), 0, None)];
@@ -404,7 +439,14 @@ impl Machine for V2 {
 
 /// Runs `m` over UDP 500/4500 at `me` with the peer at `peer_ip` until it is established
 /// (then `linger` longer, answering retransmissions) or fails (panic).
-fn drive(mut m: impl Machine, me: &str, peer_ip: &str, linger: Duration) {
+fn drive(m: impl Machine, me: &str, peer_ip: &str, linger: Duration) {
+    if let Err(e) = drive_to_end(m, me, peer_ip, linger) {
+        panic!("handshake failed: {e}");
+    }
+}
+
+/// As [`drive`], returning the failure instead of panicking.
+fn drive_to_end(mut m: impl Machine, me: &str, peer_ip: &str, linger: Duration) -> Result<(), String> {
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
     for s in [&s500, &s4500] {
@@ -420,7 +462,7 @@ fn drive(mut m: impl Machine, me: &str, peer_ip: &str, linger: Duration) {
         let now = Instant::now();
         assert!(now < deadline, "no result within 20 s");
         if done_at.is_some_and(|t| now >= t + linger) {
-            return;
+            return Ok(());
         }
         buf.clear();
         while let Some(encapsulated) = m.transmit(now, &mut buf) {
@@ -438,7 +480,7 @@ fn drive(mut m: impl Machine, me: &str, peer_ip: &str, linger: Duration) {
                 println!("{summary}");
                 done_at = Some(now);
             }
-            Some(Err(e)) => panic!("handshake failed: {e}"),
+            Some(Err(e)) => return Err(e),
             None => {}
         }
         let mut got = None;
