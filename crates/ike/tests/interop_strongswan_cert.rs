@@ -151,13 +151,21 @@ fn charon_conf(name: &str, version: u8, ee: &str, ca: &str, local_id: &str, remo
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_rsa_certificate_initiator_against_charon() {
-    v2_initiator("hcert2ri", "ikev2_rsa_certificate_initiator_against_charon", Pki::Rsa);
+    v2_initiator("hcert2ri", "ikev2_rsa_certificate_initiator_against_charon", Pki::Rsa, false);
+}
+
+/// charon signs its AUTH with RSASSA-PSS (`charon.rsa_pss = yes`), which we verify
+/// (RFC 7427 method 14 with an RSASSA-PSS AlgorithmIdentifier).
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_rsa_pss_from_charon_is_verified() {
+    v2_initiator("hcert2p", "ikev2_rsa_pss_from_charon_is_verified", Pki::Rsa, true);
 }
 
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_ecdsa_certificate_initiator_against_charon() {
-    v2_initiator("hcert2ei", "ikev2_ecdsa_certificate_initiator_against_charon", Pki::Ecdsa);
+    v2_initiator("hcert2ei", "ikev2_ecdsa_certificate_initiator_against_charon", Pki::Ecdsa, false);
 }
 
 /// Our responder does not announce SIGNATURE_HASH_ALGORITHMS here, so both sides use the
@@ -174,7 +182,7 @@ fn ikev2_ecdsa_certificate_responder_against_charon() {
     v2_responder("hcert2er", "ikev2_ecdsa_certificate_responder_against_charon", Pki::Ecdsa, true);
 }
 
-fn v2_initiator(lab_name: &'static str, test: &str, pki: Pki) {
+fn v2_initiator(lab_name: &'static str, test: &str, pki: Pki, charon_pss: bool) {
     if std::env::var_os(INNER_ENV).is_some() {
         let me: SocketAddr = format!("{CLIENT_IP}:500").parse().unwrap();
         let peer: SocketAddr = format!("{SERVER_IP}:500").parse().unwrap();
@@ -187,7 +195,10 @@ fn v2_initiator(lab_name: &'static str, test: &str, pki: Pki) {
         return;
     }
     let lab = Lab::up(lab_name, INNER_ENV);
-    lab.run(&["start", "srv", &format!("{lab_name}-b"), "responder"]);
+    let extra = lab.state.join("pss.conf");
+    std::fs::write(&extra, "charon {\n    rsa_pss = yes\n}\n").unwrap();
+    let env: &[(&str, &str)] = if charon_pss { &[("EXTRA_CONF", extra.to_str().unwrap())] } else { &[] };
+    lab.run_env(&["start", "srv", &format!("{lab_name}-b"), "responder"], env);
     let conf = charon_conf("r-cert", 2, pki.server(), pki.ca(), "server.l2sec.test", None);
     load_charon_config(&lab, "srv", &conf, pki.server(), pki.ca());
     let inner = lab.spawn_inner("a", test).wait_with_output().unwrap();
@@ -196,6 +207,12 @@ fn v2_initiator(lab_name: &'static str, test: &str, pki: Pki) {
         Pki::Ecdsa => "ECDSA_WITH_SHA384_DER", // method 14 with our P-384 key
     };
     check(&lab, "srv", &inner, 2, "client.l2sec.test", scheme);
+    if charon_pss {
+        let log = lab.charon_log_full("srv");
+        let own = log.lines().find(|l| l.contains("(myself) with RSA_EMSA_PSS"));
+        assert!(own.is_some(), "charon did not sign with RSASSA-PSS:\n{}", lab.charon_log("srv", 60));
+        println!("charon: {}", own.unwrap_or_default());
+    }
 }
 
 fn v2_responder(lab_name: &'static str, test: &str, pki: Pki, rfc7427: bool) {
