@@ -198,6 +198,20 @@ fn rsa_certificates_with_rfc7427_digital_signatures() {
 }
 
 #[test]
+fn rsa_pss_signatures() {
+    let mut a = auth("client-rsa", &[], &["ca-rsa"], NOW);
+    a.rsa_pss = true;
+    let mut b = auth("server-rsa", &[], &["ca-rsa"], NOW);
+    b.rsa_pss = true;
+    let ic = config(fqdn("client.l2sec.test"), CLIENT, SERVER, a);
+    let rc = config(fqdn("server.l2sec.test"), SERVER, CLIENT, b);
+    let (mut i, mut r, sent) = pair(ic, rc);
+    assert_eq!(peer_id(&mut i), fqdn("server.l2sec.test"));
+    assert_eq!(peer_id(&mut r), fqdn("client.l2sec.test"));
+    assert_eq!(summarize(&i, &sent[2].1, true).method, AuthMethod::DigitalSignature);
+}
+
+#[test]
 fn rsa_certificates_with_the_classic_method_and_dn_identities() {
     let mut a = auth("client-rsa", &[], &["ca-rsa"], NOW);
     a.rfc7427 = false;

@@ -154,6 +154,30 @@ fn ikev2_rsa_certificate_initiator_against_charon() {
     v2_initiator("hcert2ri", "ikev2_rsa_certificate_initiator_against_charon", Pki::Rsa, false);
 }
 
+/// Our initiator signs with RSASSA-PSS (method 14, SHA-256, salt 32); charon verifies it.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_rsa_pss_initiator_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        let me: SocketAddr = format!("{CLIENT_IP}:500").parse().unwrap();
+        let peer: SocketAddr = format!("{SERVER_IP}:500").parse().unwrap();
+        let mut config = IkeSaConfig::new(b"unused", ike_sa::Identity::fqdn("client.l2sec.test"), me, peer);
+        tunnel_child(&mut config, "192.0.2.201", "192.0.2.202");
+        let mut auth = our_auth("client-rsa", "ca-rsa", true);
+        auth.rsa_pss = true;
+        config.certificate = Some(auth);
+        let sa = IkeSa::initiate(config, rng(), Instant::now()).unwrap();
+        drive(V2(sa), CLIENT_IP, SERVER_IP, Duration::ZERO);
+        return;
+    }
+    let lab = Lab::up("hcert2pi", INNER_ENV);
+    lab.run(&["start", "srv", "hcert2pi-b", "responder"]);
+    let conf = charon_conf("r-cert", 2, "server-rsa", "ca-rsa", "server.l2sec.test", None);
+    load_charon_config(&lab, "srv", &conf, "server-rsa", "ca-rsa");
+    let inner = lab.spawn_inner("a", "ikev2_rsa_pss_initiator_against_charon").wait_with_output().unwrap();
+    check(&lab, "srv", &inner, 2, "client.l2sec.test", "RSA_EMSA_PSS_SHA2_256_SALT_32");
+}
+
 /// charon signs its AUTH with RSASSA-PSS (`charon.rsa_pss = yes`), which we verify
 /// (RFC 7427 method 14 with an RSASSA-PSS AlgorithmIdentifier).
 #[test]

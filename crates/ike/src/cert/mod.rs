@@ -619,6 +619,9 @@ pub struct CertificateAuth {
     pub rfc7427: bool,
     /// Ask the peer for a certificate from our CAs (IKEv1 CR, IKEv2 CERTREQ). On by default.
     pub send_cert_request: bool,
+    /// IKEv2 with an RSA key: sign method 14 AUTH payloads with RSASSA-PSS (SHA-256,
+    /// salt 32) instead of PKCS#1 v1.5 when the peer announced SHA2-256. Off by default.
+    pub rsa_pss: bool,
 }
 
 impl CertificateAuth {
@@ -637,7 +640,15 @@ impl CertificateAuth {
         if first.public_key()? != key.public_key() {
             return Err(CertError::KeyMismatch);
         }
-        Ok(Self { chain, key: Arc::new(key), trust, now, rfc7427: true, send_cert_request: true })
+        Ok(Self {
+            chain,
+            key: Arc::new(key),
+            trust,
+            now,
+            rfc7427: true,
+            send_cert_request: true,
+            rsa_pss: false,
+        })
     }
 
     /// Our end-entity certificate.

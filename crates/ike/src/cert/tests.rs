@@ -166,6 +166,12 @@ fn rfc7427_algorithm_identifiers() {
     )
     .unwrap();
     assert_eq!(SignatureAlgorithm::from_der(&pss), Ok(SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256)));
+    assert_eq!(algorithm_identifier::RSASSA_PSS_SHA256, pss.as_slice());
+    assert_eq!(
+        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256).algorithm_identifier(),
+        Some(pss.as_slice())
+    );
+    assert_eq!(SignatureAlgorithm::RsaPss(HashAlgorithm::Sha384).algorithm_identifier(), None);
     assert!(SignatureAlgorithm::from_der(&[0x30, 0x03, 0x06, 0x01, 0x00]).is_err());
     assert!(SignatureAlgorithm::from_der(&[]).is_err());
 }

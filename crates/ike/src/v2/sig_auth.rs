@@ -48,15 +48,23 @@ pub struct AuthSignature {
 
 impl AuthSignature {
     /// Chooses how to sign with `key`: method 14 with the strongest-fitting hash the peer
-    /// announced (`peer_hashes`, RFC 7427 §4) when `rfc7427` is on; otherwise the
+    /// announced (`peer_hashes`, RFC 7427 §4) when `rfc7427` is on (with an RSA key and
+    /// `rsa_pss`, RSASSA-PSS with SHA-256 if the peer announced it); otherwise the
     /// classic method of the key (RSA: 1 with SHA-1; P-256: 9; P-384: 10).
     #[must_use]
-    pub fn choose(key: &PrivateKey, peer_hashes: &[u16], rfc7427: bool) -> Self {
+    pub fn choose(key: &PrivateKey, peer_hashes: &[u16], rfc7427: bool, rsa_pss: bool) -> Self {
         let preference: &[HashAlgorithm] = match key {
             PrivateKey::P384(_) => &[HashAlgorithm::Sha384, HashAlgorithm::Sha512, HashAlgorithm::Sha256],
             _ => &[HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512],
         };
         let public = key.public_key();
+        let sha256 = HashAlgorithm::Sha256.ikev2_id();
+        if rfc7427 && rsa_pss && matches!(key, PrivateKey::Rsa(_)) && peer_hashes.contains(&sha256) {
+            return Self {
+                method: AuthMethod::DigitalSignature,
+                algorithm: SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256),
+            };
+        }
         if rfc7427 && let Some(h) = preference.iter().find(|h| peer_hashes.contains(&h.ikev2_id())) {
             return Self { method: AuthMethod::DigitalSignature, algorithm: public.algorithm_with(*h) };
         }
@@ -163,23 +171,26 @@ mod tests {
         let rsa = key(RSA);
         let p256 = key(P256);
         let p384 = key(P384);
-        assert_eq!(AuthSignature::choose(&rsa, &[], true).method, AuthMethod::RsaDigitalSignature);
-        assert_eq!(AuthSignature::choose(&rsa, &[2, 3, 4], false).method, AuthMethod::RsaDigitalSignature);
-        let s = AuthSignature::choose(&rsa, &[1, 4, 2], true);
+        assert_eq!(AuthSignature::choose(&rsa, &[], true, false).method, AuthMethod::RsaDigitalSignature);
+        assert_eq!(
+            AuthSignature::choose(&rsa, &[2, 3, 4], false, false).method,
+            AuthMethod::RsaDigitalSignature
+        );
+        let s = AuthSignature::choose(&rsa, &[1, 4, 2], true, false);
         assert_eq!(
             (s.method, s.algorithm),
             (AuthMethod::DigitalSignature, SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha256))
         );
         assert_eq!(
-            AuthSignature::choose(&rsa, &[1, 4], true).algorithm,
+            AuthSignature::choose(&rsa, &[1, 4], true, false).algorithm,
             SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha512)
         );
         // Only SHA-1 announced: fall back to the classic method.
-        assert_eq!(AuthSignature::choose(&rsa, &[1], true).method, AuthMethod::RsaDigitalSignature);
-        assert_eq!(AuthSignature::choose(&p256, &[], true).method, AuthMethod::EcdsaSha256P256);
-        assert_eq!(AuthSignature::choose(&p384, &[], true).method, AuthMethod::EcdsaSha384P384);
+        assert_eq!(AuthSignature::choose(&rsa, &[1], true, false).method, AuthMethod::RsaDigitalSignature);
+        assert_eq!(AuthSignature::choose(&p256, &[], true, false).method, AuthMethod::EcdsaSha256P256);
+        assert_eq!(AuthSignature::choose(&p384, &[], true, false).method, AuthMethod::EcdsaSha384P384);
         assert_eq!(
-            AuthSignature::choose(&p384, &[2, 3], true).algorithm,
+            AuthSignature::choose(&p384, &[2, 3], true, false).algorithm,
             SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha384)
         );
         assert_eq!(signature_hash_algorithms_data(), [0, 2, 0, 3, 0, 4]);
@@ -198,7 +209,7 @@ mod tests {
             (P384, &[3][..], AuthMethod::DigitalSignature),
         ] {
             let k = key(pem);
-            let choice = AuthSignature::choose(&k, hashes, true);
+            let choice = AuthSignature::choose(&k, hashes, true, false);
             assert_eq!(choice.method, want);
             let data = choice.sign(&k, octets, &mut rng).unwrap();
             let auth = Authentication::new(choice.method, &data);
@@ -215,7 +226,8 @@ mod tests {
             assert_eq!(verify(&other.public_key(), &auth, octets), Err(Error::AuthenticationFailed));
         }
         // An RSA method against an ECDSA key fails.
-        let data = AuthSignature::choose(&key(RSA), &[], false).sign(&key(RSA), octets, &mut rng).unwrap();
+        let data =
+            AuthSignature::choose(&key(RSA), &[], false, false).sign(&key(RSA), octets, &mut rng).unwrap();
         let auth = Authentication::new(AuthMethod::RsaDigitalSignature, &data);
         assert_eq!(verify(&key(P256).public_key(), &auth, octets), Err(Error::AuthenticationFailed));
         let auth = Authentication::new(AuthMethod::EcdsaSha512P521, &data);
@@ -265,17 +277,46 @@ mod tests {
         assert_eq!(verify(&key.public_key(), &auth, b"abd"), Err(Error::AuthenticationFailed));
     }
 
+    /// RSASSA-PSS for method 14 when asked for and the peer takes SHA-256; a changed
+    /// salt-carrying signature does not verify.
+    #[test]
+    fn rsa_pss_digital_signature() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let k = key(RSA);
+        let choice = AuthSignature::choose(&k, &[2, 3], true, true);
+        assert_eq!(choice.algorithm, SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256));
+        // Without SHA-256 from the peer, PKCS#1 v1.5 with what it announced.
+        let other = AuthSignature::choose(&k, &[3], true, true);
+        assert_eq!(other.algorithm, SignatureAlgorithm::RsaPkcs1(HashAlgorithm::Sha384));
+        // ECDSA keys ignore the RSA-PSS preference.
+        assert_eq!(
+            AuthSignature::choose(&key(P256), &[2], true, true).algorithm,
+            SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256)
+        );
+        let data = choice.sign(&k, b"octets", &mut rng).unwrap();
+        assert_eq!(usize::from(data[0]), crate::cert::sign::algorithm_identifier::RSASSA_PSS_SHA256.len());
+        assert_eq!(&data[1..68], crate::cert::sign::algorithm_identifier::RSASSA_PSS_SHA256);
+        let auth = Authentication::new(AuthMethod::DigitalSignature, &data);
+        verify(&k.public_key(), &auth, b"octets").unwrap();
+        // PSS is randomized: a second signature differs and verifies too.
+        let again = choice.sign(&k, b"octets", &mut rng).unwrap();
+        assert_ne!(again, data);
+        verify(&k.public_key(), &Authentication::new(AuthMethod::DigitalSignature, &again), b"octets")
+            .unwrap();
+        assert_eq!(verify(&k.public_key(), &auth, b"other"), Err(Error::AuthenticationFailed));
+    }
+
     /// Method 14 AUTH data begins with the RFC 7427 Appendix A AlgorithmIdentifier.
     #[test]
     fn digital_signature_layout() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let k = key(P256);
-        let data = AuthSignature::choose(&k, &[2], true).sign(&k, b"x", &mut rng).unwrap();
+        let data = AuthSignature::choose(&k, &[2], true, false).sign(&k, b"x", &mut rng).unwrap();
         assert_eq!(data[0], 12);
         assert_eq!(&data[1..13], crate::cert::sign::algorithm_identifier::ECDSA_WITH_SHA256);
         assert_eq!(data[13], 0x30, "DER Ecdsa-Sig-Value");
         let k = key(RSA);
-        let data = AuthSignature::choose(&k, &[2], true).sign(&k, b"x", &mut rng).unwrap();
+        let data = AuthSignature::choose(&k, &[2], true, false).sign(&k, b"x", &mut rng).unwrap();
         assert_eq!(data[0], 15);
         assert_eq!(&data[1..16], crate::cert::sign::algorithm_identifier::SHA256_WITH_RSA);
         assert_eq!(data.len(), 16 + 256);
