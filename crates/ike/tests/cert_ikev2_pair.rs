@@ -219,7 +219,7 @@ fn rsa_certificates_with_the_classic_method_and_dn_identities() {
     b.rfc7427 = false;
     let dn = |c: &CertificateAuth| Identity {
         id_type: IdType::DerAsn1Dn,
-        data: c.certificate().subject_der().to_vec(),
+        data: c.certificate().unwrap().subject_der().to_vec(),
     };
     let (ida, idb) = (dn(&a), dn(&b));
     let ic = config(ida.clone(), CLIENT, SERVER, a);

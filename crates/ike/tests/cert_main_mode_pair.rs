@@ -38,7 +38,8 @@ fn auth(name: &str, extra: &[&str], cas: &[&str], now: UnixTime) -> CertificateA
 
 /// A Main Mode configuration identified by the certificate's subject DN.
 fn dn_config(cert: CertificateAuth) -> Phase1Config {
-    let id = Identity { id_type: IdType::DerAsn1Dn, data: cert.certificate().subject_der().to_vec() };
+    let id =
+        Identity { id_type: IdType::DerAsn1Dn, data: cert.certificate().unwrap().subject_der().to_vec() };
     let mut c = Phase1Config::new(b"unused", id);
     c.certificate = Some(cert);
     c
@@ -141,7 +142,7 @@ fn rsa_signatures_with_certificates() {
     let ia = auth("client-rsa", &[], &["ca-rsa"], NOW);
     let ra = auth("server-rsa", &[], &["ca-rsa"], NOW);
     let (i_subject, r_subject) =
-        (ia.certificate().subject_der().to_vec(), ra.certificate().subject_der().to_vec());
+        (ia.certificate().unwrap().subject_der().to_vec(), ra.certificate().unwrap().subject_der().to_vec());
     let ca_subject = ia.trust.cas()[0].subject_der().to_vec();
     let (mut i, mut r, sent) = pair(dn_config(ia), dn_config(ra), |_| false);
     assert_eq!(sent.len(), 6, "six Main Mode messages");

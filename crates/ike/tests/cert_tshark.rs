@@ -39,7 +39,8 @@ type Wire = Vec<(bool, Vec<u8>)>;
 fn run_v1() -> (Wire, String) {
     let now = Instant::now();
     let cfg = |a: CertificateAuth| {
-        let id = Identity { id_type: IdType::DerAsn1Dn, data: a.certificate().subject_der().to_vec() };
+        let id =
+            Identity { id_type: IdType::DerAsn1Dn, data: a.certificate().unwrap().subject_der().to_vec() };
         let mut c = Phase1Config::new(b"unused", id);
         c.certificate = Some(a);
         c

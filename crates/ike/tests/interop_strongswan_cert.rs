@@ -357,8 +357,10 @@ fn main_mode_rsa_signature_responder_against_charon() {
 /// Main Mode with our certificate, identified by its subject DN (the usual IKEv1 form).
 fn v1_config(ee: &str) -> Phase1Config {
     let auth = our_auth(ee, "ca-rsa", true);
-    let id =
-        phase1::Identity { id_type: IdTypeV1::DerAsn1Dn, data: auth.certificate().subject_der().to_vec() };
+    let id = phase1::Identity {
+        id_type: IdTypeV1::DerAsn1Dn,
+        data: auth.certificate().unwrap().subject_der().to_vec(),
+    };
     let mut config = Phase1Config::new(b"unused", id);
     config.certificate = Some(auth);
     config

@@ -651,10 +651,10 @@ impl CertificateAuth {
         })
     }
 
-    /// Our end-entity certificate.
+    /// Our end-entity certificate (`None` only if [`Self::chain`] was emptied).
     #[must_use]
-    pub fn certificate(&self) -> &Certificate {
-        &self.chain[0]
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.chain.first()
     }
 
     /// Checks a peer's certificates (end entity first, as received in CERT payloads) and
