@@ -267,11 +267,56 @@ fn psk_and_certificate_configurations_do_not_agree() {
     let (mut i, mut r, _) = pair(ic, dn_config(auth("server-rsa", &[], &["ca-rsa"], NOW)), |_| false);
     assert_eq!(failure(&mut i), Error::Timeout);
     assert!(matches!(failure(&mut r), Error::Timeout | Error::NoProposalChosen));
-    // Aggressive Mode with certificates is refused up front.
-    let err = Phase1::initiate_aggressive(
-        dn_config(auth("client-rsa", &[], &["ca-rsa"], NOW)),
-        ChaCha20Rng::seed_from_u64(1),
-        Instant::now(),
+}
+
+/// RFC 2409 §5.1 Aggressive Mode with signatures: AM2 carries IDir, CERT and SIG_R, AM3
+/// (encrypted) CERT and SIG_I. The responder accepts it only with `allow_aggressive`.
+#[test]
+fn aggressive_mode_with_rsa_signatures() {
+    let now = Instant::now();
+    let ic = dn_config(auth("client-rsa", &[], &["ca-rsa"], NOW));
+    let mut rc = dn_config(auth("server-rsa", &[], &["ca-rsa"], NOW));
+    let (i_subject, r_subject) = (ic.local_id.clone(), rc.local_id.clone());
+    rc.allow_aggressive = true;
+    let mut i = Phase1::initiate_aggressive(ic, ChaCha20Rng::seed_from_u64(1), now).unwrap();
+    let mut r = Phase1::respond(rc, ChaCha20Rng::seed_from_u64(2), now);
+    let sent = run(&mut i, &mut r, now, |_| false);
+    assert_eq!(sent.len(), 3, "three Aggressive Mode messages");
+    assert_eq!(peer_id(&mut i), r_subject);
+    assert_eq!(peer_id(&mut r), i_subject);
+    assert!(i.peer_certificate().is_some() && r.peer_certificate().is_some());
+    assert_eq!(i.keys().unwrap().skeyid_d(), r.keys().unwrap().skeyid_d());
+    // AM1 asks for a certificate; AM2 carries CERT and SIG in clear, and no HASH.
+    assert_eq!(cert_requests(&sent[0]).len(), 1);
+    let am2 = Message::parse(&sent[1]).unwrap();
+    let p = am2.payloads().unwrap();
+    assert!(
+        p.iter().any(|p| matches!(p, Payload::Certificate(c) if c.encoding == CertEncoding::X509Signature))
     );
-    assert!(matches!(err, Err(Error::Configuration(_))));
+    assert!(p.iter().any(|p| matches!(p, Payload::Signature(s) if s.len() == 256)));
+    assert!(!p.iter().any(|p| matches!(p, Payload::Hash(_))));
+
+    // Without allow_aggressive the responder refuses.
+    let ic = dn_config(auth("client-rsa", &[], &["ca-rsa"], NOW));
+    let rc = dn_config(auth("server-rsa", &[], &["ca-rsa"], NOW));
+    let mut i = Phase1::initiate_aggressive(ic, ChaCha20Rng::seed_from_u64(1), now).unwrap();
+    let mut r = Phase1::respond(rc, ChaCha20Rng::seed_from_u64(2), now);
+    run(&mut i, &mut r, now, |_| false);
+    assert_eq!(failure(&mut i), Error::Timeout);
+}
+
+/// A forged AM2 (SIG_R over something else) is dropped; the exchange then times out as
+/// an authentication failure.
+#[test]
+fn aggressive_mode_with_a_wrong_responder_certificate_fails() {
+    let now = Instant::now();
+    // The responder's certificate does not name its ID.
+    let ic = dn_config(auth("client-rsa", &[], &["ca-rsa"], NOW));
+    let mut rc = dn_config(auth("server-rsa", &[], &["ca-rsa"], NOW));
+    rc.local_id = Identity::fqdn("client.l2sec.test");
+    rc.allow_aggressive = true;
+    let mut i = Phase1::initiate_aggressive(ic, ChaCha20Rng::seed_from_u64(1), now).unwrap();
+    let mut r = Phase1::respond(rc, ChaCha20Rng::seed_from_u64(2), now);
+    run(&mut i, &mut r, now, |_| false);
+    assert_eq!(failure(&mut i), Error::AuthenticationFailed);
 }

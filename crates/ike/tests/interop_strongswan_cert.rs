@@ -102,6 +102,20 @@ fn load_charon_config(lab: &Lab, inst: &str, conf: &str, ee: &str, ca: &str) {
 /// A charon connection authenticating with `ee`'s certificate and accepting peers
 /// certified by `ca`. IKEv2 uses FQDN identities, IKEv1 the subject DNs.
 fn charon_conf(name: &str, version: u8, ee: &str, ca: &str, local_id: &str, remote: Option<&str>) -> String {
+    charon_conf_mode(name, version, false, ee, ca, local_id, remote)
+}
+
+/// As [`charon_conf`]; `aggressive` selects IKEv1 Aggressive Mode.
+fn charon_conf_mode(
+    name: &str,
+    version: u8,
+    aggressive: bool,
+    ee: &str,
+    ca: &str,
+    local_id: &str,
+    remote: Option<&str>,
+) -> String {
+    let aggressive = if aggressive { "yes" } else { "no" };
     let remote_addrs = remote.map_or("%any".to_owned(), str::to_owned);
     let (local_ts, remote_ts) = if remote.is_some() {
         ("192.0.2.201/32", "192.0.2.202/32")
@@ -118,6 +132,7 @@ fn charon_conf(name: &str, version: u8, ee: &str, ca: &str, local_id: &str, remo
         "connections {{
     {name} {{
         version = {version}
+        aggressive = {aggressive}
         local_addrs = %any
         remote_addrs = {remote_addrs}
         proposals = {ike}
@@ -354,6 +369,50 @@ fn main_mode_rsa_signature_responder_against_charon() {
     check(&lab, "cli", &inner, 1, "CN=server.l2sec.test", "RSA_EMSA_PKCS1_NULL");
 }
 
+/// Aggressive Mode with RSA signatures, our initiator against charon's responder.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn aggressive_mode_rsa_signature_initiator_against_charon() {
+    let test = "aggressive_mode_rsa_signature_initiator_against_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        let mm = Phase1::initiate_aggressive(v1_config("client-rsa"), rng(), Instant::now()).unwrap();
+        drive(V1(mm), CLIENT_IP, SERVER_IP, Duration::from_millis(300));
+        return;
+    }
+    let lab = Lab::up("hcert1ai", INNER_ENV);
+    lab.run(&["start", "srv", "hcert1ai-b", "responder"]);
+    let conf = charon_conf_mode("r-cert", 1, true, "server-rsa", "ca-rsa", "", None);
+    load_charon_config(&lab, "srv", &conf, "server-rsa", "ca-rsa");
+    let inner = lab.spawn_inner("a", test).wait_with_output().unwrap();
+    check(&lab, "srv", &inner, 1, "CN=client.l2sec.test", "RSA_EMSA_PKCS1_NULL");
+    assert!(String::from_utf8_lossy(&inner.stdout).contains("established IKEv1 Aggressive"));
+}
+
+/// Aggressive Mode with RSA signatures, charon initiating to our responder.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn aggressive_mode_rsa_signature_responder_against_charon() {
+    let test = "aggressive_mode_rsa_signature_responder_against_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        let mut config = v1_config("server-rsa");
+        config.allow_aggressive = true;
+        let mm = Phase1::respond(config, rng(), Instant::now());
+        drive(V1(mm), SERVER_IP, CLIENT_IP, Duration::from_millis(500));
+        return;
+    }
+    let lab = Lab::up("hcert1ar", INNER_ENV);
+    lab.run(&["start", "cli", "hcert1ar-a", "initiator"]);
+    let conf = charon_conf_mode("i-cert", 1, true, "client-rsa", "ca-rsa", "", Some(SERVER_IP));
+    load_charon_config(&lab, "cli", &conf, "client-rsa", "ca-rsa");
+    let inner = lab.spawn_inner("b", test);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ =
+        lab.cmd().args(["swanctl", "cli", "--initiate", "--child", "cert-tun", "--timeout", "3"]).output();
+    let inner = inner.wait_with_output().unwrap();
+    check(&lab, "cli", &inner, 1, "CN=server.l2sec.test", "RSA_EMSA_PKCS1_NULL");
+    assert!(String::from_utf8_lossy(&inner.stdout).contains("established IKEv1 Aggressive"));
+}
+
 /// Main Mode with our certificate, identified by its subject DN (the usual IKEv1 form).
 fn v1_config(ee: &str) -> Phase1Config {
     let auth = our_auth(ee, "ca-rsa", true);
@@ -441,8 +500,9 @@ impl Machine for V1 {
                     Some(peer_id.data.as_slice()),
                     self.0.peer_certificate().map(Certificate::subject_der)
                 );
+                let mode = self.0.exchange_type();
                 Some(Ok(format!(
-                    "established IKEv1 Main Mode (RSA signatures) {proposal:?}, peer certificate {cert}"
+                    "established IKEv1 {mode:?} (RSA signatures) {proposal:?}, peer certificate {cert}"
                 )))
             }
             phase1::Event::Failed(e) => Some(Err(e.to_string())),

@@ -28,11 +28,12 @@
 //! (or encapsulation is forced) MM5 onwards go to port 4500 ([`Transmit::udp_encapsulated`])
 //! and the result is reported in [`Event::Established`].
 //!
-//! With [`Phase1Config::certificate`] set, Main Mode authenticates with RSA signatures
-//! and X.509 certificates instead (RFC 2409 §5.1, auth method 3): see [`super::sig`].
+//! With [`Phase1Config::certificate`] set, Main Mode and Aggressive Mode authenticate
+//! with RSA signatures and X.509 certificates instead (RFC 2409 §5.1, auth method 3):
+//! see [`super::sig`].
 //!
 //! Not yet done (later sessions): INITIAL-CONTACT, DPD, notifications to the peer on
-//! failure, Aggressive Mode with signatures, lifetime expiry.
+//! failure, lifetime expiry.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -227,9 +228,8 @@ pub struct Phase1Config {
     /// Initiator: send INITIAL-CONTACT (RFC 2407 §4.6.3.3) with MM5/AM3, telling the
     /// responder to drop older SAs with us; on by default.
     pub initial_contact: bool,
-    /// Authenticate with RSA signatures and X.509 certificates (auth method 3, Main Mode
-    /// only) instead of the pre-shared key, and require the same of the peer; `None` by
-    /// default.
+    /// Authenticate with RSA signatures and X.509 certificates (auth method 3) instead of
+    /// the pre-shared key, and require the same of the peer; `None` by default.
     pub certificate: Option<CertificateAuth>,
 }
 
@@ -481,9 +481,6 @@ impl<R: CryptoRng> Phase1<R> {
         if config.proposals.is_empty() || config.proposals.len() > 255 {
             return Err(Error::Configuration("1 to 255 phase-1 proposals needed"));
         }
-        if config.certificate.is_some() {
-            return Err(Error::Configuration("Aggressive Mode with certificates is not supported"));
-        }
         let group = config.proposals[0].group;
         if config.proposals.iter().any(|p| p.group != group) {
             return Err(Error::Configuration("Aggressive Mode proposals must share one DH group"));
@@ -498,12 +495,14 @@ impl<R: CryptoRng> Phase1<R> {
         let g_xi = kx.public_value().to_vec();
         let id = m.config.local_id.clone();
         let sa = SecurityAssociation::parse(&sai_b)?;
+        let requests = m.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![
             Payload::SecurityAssociation(sa),
             Payload::KeyExchange(&g_xi),
             Payload::Nonce(&ni),
             Payload::Identification(id.payload()),
         ];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         if m.config.nat_traversal.is_some() {
             payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
             payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
@@ -772,9 +771,6 @@ impl<R: CryptoRng> Phase1<R> {
     }
 
     fn on_am1(&mut self, now: Instant, m: &Message<'_>) -> Result<(), Error> {
-        if self.config.certificate.is_some() {
-            return Err(Error::NoProposalChosen); // Aggressive Mode with signatures: not done
-        }
         let payloads = m.payloads()?;
         let sa = find_sa(&payloads)?;
         if sa.doi != DOI_IPSEC {
@@ -791,7 +787,7 @@ impl<R: CryptoRng> Phase1<R> {
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut nr);
         let cky_i = m.header.initiator_spi;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let skeyid = self.skeyid(proposal.hash, ni_b, &nr, g_xy.as_bytes());
         let keys =
             Phase1Keys::derive(proposal.hash, proposal.encryption, &skeyid, g_xy.as_bytes(), &cky_i, &cky_r);
         let g_xr = kx.public_value().to_vec();
@@ -818,6 +814,9 @@ impl<R: CryptoRng> Phase1<R> {
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
         let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        let auth = self.own_auth(&hash_r)?;
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         self.keys = Some(keys);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
@@ -835,8 +834,9 @@ impl<R: CryptoRng> Phase1<R> {
             Payload::KeyExchange(&self.ex.g_xr),
             Payload::Nonce(&self.ex.nr_b),
             Payload::Identification(id.payload()),
-            Payload::Hash(hash_r.as_bytes()),
         ];
+        auth.push_to(&mut out, &hash_r);
+        out.extend(requests.iter().map(|ca| cert_request(ca)));
         match natt {
             Some(NatTVariant::Rfc3947) => out.push(Payload::VendorId(&VENDOR_ID_RFC3947)),
             Some(NatTVariant::Draft) => out.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N)),
@@ -875,11 +875,12 @@ impl<R: CryptoRng> Phase1<R> {
         let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
         let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
         let (idir_b, peer_id) = find_id(&payloads)?;
-        let hash = find_hash(&payloads)?;
+        let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
+        let signature = SignaturePayloads::collect(&payloads);
         let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
         let g_xy = kx.shared_secret(g_xr)?;
         let cky_r = m.header.responder_spi;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let skeyid = self.skeyid(proposal.hash, &self.ex.ni_b, nr_b, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -895,12 +896,12 @@ impl<R: CryptoRng> Phase1<R> {
             cky_r: &cky_r,
             sai_b: &self.ex.sai_b,
         };
-        if !keys.hash_r(&ex, &idir_b).ct_eq_bytes(hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let peer_certificate =
+            self.check_peer_auth(&peer_id, hash, &signature, &keys.hash_r(&ex, &idir_b))?;
         let mut idii_b = Vec::new();
         self.config.local_id.payload().encode_body(&mut idii_b);
         let hash_i = keys.hash_i(&ex, &idii_b);
+        let auth = self.own_auth(&hash_i)?;
         // Commit.
         self.cky_r = cky_r;
         self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
@@ -911,7 +912,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.nr_b = nr_b.to_vec();
         let mut ivs = IvChain::new(keys.initial_iv(&self.ex.g_xi, g_xr));
         let natd = self.nat_discovery_payloads(proposal.hash);
-        let mut out = vec![Payload::Hash(hash_i.as_bytes())];
+        let mut out = Vec::new();
+        auth.push_to(&mut out, &hash_i);
         out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let spi = self.cookie_pair();
         if self.config.initial_contact {
@@ -920,6 +922,7 @@ impl<R: CryptoRng> Phase1<R> {
         let msg = self.encrypted_message(&keys, &mut ivs, &out)?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.established(now, peer_id, false);
         self.send(now, msg);
         // AM3 is not retransmitted on a timer: a repeated AM2 triggers it.
@@ -943,11 +946,11 @@ impl<R: CryptoRng> Phase1<R> {
         };
         let (payloads, _padding) =
             parse_payload_chain(m.header.next_payload, body).map_err(|_| Error::AuthenticationFailed)?;
-        let hash = find_hash(&payloads)?;
+        let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
+        let signature = SignaturePayloads::collect(&payloads);
         let (idii_b, peer_id) = self.ex.idii.clone().ok_or(Error::UnexpectedMessage("no IDii"))?;
-        if !keys.hash_i(&self.exchange_values(), &idii_b).ct_eq_bytes(hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let expected = keys.hash_i(&self.exchange_values(), &idii_b);
+        let peer_certificate = self.check_peer_auth(&peer_id, hash, &signature, &expected)?;
         let nat = self.detect_nat(proposal.hash, &payloads);
         if let Some(iv) = next_iv {
             ivs.commit(0, iv);
@@ -956,6 +959,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.nat = nat;
         self.timers[Timer::Retransmit as usize] = None;
         self.auth_failures = 0;
+        self.peer_certificate = peer_certificate;
         let contact = has_initial_contact(&payloads);
         self.established(now, peer_id, contact);
         Ok(())
@@ -1138,7 +1142,8 @@ impl<R: CryptoRng> Phase1<R> {
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
         let hash_i = keys.hash_i(&self.exchange_values(), &peer.id_b);
-        let peer_certificate = self.check_peer_auth(&peer, &hash_i)?;
+        let peer_certificate =
+            self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_i)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         let id = self.config.local_id.clone();
@@ -1165,7 +1170,8 @@ impl<R: CryptoRng> Phase1<R> {
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
         let hash_r = keys.hash_r(&self.exchange_values(), &peer.id_b);
-        let peer_certificate = self.check_peer_auth(&peer, &hash_r)?;
+        let peer_certificate =
+            self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_r)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         self.ivs = Some(ivs);
@@ -1200,22 +1206,19 @@ impl<R: CryptoRng> Phase1<R> {
     /// Checks the peer's HASH (PSK) or certificate and SIG against the expected hash.
     fn check_peer_auth(
         &self,
-        peer: &PeerAuth,
+        id: &Identity,
+        hash: Option<&[u8]>,
+        signature: &SignaturePayloads,
         expected: &PrfOutput,
     ) -> Result<Option<X509Certificate>, Error> {
         match &self.config.certificate {
-            None => match &peer.hash {
+            None => match hash {
                 Some(h) if expected.ct_eq_bytes(h) => Ok(None),
                 _ => Err(Error::AuthenticationFailed),
             },
-            Some(c) => sig_auth::verify(
-                c,
-                &peer.signature,
-                peer.id.id_type.into(),
-                &peer.id.data,
-                expected.as_bytes(),
-            )
-            .map(Some),
+            Some(c) => {
+                sig_auth::verify(c, signature, id.id_type.into(), &id.data, expected.as_bytes()).map(Some)
+            }
         }
     }
 

@@ -7,6 +7,10 @@
 //!                                        <--  MM4  HDR, KE, Nr [, CR ]
 //!  MM5  HDR*, IDii, [ CERT, ] SIG_I      -->
 //!                                        <--  MM6  HDR*, IDir, [ CERT, ] SIG_R
+//!
+//!  AM1  HDR, SA, KE, Ni, IDii [, CR ]    -->
+//!                                        <--  AM2  HDR, SA, KE, Nr, IDir, [ CERT, ] SIG_R [, CR ]
+//!  AM3  HDR*, [ CERT, ] SIG_I            -->
 //! ```
 //!
 //! `SKEYID = prf(Ni_b | Nr_b, g^xy)` ([`super::keys::skeyid_signature`]); HASH_I and
@@ -22,7 +26,7 @@ use crate::Error;
 use crate::cert::{CertError, Certificate, CertificateAuth, MAX_CHAIN_DEPTH};
 use crate::wire::v1::{CertEncoding, Payload};
 
-/// What MM5 / MM6 carried for signature authentication.
+/// What MM5 / MM6 (or AM2 / AM3) carried for signature authentication.
 #[derive(Debug, Default)]
 pub struct SignaturePayloads {
     /// X.509 certificates (CERT payloads), in order; at most [`MAX_CHAIN_DEPTH`].
@@ -32,7 +36,7 @@ pub struct SignaturePayloads {
 }
 
 impl SignaturePayloads {
-    /// Collects the CERT and SIG payloads of a decrypted MM5 / MM6.
+    /// Collects the CERT and SIG payloads of a (decrypted) MM5 / MM6, AM2 or AM3.
     #[must_use]
     pub fn collect(payloads: &[Payload<'_>]) -> Self {
         let mut s = Self::default();
