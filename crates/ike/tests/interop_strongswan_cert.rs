@@ -15,7 +15,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use l2sec_ike::cert::{Certificate, CertificateAuth, PrivateKey, TrustStore, UnixTime};
+use l2sec_ike::cert::{Certificate, CertificateAuth, PeerName, PrivateKey, TrustStore, UnixTime};
 use l2sec_ike::child::EspMode;
 use l2sec_ike::crypto::DhGroup;
 use l2sec_ike::v1::phase1::{self, Phase1, Phase1Config};
@@ -228,7 +228,10 @@ fn v2_initiator(lab_name: &'static str, test: &str, pki: Pki, charon_pss: bool) 
         let mut config = IkeSaConfig::new(b"unused", ike_sa::Identity::fqdn("client.l2sec.test"), me, peer);
         config.proposals = vec![IkeSuite::aes128_sha256(DhGroup::Modp2048)];
         tunnel_child(&mut config, "192.0.2.201", "192.0.2.202");
-        config.certificate = Some(our_auth(pki.client(), pki.ca(), true));
+        let mut auth = our_auth(pki.client(), pki.ca(), true);
+        // Only the server's certificate will do, not any other one from the same CA.
+        auth.expected_peer = Some(PeerName::Fqdn("server.l2sec.test".into()));
+        config.certificate = Some(auth);
         let sa = IkeSa::initiate(config, rng(), Instant::now()).unwrap();
         drive(V2(sa), CLIENT_IP, SERVER_IP, Duration::ZERO);
         return;

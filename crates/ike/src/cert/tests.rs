@@ -130,6 +130,30 @@ fn verify_peer_checks_chain_and_identity() {
 }
 
 #[test]
+fn an_expected_peer_name_narrows_the_accepted_certificates() {
+    let key = PrivateKey::from_pem(data!("client-rsa.key")).unwrap();
+    let mut auth = CertificateAuth::new(vec![cert(data!("client-rsa.pem"))], key, rsa_trust(), NOW).unwrap();
+    let server = data!("server-rsa.der");
+    let other = data!("leaf-int.der");
+    let int = data!("int-rsa.der");
+    for (name, ok) in [
+        (PeerName::Fqdn("server.l2sec.test".into()), true),
+        (PeerName::Fqdn("vpn.l2sec.test".into()), false),
+        (PeerName::Ip([192, 0, 2, 2].into()), true),
+        (PeerName::Ip([192, 0, 2, 1].into()), false),
+        (PeerName::DistinguishedName(cert(data!("server-rsa.pem")).subject_der().to_vec()), true),
+        (PeerName::UserFqdn("client@l2sec.test".into()), false),
+    ] {
+        auth.expected_peer = Some(name.clone());
+        let got = auth.verify_peer(&[server], 2, b"server.l2sec.test").map(|_| ());
+        assert_eq!(got, if ok { Ok(()) } else { Err(CertError::UnexpectedPeer) }, "{name:?}");
+    }
+    // Another end entity of the same CA, under its own correct identity, is refused.
+    auth.expected_peer = Some(PeerName::Fqdn("server.l2sec.test".into()));
+    assert_eq!(auth.verify_peer(&[other, int], 2, b"leaf.l2sec.test").err(), Some(CertError::UnexpectedPeer));
+}
+
+#[test]
 fn certreq_hash_is_sha1_of_the_subject_public_key_info() {
     let ca = cert(data!("ca-rsa.pem"));
     let expected = HashAlgorithm::Sha1.digest(&[ca.subject_public_key_info()]);
