@@ -198,6 +198,40 @@ fn rsa_signatures_with_certificates() {
     }
 }
 
+/// RFC 4754 ECDSA in IKEv1: the initiator (P-384) offers method 10, the responder (P-256)
+/// accepts it as ECDSA and signs with its own curve; SHA-1 and SHA-256 PRFs (a 20-byte
+/// HASH is shorter than both curves).
+#[test]
+fn ecdsa_signatures_with_certificates() {
+    for sha256 in [false, true] {
+        let mut ic = dn_config(auth("client-ecdsa", &[], &["ca-ecdsa"], NOW));
+        let mut rc = dn_config(auth("server-ecdsa", &[], &["ca-ecdsa"], NOW));
+        if sha256 {
+            ic.proposals.remove(0);
+            rc.proposals.remove(0);
+        }
+        let (i_id, r_id) = (ic.local_id.clone(), rc.local_id.clone());
+        let (mut i, mut r, sent) = pair(ic, rc, |_| false);
+        assert_eq!(sent.len(), 6);
+        assert_eq!(peer_id(&mut i), r_id);
+        assert_eq!(peer_id(&mut r), i_id);
+        let mm1 = Message::parse(&sent[0]).unwrap();
+        let payloads = mm1.payloads().unwrap();
+        let Payload::SecurityAssociation(sa) = &payloads[0] else { panic!("MM1 starts with SA") };
+        let auth_attr = sa.proposals[0].transforms[0]
+            .attributes
+            .iter()
+            .find(|a| a.kind == u16::from(IkeAttributeType::AuthenticationMethod))
+            .unwrap();
+        assert_eq!(auth_attr.value, AttributeValue::Basic(10), "ECDSA-384");
+    }
+    // An RSA peer and an ECDSA peer do not agree on a method.
+    let ic = dn_config(auth("client-rsa", &[], &["ca-ecdsa"], NOW));
+    let rc = dn_config(auth("server-ecdsa", &[], &["ca-rsa"], NOW));
+    let (mut i, _, _) = pair(ic, rc, |_| false);
+    assert_eq!(failure(&mut i), Error::Timeout);
+}
+
 #[test]
 fn fqdn_identities_and_an_intermediate_survive_loss() {
     let mut ic = dn_config(auth("leaf-int", &["int-rsa"], &["ca-rsa"], NOW));

@@ -372,6 +372,48 @@ fn main_mode_rsa_signature_responder_against_charon() {
     check(&lab, "cli", &inner, 1, "CN=server.l2sec.test", "RSA_EMSA_PKCS1_NULL");
 }
 
+/// Main Mode with ECDSA signatures (RFC 4754: our P-384 key, method 10; charon's P-256),
+/// our initiator against charon.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn main_mode_ecdsa_signature_initiator_against_charon() {
+    let test = "main_mode_ecdsa_signature_initiator_against_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        let mm = Phase1::initiate(v1_config_ca("client-ecdsa", "ca-ecdsa"), rng(), Instant::now()).unwrap();
+        drive(V1(mm), CLIENT_IP, SERVER_IP, Duration::ZERO);
+        return;
+    }
+    let lab = Lab::up("hcert1ei", INNER_ENV);
+    lab.run(&["start", "srv", "hcert1ei-b", "responder"]);
+    let conf = charon_conf("r-cert", 1, "server-ecdsa", "ca-ecdsa", "", None);
+    load_charon_config(&lab, "srv", &conf, "server-ecdsa", "ca-ecdsa");
+    let inner = lab.spawn_inner("a", test).wait_with_output().unwrap();
+    check(&lab, "srv", &inner, 1, "CN=client.l2sec.test", "ECDSA_WITH_NULL");
+}
+
+/// Main Mode with ECDSA signatures, charon (P-384 client certificate) initiating to our
+/// P-256 responder.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn main_mode_ecdsa_signature_responder_against_charon() {
+    let test = "main_mode_ecdsa_signature_responder_against_charon";
+    if std::env::var_os(INNER_ENV).is_some() {
+        let mm = Phase1::respond(v1_config_ca("server-ecdsa", "ca-ecdsa"), rng(), Instant::now());
+        drive(V1(mm), SERVER_IP, CLIENT_IP, Duration::from_millis(500));
+        return;
+    }
+    let lab = Lab::up("hcert1er", INNER_ENV);
+    lab.run(&["start", "cli", "hcert1er-a", "initiator"]);
+    let conf = charon_conf("i-cert", 1, "client-ecdsa", "ca-ecdsa", "", Some(SERVER_IP));
+    load_charon_config(&lab, "cli", &conf, "client-ecdsa", "ca-ecdsa");
+    let inner = lab.spawn_inner("b", test);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ =
+        lab.cmd().args(["swanctl", "cli", "--initiate", "--child", "cert-tun", "--timeout", "3"]).output();
+    let inner = inner.wait_with_output().unwrap();
+    check(&lab, "cli", &inner, 1, "CN=server.l2sec.test", "ECDSA_WITH_NULL");
+}
+
 /// Aggressive Mode with RSA signatures, our initiator against charon's responder.
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
@@ -418,7 +460,12 @@ fn aggressive_mode_rsa_signature_responder_against_charon() {
 
 /// Main Mode with our certificate, identified by its subject DN (the usual IKEv1 form).
 fn v1_config(ee: &str) -> Phase1Config {
-    let auth = our_auth(ee, "ca-rsa", true);
+    v1_config_ca(ee, "ca-rsa")
+}
+
+/// As [`v1_config`], under CA `ca`.
+fn v1_config_ca(ee: &str, ca: &str) -> Phase1Config {
+    let auth = our_auth(ee, ca, true);
     let id = phase1::Identity {
         id_type: IdTypeV1::DerAsn1Dn,
         data: auth.certificate().unwrap().subject_der().to_vec(),

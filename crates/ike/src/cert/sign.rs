@@ -283,6 +283,19 @@ fn verify_pss(key: &rsa::PublicKey, h: HashAlgorithm, digest: &[u8], sig: &[u8])
     }
 }
 
+/// FIPS 186-4 §6.4: ECDSA uses the leftmost bits of the digest as an integer, so a
+/// digest shorter than the curve order (e.g. a 20-byte IKEv1 HASH on P-256) means the
+/// same zero-extended on the left; the ECDSA crate wants at least half the field size.
+fn field_digest(digest: &[u8], field_len: usize) -> std::borrow::Cow<'_, [u8]> {
+    if digest.len() >= field_len {
+        std::borrow::Cow::Borrowed(digest)
+    } else {
+        let mut padded = vec![0u8; field_len - digest.len()];
+        padded.extend_from_slice(digest);
+        std::borrow::Cow::Owned(padded)
+    }
+}
+
 impl PublicKey {
     /// Verifies `sig` over an already computed `digest` of `algorithm`'s hash.
     ///
@@ -309,7 +322,7 @@ impl PublicKey {
                     EcdsaEncoding::Der => p256::ecdsa::Signature::from_der(sig),
                 }
                 .map_err(|_| CertError::BadSignature)?;
-                k.verify_prehash(digest, &s).map_err(|_| CertError::BadSignature)
+                k.verify_prehash(&field_digest(digest, 32), &s).map_err(|_| CertError::BadSignature)
             }
             (Self::P384(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s = match ecdsa {
@@ -317,7 +330,7 @@ impl PublicKey {
                     EcdsaEncoding::Der => p384::ecdsa::Signature::from_der(sig),
                 }
                 .map_err(|_| CertError::BadSignature)?;
-                k.verify_prehash(digest, &s).map_err(|_| CertError::BadSignature)
+                k.verify_prehash(&field_digest(digest, 48), &s).map_err(|_| CertError::BadSignature)
             }
             _ => Err(CertError::UnsupportedAlgorithm("signature algorithm does not fit the key")),
         }
@@ -376,7 +389,7 @@ impl PrivateKey {
             }
             (Self::P256(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s: p256::ecdsa::Signature =
-                    k.sign_prehash(digest).map_err(|_| CertError::SigningFailed)?;
+                    k.sign_prehash(&field_digest(digest, 32)).map_err(|_| CertError::SigningFailed)?;
                 Ok(match ecdsa {
                     EcdsaEncoding::Fixed => s.to_bytes().to_vec(),
                     EcdsaEncoding::Der => s.to_der().as_bytes().to_vec(),
@@ -384,7 +397,7 @@ impl PrivateKey {
             }
             (Self::P384(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s: p384::ecdsa::Signature =
-                    k.sign_prehash(digest).map_err(|_| CertError::SigningFailed)?;
+                    k.sign_prehash(&field_digest(digest, 48)).map_err(|_| CertError::SigningFailed)?;
                 Ok(match ecdsa {
                     EcdsaEncoding::Fixed => s.to_bytes().to_vec(),
                     EcdsaEncoding::Der => s.to_der().as_bytes().to_vec(),

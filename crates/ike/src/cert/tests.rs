@@ -239,6 +239,27 @@ fn sign_and_verify_round_trips_and_detects_tampering() {
     );
 }
 
+/// ECDSA over a digest shorter than the curve (a 20-byte IKEv1 HASH with a SHA-1 PRF):
+/// openssl's signatures of the raw 20 bytes verify, and ours verify with openssl's rule.
+#[test]
+fn ecdsa_over_a_short_digest_matches_openssl() {
+    let hash = hex::decode("00112233445566778899aabbccddeeff00112233").unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    for (key, sig) in [
+        (data!("server-ecdsa.key").as_slice(), data!("server-ecdsa.short-digest-sig.der").as_slice()),
+        (data!("client-ecdsa.key"), data!("client-ecdsa.short-digest-sig.der")),
+    ] {
+        let key = PrivateKey::from_pem(key).unwrap();
+        let alg = SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256);
+        key.public_key().verify_digest(alg, &hash, sig, EcdsaEncoding::Der).unwrap();
+        let mut other = hash.clone();
+        other[19] ^= 1;
+        assert!(key.public_key().verify_digest(alg, &other, sig, EcdsaEncoding::Der).is_err());
+        let ours = key.sign_digest(alg, &hash, EcdsaEncoding::Fixed, &mut rng).unwrap();
+        key.public_key().verify_digest(alg, &hash, &ours, EcdsaEncoding::Fixed).unwrap();
+    }
+}
+
 /// IKEv1 RSA signatures: PKCS#1 v1.5 block type 1 around the raw hash. Checked against
 /// openssl's `pkeyutl -sign` (no DigestInfo) with the same key: PKCS#1 v1.5 signing is
 /// deterministic, so the bytes must be equal.

@@ -117,7 +117,7 @@ impl Phase1Proposal {
         let encryption = CipherAlgorithm::from_ikev1(enc, key_bits)?;
         let hash = PrfAlgorithm::from_ikev1_hash(t.basic(IkeAttributeType::HashAlgorithm.into())?)?;
         let auth = t.basic(IkeAttributeType::AuthenticationMethod.into())?;
-        if AuthMethod::from(auth) != want {
+        if !sig_auth::same_auth_family(AuthMethod::from(auth), want) {
             return None;
         }
         let group = DhGroup::from_id(t.basic(IkeAttributeType::GroupDescription.into())?).ok()?;
@@ -228,8 +228,9 @@ pub struct Phase1Config {
     /// Initiator: send INITIAL-CONTACT (RFC 2407 §4.6.3.3) with MM5/AM3, telling the
     /// responder to drop older SAs with us; on by default.
     pub initial_contact: bool,
-    /// Authenticate with RSA signatures and X.509 certificates (auth method 3) instead of
-    /// the pre-shared key, and require the same of the peer; `None` by default.
+    /// Authenticate with signatures and X.509 certificates (auth method 3 for an RSA key,
+    /// RFC 4754 methods 9 / 10 for ECDSA P-256 / P-384) instead of the pre-shared key, and
+    /// require the same of the peer; `None` by default.
     pub certificate: Option<CertificateAuth>,
 }
 
@@ -267,11 +268,11 @@ impl Phase1Config {
         }
     }
 
-    /// The phase-1 authentication method offered and accepted: RSA signatures with
-    /// [`Self::certificate`], else pre-shared key.
+    /// The phase-1 authentication method offered: with [`Self::certificate`] the one of
+    /// its key (RSA signatures, or RFC 4754 ECDSA-256/384), else pre-shared key.
     #[must_use]
-    pub const fn auth_method(&self) -> AuthMethod {
-        if self.certificate.is_some() { AuthMethod::RsaSignatures } else { AuthMethod::PreSharedKey }
+    pub fn auth_method(&self) -> AuthMethod {
+        self.certificate.as_ref().map_or(AuthMethod::PreSharedKey, sig_auth::auth_method)
     }
 }
 
@@ -368,6 +369,9 @@ struct Exchange {
     g_xr: Vec<u8>,
     /// Aggressive Mode responder: the initiator's ID payload body and identity from AM1.
     idii: Option<(Vec<u8>, Identity)>,
+    /// The authentication method of the SA (ours as initiator, the chosen transform's as
+    /// responder); ECDSA methods change the HASH_I/HASH_R PRF (see [`sig_auth::hash_i`]).
+    auth: AuthMethod,
 }
 
 /// An IKEv1 phase-1 exchange (Main or Aggressive Mode, PSK) producing an ISAKMP SA.
@@ -425,6 +429,7 @@ impl<R: CryptoRng> Phase1<R> {
                 g_xi: Vec::new(),
                 g_xr: Vec::new(),
                 idii: None,
+                auth: AuthMethod::PreSharedKey,
             },
             exchange: ExchangeType::IdentityProtection,
             keys: None,
@@ -442,6 +447,7 @@ impl<R: CryptoRng> Phase1<R> {
             peer_certificate: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
+        m.ex.auth = m.config.auth_method();
         m
     }
 
@@ -809,11 +815,12 @@ impl<R: CryptoRng> Phase1<R> {
             g_xi: g_xi.to_vec(),
             g_xr,
             idii: Some((idii.0, idii.1)),
+            auth: transform_auth(&transform),
         };
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
-        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &idir_b);
         let auth = self.own_auth(&hash_r)?;
         let requests =
             self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
@@ -896,11 +903,15 @@ impl<R: CryptoRng> Phase1<R> {
             cky_r: &cky_r,
             sai_b: &self.ex.sai_b,
         };
-        let peer_certificate =
-            self.check_peer_auth(&peer_id, hash, &signature, &keys.hash_r(&ex, &idir_b))?;
+        let peer_certificate = self.check_peer_auth(
+            &peer_id,
+            hash,
+            &signature,
+            &sig_auth::hash_r(self.ex.auth, &keys, &ex, &idir_b),
+        )?;
         let mut idii_b = Vec::new();
         self.config.local_id.payload().encode_body(&mut idii_b);
-        let hash_i = keys.hash_i(&ex, &idii_b);
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &ex, &idii_b);
         let auth = self.own_auth(&hash_i)?;
         // Commit.
         self.cky_r = cky_r;
@@ -949,7 +960,7 @@ impl<R: CryptoRng> Phase1<R> {
         let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
         let signature = SignaturePayloads::collect(&payloads);
         let (idii_b, peer_id) = self.ex.idii.clone().ok_or(Error::UnexpectedMessage("no IDii"))?;
-        let expected = keys.hash_i(&self.exchange_values(), &idii_b);
+        let expected = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &idii_b);
         let peer_certificate = self.check_peer_auth(&peer_id, hash, &signature, &expected)?;
         let nat = self.detect_nat(proposal.hash, &payloads);
         if let Some(iv) = next_iv {
@@ -982,6 +993,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.cky_r = cky_r;
         self.ex.sai_b = sai_b;
         self.ex.proposal = Some(proposal);
+        self.ex.auth = transform_auth(&transform);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: sa.situation,
@@ -1119,7 +1131,7 @@ impl<R: CryptoRng> Phase1<R> {
         let id = self.config.local_id.clone();
         let mut idii_b = Vec::new();
         id.payload().encode_body(&mut idii_b);
-        let hash_i = keys.hash_i(&self.exchange_values(), &idii_b);
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &idii_b);
         let spi = self.cookie_pair();
         let auth = self.own_auth(&hash_i)?;
         let mut payloads = vec![Payload::Identification(id.payload())];
@@ -1141,7 +1153,7 @@ impl<R: CryptoRng> Phase1<R> {
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
-        let hash_i = keys.hash_i(&self.exchange_values(), &peer.id_b);
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &peer.id_b);
         let peer_certificate =
             self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_i)?;
         ivs.commit(0, peer.next_iv);
@@ -1149,7 +1161,7 @@ impl<R: CryptoRng> Phase1<R> {
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
-        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &idir_b);
         let auth = self.own_auth(&hash_r)?;
         let mut payloads = vec![Payload::Identification(id.payload())];
         auth.push_to(&mut payloads, &hash_r);
@@ -1169,7 +1181,7 @@ impl<R: CryptoRng> Phase1<R> {
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
-        let hash_r = keys.hash_r(&self.exchange_values(), &peer.id_b);
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &peer.id_b);
         let peer_certificate =
             self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_r)?;
         ivs.commit(0, peer.next_iv);
@@ -1458,6 +1470,11 @@ fn has_initial_contact(payloads: &[Payload<'_>]) -> bool {
     payloads
         .iter()
         .any(|p| matches!(p, Payload::Notification(n) if n.notify_type == NotifyType::InitialContact))
+}
+
+/// The authentication method attribute of a phase-1 transform.
+fn transform_auth(t: &Transform<'_>) -> AuthMethod {
+    t.basic(IkeAttributeType::AuthenticationMethod.into()).map_or(AuthMethod::PreSharedKey, AuthMethod::from)
 }
 
 fn has_vid(payloads: &[Payload<'_>], vid: &[u8]) -> bool {
