@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use l2sec_ike::Error;
-use l2sec_ike::cert::{CertError, Certificate, CertificateAuth, PrivateKey, TrustStore, UnixTime};
+use l2sec_ike::cert::{CertError, Certificate, CertificateAuth, PeerName, PrivateKey, TrustStore, UnixTime};
 use l2sec_ike::v2::ike_sa::{Event, Identity, IkeSa, IkeSaConfig, State};
 use l2sec_ike::v2::keys::open;
 use l2sec_ike::wire::v2::{
@@ -198,6 +198,20 @@ fn rsa_certificates_with_rfc7427_digital_signatures() {
 }
 
 #[test]
+fn rsa_pss_signatures() {
+    let mut a = auth("client-rsa", &[], &["ca-rsa"], NOW);
+    a.rsa_pss = true;
+    let mut b = auth("server-rsa", &[], &["ca-rsa"], NOW);
+    b.rsa_pss = true;
+    let ic = config(fqdn("client.l2sec.test"), CLIENT, SERVER, a);
+    let rc = config(fqdn("server.l2sec.test"), SERVER, CLIENT, b);
+    let (mut i, mut r, sent) = pair(ic, rc);
+    assert_eq!(peer_id(&mut i), fqdn("server.l2sec.test"));
+    assert_eq!(peer_id(&mut r), fqdn("client.l2sec.test"));
+    assert_eq!(summarize(&i, &sent[2].1, true).method, AuthMethod::DigitalSignature);
+}
+
+#[test]
 fn rsa_certificates_with_the_classic_method_and_dn_identities() {
     let mut a = auth("client-rsa", &[], &["ca-rsa"], NOW);
     a.rfc7427 = false;
@@ -205,7 +219,7 @@ fn rsa_certificates_with_the_classic_method_and_dn_identities() {
     b.rfc7427 = false;
     let dn = |c: &CertificateAuth| Identity {
         id_type: IdType::DerAsn1Dn,
-        data: c.certificate().subject_der().to_vec(),
+        data: c.certificate().unwrap().subject_der().to_vec(),
     };
     let (ida, idb) = (dn(&a), dn(&b));
     let ic = config(ida.clone(), CLIENT, SERVER, a);
@@ -279,6 +293,26 @@ fn the_responder_is_checked_by_the_initiator() {
     assert_eq!(failure(&mut i), Error::Certificate(CertError::UnknownIssuer));
     // The responder authenticated the initiator and considers the SA up.
     assert_eq!(r.state(), State::Established);
+}
+
+/// A responder with another valid certificate of the same CA, under that certificate's
+/// own name, is refused when the initiator expects the server's name.
+#[test]
+fn the_initiator_refuses_a_responder_it_did_not_expect() {
+    let mut a = auth("client-ecdsa", &[], &["ca-ecdsa"], NOW);
+    a.expected_peer = Some(PeerName::Fqdn("server.l2sec.test".into()));
+    let ic = config(fqdn("client.l2sec.test"), CLIENT, SERVER, a);
+    // The "server" presents a client certificate (same CA) and its matching identity.
+    let rc = config(fqdn("client.l2sec.test"), SERVER, CLIENT, auth("client-ecdsa", &[], &["ca-ecdsa"], NOW));
+    let (mut i, _, _) = pair(ic, rc);
+    assert_eq!(failure(&mut i), Error::Certificate(CertError::UnexpectedPeer));
+    // The genuine server passes.
+    let mut a = auth("client-ecdsa", &[], &["ca-ecdsa"], NOW);
+    a.expected_peer = Some(PeerName::Fqdn("server.l2sec.test".into()));
+    let ic = config(fqdn("client.l2sec.test"), CLIENT, SERVER, a);
+    let rc = config(fqdn("server.l2sec.test"), SERVER, CLIENT, auth("server-ecdsa", &[], &["ca-ecdsa"], NOW));
+    let (mut i, _, _) = pair(ic, rc);
+    assert_eq!(peer_id(&mut i), fqdn("server.l2sec.test"));
 }
 
 #[test]

@@ -75,6 +75,10 @@ pub enum CertError {
     /// The signing operation failed.
     #[error("signing failed")]
     SigningFailed,
+    /// The peer's certificate is valid but does not name the peer we expect
+    /// ([`CertificateAuth::expected_peer`]).
+    #[error("certificate is not the expected peer's")]
+    UnexpectedPeer,
 }
 
 /// A wall-clock time in seconds since 1970-01-01 UTC, passed in by the owner for validity
@@ -105,6 +109,34 @@ mod oid {
     pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
     pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
     pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
+}
+
+/// A name the peer's certificate must carry (what strongSwan calls the remote identity):
+/// RFC 4945 §3.1 matching, as [`Certificate::matches_id`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PeerName {
+    /// The subject DN, DER-encoded.
+    DistinguishedName(Vec<u8>),
+    /// A dNSName subjectAltName.
+    Fqdn(String),
+    /// An rfc822Name subjectAltName.
+    UserFqdn(String),
+    /// An iPAddress subjectAltName.
+    Ip(std::net::IpAddr),
+}
+
+impl PeerName {
+    /// Whether `cert` carries this name.
+    #[must_use]
+    pub fn is_named_by(&self, cert: &Certificate) -> bool {
+        match self {
+            Self::DistinguishedName(dn) => cert.matches_id(id_type::DER_ASN1_DN, dn),
+            Self::Fqdn(name) => cert.matches_id(id_type::FQDN, name.as_bytes()),
+            Self::UserFqdn(name) => cert.matches_id(id_type::USER_FQDN, name.as_bytes()),
+            Self::Ip(std::net::IpAddr::V4(a)) => cert.matches_id(id_type::IPV4_ADDR, &a.octets()),
+            Self::Ip(std::net::IpAddr::V6(a)) => cert.matches_id(id_type::IPV6_ADDR, &a.octets()),
+        }
+    }
 }
 
 /// One X.509 certificate (RFC 5280), kept as received plus its parsed form.
@@ -300,6 +332,10 @@ impl Certificate {
     /// Verifies that `issuer`'s key signed this certificate.
     fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), CertError> {
         let alg = self.cert.signature_algorithm();
+        // RFC 5280 §4.1.1.2: the outer algorithm must be the one inside the signed part.
+        if alg != self.cert.tbs_certificate().signature() {
+            return Err(CertError::Malformed("certificate signature algorithms differ"));
+        }
         let algorithm = SignatureAlgorithm::from_algorithm_identifier(alg.oid, alg.parameters.as_ref())?;
         let sig = self.cert.signature().as_bytes().ok_or(CertError::Malformed("signature bit string"))?;
         let digest = algorithm.hash().digest(&[self.tbs_der()]);
@@ -615,6 +651,14 @@ pub struct CertificateAuth {
     pub rfc7427: bool,
     /// Ask the peer for a certificate from our CAs (IKEv1 CR, IKEv2 CERTREQ). On by default.
     pub send_cert_request: bool,
+    /// IKEv2 with an RSA key: sign method 14 AUTH payloads with RSASSA-PSS (SHA-256,
+    /// salt 32) instead of PKCS#1 v1.5 when the peer announced SHA2-256. Off by default.
+    pub rsa_pss: bool,
+    /// The peer's certificate must also carry this name (an initiator should set the
+    /// server's name: any other certificate from the same CA is refused). `None` by
+    /// default: any certificate chaining to [`Self::trust`] whose names include the
+    /// peer's ID is accepted.
+    pub expected_peer: Option<PeerName>,
 }
 
 impl CertificateAuth {
@@ -633,13 +677,22 @@ impl CertificateAuth {
         if first.public_key()? != key.public_key() {
             return Err(CertError::KeyMismatch);
         }
-        Ok(Self { chain, key: Arc::new(key), trust, now, rfc7427: true, send_cert_request: true })
+        Ok(Self {
+            chain,
+            key: Arc::new(key),
+            trust,
+            now,
+            rfc7427: true,
+            send_cert_request: true,
+            rsa_pss: false,
+            expected_peer: None,
+        })
     }
 
-    /// Our end-entity certificate.
+    /// Our end-entity certificate (`None` only if [`Self::chain`] was emptied).
     #[must_use]
-    pub fn certificate(&self) -> &Certificate {
-        &self.chain[0]
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.chain.first()
     }
 
     /// Checks a peer's certificates (end entity first, as received in CERT payloads) and
@@ -647,7 +700,8 @@ impl CertificateAuth {
     /// entity's public key.
     ///
     /// # Errors
-    /// [`CertError`] from parsing, the chain check or [`CertError::IdentityMismatch`].
+    /// [`CertError`] from parsing, the chain check, [`CertError::IdentityMismatch`] or
+    /// [`CertError::UnexpectedPeer`].
     pub fn verify_peer(
         &self,
         certs: &[&[u8]],
@@ -664,6 +718,9 @@ impl CertificateAuth {
         self.trust.verify(&ee, &intermediates, self.now)?;
         if !ee.matches_id(id_type, id_data) {
             return Err(CertError::IdentityMismatch);
+        }
+        if self.expected_peer.as_ref().is_some_and(|n| !n.is_named_by(&ee)) {
+            return Err(CertError::UnexpectedPeer);
         }
         let key = ee.public_key()?;
         Ok((ee, key))

@@ -107,7 +107,7 @@ pub enum SignatureAlgorithm {
     /// RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) with a DigestInfo for the hash.
     RsaPkcs1(HashAlgorithm),
     /// RSASSA-PSS (RFC 8017 §8.1) with MGF1 of the same hash and a salt as long as the
-    /// hash (verification only).
+    /// hash.
     RsaPss(HashAlgorithm),
     /// ECDSA with the hash.
     Ecdsa(HashAlgorithm),
@@ -133,6 +133,13 @@ pub mod algorithm_identifier {
     /// A.3.2 ecdsa-with-sha384.
     pub const ECDSA_WITH_SHA384: &[u8] =
         &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+    /// A.4.3 RSASSA-PSS with SHA-256, MGF1 with SHA-256, salt length 32.
+    pub const RSASSA_PSS_SHA256: &[u8] = &[
+        0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30, 0x34, 0xa0, 0x0f,
+        0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa1, 0x1c,
+        0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30, 0x0d, 0x06, 0x09,
+        0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa2, 0x03, 0x02, 0x01, 0x20,
+    ];
     /// A.3.3 ecdsa-with-sha512.
     pub const ECDSA_WITH_SHA512: &[u8] =
         &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04];
@@ -225,7 +232,7 @@ impl SignatureAlgorithm {
     }
 
     /// RFC 7427 Appendix A: the DER AlgorithmIdentifier this crate sends for the
-    /// algorithm; `None` for RSA-PSS (verification only).
+    /// algorithm; `None` for RSA-PSS other than with SHA-256 and for ECDSA with SHA-1.
     #[must_use]
     pub const fn algorithm_identifier(self) -> Option<&'static [u8]> {
         use algorithm_identifier as a;
@@ -237,6 +244,7 @@ impl SignatureAlgorithm {
             Self::Ecdsa(HashAlgorithm::Sha256) => a::ECDSA_WITH_SHA256,
             Self::Ecdsa(HashAlgorithm::Sha384) => a::ECDSA_WITH_SHA384,
             Self::Ecdsa(HashAlgorithm::Sha512) => a::ECDSA_WITH_SHA512,
+            Self::RsaPss(HashAlgorithm::Sha256) => a::RSASSA_PSS_SHA256,
             Self::Ecdsa(HashAlgorithm::Sha1) | Self::RsaPss(_) => return None,
         })
     }
@@ -275,6 +283,19 @@ fn verify_pss(key: &rsa::PublicKey, h: HashAlgorithm, digest: &[u8], sig: &[u8])
     }
 }
 
+/// FIPS 186-4 §6.4: ECDSA uses the leftmost bits of the digest as an integer, so a
+/// digest shorter than the curve order (e.g. a 20-byte IKEv1 HASH on P-256) means the
+/// same zero-extended on the left; the ECDSA crate wants at least half the field size.
+fn field_digest(digest: &[u8], field_len: usize) -> std::borrow::Cow<'_, [u8]> {
+    if digest.len() >= field_len {
+        std::borrow::Cow::Borrowed(digest)
+    } else {
+        let mut padded = vec![0u8; field_len - digest.len()];
+        padded.extend_from_slice(digest);
+        std::borrow::Cow::Owned(padded)
+    }
+}
+
 impl PublicKey {
     /// Verifies `sig` over an already computed `digest` of `algorithm`'s hash.
     ///
@@ -301,7 +322,7 @@ impl PublicKey {
                     EcdsaEncoding::Der => p256::ecdsa::Signature::from_der(sig),
                 }
                 .map_err(|_| CertError::BadSignature)?;
-                k.verify_prehash(digest, &s).map_err(|_| CertError::BadSignature)
+                k.verify_prehash(&field_digest(digest, 32), &s).map_err(|_| CertError::BadSignature)
             }
             (Self::P384(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s = match ecdsa {
@@ -309,7 +330,7 @@ impl PublicKey {
                     EcdsaEncoding::Der => p384::ecdsa::Signature::from_der(sig),
                 }
                 .map_err(|_| CertError::BadSignature)?;
-                k.verify_prehash(digest, &s).map_err(|_| CertError::BadSignature)
+                k.verify_prehash(&field_digest(digest, 48), &s).map_err(|_| CertError::BadSignature)
             }
             _ => Err(CertError::UnsupportedAlgorithm("signature algorithm does not fit the key")),
         }
@@ -341,11 +362,11 @@ impl PublicKey {
 
 impl PrivateKey {
     /// Signs an already computed `digest` of `algorithm`'s hash. RSA uses `rng` for
-    /// blinding; ECDSA nonces are deterministic (RFC 6979).
+    /// blinding (and the PSS salt); ECDSA nonces are deterministic (RFC 6979).
     ///
     /// # Errors
-    /// [`CertError::UnsupportedAlgorithm`] when the algorithm does not fit the key (or is
-    /// RSA-PSS), [`CertError::SigningFailed`].
+    /// [`CertError::UnsupportedAlgorithm`] when the algorithm does not fit the key,
+    /// [`CertError::SigningFailed`].
     pub fn sign_digest<R: CryptoRng + ?Sized>(
         &self,
         algorithm: SignatureAlgorithm,
@@ -357,9 +378,18 @@ impl PrivateKey {
             (Self::Rsa(k), SignatureAlgorithm::RsaPkcs1(h)) => {
                 k.sign_with_rng(rng, pkcs1v15_for(h), digest).map_err(|_| CertError::SigningFailed)
             }
+            (Self::Rsa(k), SignatureAlgorithm::RsaPss(h)) => {
+                let signed = match h {
+                    HashAlgorithm::Sha1 => k.sign_with_rng(rng, rsa::Pss::<sha1::Sha1>::new(), digest),
+                    HashAlgorithm::Sha256 => k.sign_with_rng(rng, rsa::Pss::<sha2::Sha256>::new(), digest),
+                    HashAlgorithm::Sha384 => k.sign_with_rng(rng, rsa::Pss::<sha2::Sha384>::new(), digest),
+                    HashAlgorithm::Sha512 => k.sign_with_rng(rng, rsa::Pss::<sha2::Sha512>::new(), digest),
+                };
+                signed.map_err(|_| CertError::SigningFailed)
+            }
             (Self::P256(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s: p256::ecdsa::Signature =
-                    k.sign_prehash(digest).map_err(|_| CertError::SigningFailed)?;
+                    k.sign_prehash(&field_digest(digest, 32)).map_err(|_| CertError::SigningFailed)?;
                 Ok(match ecdsa {
                     EcdsaEncoding::Fixed => s.to_bytes().to_vec(),
                     EcdsaEncoding::Der => s.to_der().as_bytes().to_vec(),
@@ -367,7 +397,7 @@ impl PrivateKey {
             }
             (Self::P384(k), SignatureAlgorithm::Ecdsa(_)) => {
                 let s: p384::ecdsa::Signature =
-                    k.sign_prehash(digest).map_err(|_| CertError::SigningFailed)?;
+                    k.sign_prehash(&field_digest(digest, 48)).map_err(|_| CertError::SigningFailed)?;
                 Ok(match ecdsa {
                     EcdsaEncoding::Fixed => s.to_bytes().to_vec(),
                     EcdsaEncoding::Der => s.to_der().as_bytes().to_vec(),

@@ -130,6 +130,30 @@ fn verify_peer_checks_chain_and_identity() {
 }
 
 #[test]
+fn an_expected_peer_name_narrows_the_accepted_certificates() {
+    let key = PrivateKey::from_pem(data!("client-rsa.key")).unwrap();
+    let mut auth = CertificateAuth::new(vec![cert(data!("client-rsa.pem"))], key, rsa_trust(), NOW).unwrap();
+    let server = data!("server-rsa.der");
+    let other = data!("leaf-int.der");
+    let int = data!("int-rsa.der");
+    for (name, ok) in [
+        (PeerName::Fqdn("server.l2sec.test".into()), true),
+        (PeerName::Fqdn("vpn.l2sec.test".into()), false),
+        (PeerName::Ip([192, 0, 2, 2].into()), true),
+        (PeerName::Ip([192, 0, 2, 1].into()), false),
+        (PeerName::DistinguishedName(cert(data!("server-rsa.pem")).subject_der().to_vec()), true),
+        (PeerName::UserFqdn("client@l2sec.test".into()), false),
+    ] {
+        auth.expected_peer = Some(name.clone());
+        let got = auth.verify_peer(&[server], 2, b"server.l2sec.test").map(|_| ());
+        assert_eq!(got, if ok { Ok(()) } else { Err(CertError::UnexpectedPeer) }, "{name:?}");
+    }
+    // Another end entity of the same CA, under its own correct identity, is refused.
+    auth.expected_peer = Some(PeerName::Fqdn("server.l2sec.test".into()));
+    assert_eq!(auth.verify_peer(&[other, int], 2, b"leaf.l2sec.test").err(), Some(CertError::UnexpectedPeer));
+}
+
+#[test]
 fn certreq_hash_is_sha1_of_the_subject_public_key_info() {
     let ca = cert(data!("ca-rsa.pem"));
     let expected = HashAlgorithm::Sha1.digest(&[ca.subject_public_key_info()]);
@@ -166,6 +190,12 @@ fn rfc7427_algorithm_identifiers() {
     )
     .unwrap();
     assert_eq!(SignatureAlgorithm::from_der(&pss), Ok(SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256)));
+    assert_eq!(algorithm_identifier::RSASSA_PSS_SHA256, pss.as_slice());
+    assert_eq!(
+        SignatureAlgorithm::RsaPss(HashAlgorithm::Sha256).algorithm_identifier(),
+        Some(pss.as_slice())
+    );
+    assert_eq!(SignatureAlgorithm::RsaPss(HashAlgorithm::Sha384).algorithm_identifier(), None);
     assert!(SignatureAlgorithm::from_der(&[0x30, 0x03, 0x06, 0x01, 0x00]).is_err());
     assert!(SignatureAlgorithm::from_der(&[]).is_err());
 }
@@ -207,6 +237,27 @@ fn sign_and_verify_round_trips_and_detects_tampering() {
         )
         .is_err()
     );
+}
+
+/// ECDSA over a digest shorter than the curve (a 20-byte IKEv1 HASH with a SHA-1 PRF):
+/// openssl's signatures of the raw 20 bytes verify, and ours verify with openssl's rule.
+#[test]
+fn ecdsa_over_a_short_digest_matches_openssl() {
+    let hash = hex::decode("00112233445566778899aabbccddeeff00112233").unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    for (key, sig) in [
+        (data!("server-ecdsa.key").as_slice(), data!("server-ecdsa.short-digest-sig.der").as_slice()),
+        (data!("client-ecdsa.key"), data!("client-ecdsa.short-digest-sig.der")),
+    ] {
+        let key = PrivateKey::from_pem(key).unwrap();
+        let alg = SignatureAlgorithm::Ecdsa(HashAlgorithm::Sha256);
+        key.public_key().verify_digest(alg, &hash, sig, EcdsaEncoding::Der).unwrap();
+        let mut other = hash.clone();
+        other[19] ^= 1;
+        assert!(key.public_key().verify_digest(alg, &other, sig, EcdsaEncoding::Der).is_err());
+        let ours = key.sign_digest(alg, &hash, EcdsaEncoding::Fixed, &mut rng).unwrap();
+        key.public_key().verify_digest(alg, &hash, &ours, EcdsaEncoding::Fixed).unwrap();
+    }
 }
 
 /// IKEv1 RSA signatures: PKCS#1 v1.5 block type 1 around the raw hash. Checked against

@@ -5,6 +5,7 @@
 //! - [`crypt`]: encrypted messages and the CBC IV chain.
 //! - [`phase1`]: the Main Mode / Aggressive Mode PSK machine (ISAKMP SA).
 //! - [`psk`]: pre-shared keys by peer identity (Aggressive Mode responder).
+//! - [`sig`]: Main Mode authenticated with RSA signatures and X.509 certificates.
 //! - [`quick`]: the Quick Mode machine and its result, a [`crate::child::ChildSa`].
 //! - [`info`]: informational exchanges (notify, delete, DPD messages).
 //! - [`dpd`]: the Dead Peer Detection machine (RFC 3706).
@@ -25,6 +26,7 @@ pub mod natt;
 pub mod phase1;
 pub mod psk;
 pub mod quick;
+pub mod sig;
 
 pub use crypt::{CryptError, Decrypted, IvChain};
 pub use keys::{Iv, Phase1Exchange, Phase1Keys, SecretBytes};

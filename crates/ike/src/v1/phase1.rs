@@ -28,8 +28,12 @@
 //! (or encapsulation is forced) MM5 onwards go to port 4500 ([`Transmit::udp_encapsulated`])
 //! and the result is reported in [`Event::Established`].
 //!
+//! With [`Phase1Config::certificate`] set, Main Mode and Aggressive Mode authenticate
+//! with RSA signatures and X.509 certificates instead (RFC 2409 §5.1, auth method 3):
+//! see [`super::sig`].
+//!
 //! Not yet done (later sessions): INITIAL-CONTACT, DPD, notifications to the peer on
-//! failure, signature authentication, lifetime expiry.
+//! failure, lifetime expiry.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -38,14 +42,17 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 use super::crypt::{self, IvChain};
-use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk};
+use super::keys::{Phase1Exchange, Phase1Keys, SecretBytes, skeyid_psk, skeyid_signature};
 use super::natt::{VENDOR_ID_DPD, VENDOR_ID_NAT_T_DRAFT_02N, VENDOR_ID_RFC3947, nat_discovery_hash};
-use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm};
+use super::sig::{self as sig_auth, SignaturePayloads};
+use crate::cert::{Certificate as X509Certificate, CertificateAuth};
+use crate::crypto::{CipherAlgorithm, DhGroup, KeyExchange, PrfAlgorithm, PrfOutput};
 use crate::error::Error;
 use crate::wire::v1::{
-    Attribute, AttributeValue, AuthMethod, DOI_IPSEC, ExchangeType, Flags, Header, IdType, Identification,
-    IkeAttributeType, KEY_IKE, Message, MessageRepr, Notification, NotifyType, Payload, PayloadType,
-    Proposal, ProtocolId, SecurityAssociation, Transform, encode_payload_chain, parse_payload_chain,
+    Attribute, AttributeValue, AuthMethod, CertEncoding, Certificate, DOI_IPSEC, ExchangeType, Flags, Header,
+    IdType, Identification, IkeAttributeType, KEY_IKE, Message, MessageRepr, Notification, NotifyType,
+    Payload, PayloadType, Proposal, ProtocolId, SecurityAssociation, Transform, encode_payload_chain,
+    parse_payload_chain,
 };
 
 /// Length of the nonces we send (RFC 2409 §5: 8 to 256 bytes).
@@ -69,9 +76,9 @@ pub struct Phase1Proposal {
 }
 
 impl Phase1Proposal {
-    /// RFC 2409 Appendix A attributes of this proposal, PSK authentication.
+    /// RFC 2409 Appendix A attributes of this proposal with authentication `auth`.
     /// `lifetime` holds the 4-byte lifetime for the variable form.
-    fn attributes<'a>(&self, lifetime: &'a [u8; 4]) -> Vec<Attribute<'a>> {
+    fn attributes<'a>(&self, lifetime: &'a [u8; 4], auth: AuthMethod) -> Vec<Attribute<'a>> {
         let mut a = Vec::with_capacity(7);
         let (enc, key_bits) = match self.encryption {
             CipherAlgorithm::TripleDesCbc => (5, None),
@@ -85,10 +92,7 @@ impl Phase1Proposal {
             a.push(Attribute::basic(IkeAttributeType::KeyLength.into(), bits));
         }
         a.push(Attribute::basic(IkeAttributeType::HashAlgorithm.into(), self.hash.ikev1_hash_id()));
-        a.push(Attribute::basic(
-            IkeAttributeType::AuthenticationMethod.into(),
-            AuthMethod::PreSharedKey.into(),
-        ));
+        a.push(Attribute::basic(IkeAttributeType::AuthenticationMethod.into(), auth.into()));
         a.push(Attribute::basic(IkeAttributeType::GroupDescription.into(), self.group.id()));
         a.push(Attribute::basic(IkeAttributeType::LifeType.into(), 1));
         let secs = self.lifetime.as_secs().min(u64::from(u32::MAX));
@@ -102,9 +106,9 @@ impl Phase1Proposal {
         a
     }
 
-    /// Reads a phase-1 transform; `None` unless it is KEY_IKE with PSK authentication and
-    /// algorithms this crate implements.
-    fn from_transform(t: &Transform<'_>) -> Option<Self> {
+    /// Reads a phase-1 transform; `None` unless it is KEY_IKE with authentication `want`
+    /// and algorithms this crate implements.
+    fn from_transform(t: &Transform<'_>, want: AuthMethod) -> Option<Self> {
         if t.transform_id != KEY_IKE {
             return None;
         }
@@ -113,7 +117,7 @@ impl Phase1Proposal {
         let encryption = CipherAlgorithm::from_ikev1(enc, key_bits)?;
         let hash = PrfAlgorithm::from_ikev1_hash(t.basic(IkeAttributeType::HashAlgorithm.into())?)?;
         let auth = t.basic(IkeAttributeType::AuthenticationMethod.into())?;
-        if AuthMethod::from(auth) != AuthMethod::PreSharedKey {
+        if !sig_auth::same_auth_family(AuthMethod::from(auth), want) {
             return None;
         }
         let group = DhGroup::from_id(t.basic(IkeAttributeType::GroupDescription.into())?).ok()?;
@@ -228,6 +232,10 @@ pub struct Phase1Config {
     /// Initiator: send INITIAL-CONTACT (RFC 2407 §4.6.3.3) with MM5/AM3, telling the
     /// responder to drop older SAs with us; on by default.
     pub initial_contact: bool,
+    /// Authenticate with signatures and X.509 certificates (auth method 3 for an RSA key,
+    /// RFC 4754 methods 9 / 10 for ECDSA P-256 / P-384) instead of the pre-shared key, and
+    /// require the same of the peer; `None` by default.
+    pub certificate: Option<CertificateAuth>,
 }
 
 impl Phase1Config {
@@ -260,7 +268,15 @@ impl Phase1Config {
             allow_aggressive: false,
             dpd: true,
             initial_contact: true,
+            certificate: None,
         }
+    }
+
+    /// The phase-1 authentication method offered: with [`Self::certificate`] the one of
+    /// its key (RSA signatures, or RFC 4754 ECDSA-256/384), else pre-shared key.
+    #[must_use]
+    pub fn auth_method(&self) -> AuthMethod {
+        self.certificate.as_ref().map_or(AuthMethod::PreSharedKey, sig_auth::auth_method)
     }
 }
 
@@ -357,6 +373,9 @@ struct Exchange {
     g_xr: Vec<u8>,
     /// Aggressive Mode responder: the initiator's ID payload body and identity from AM1.
     idii: Option<(Vec<u8>, Identity)>,
+    /// The authentication method of the SA (ours as initiator, the chosen transform's as
+    /// responder); ECDSA methods change the HASH_I/HASH_R PRF (see [`sig_auth::hash_i`]).
+    auth: AuthMethod,
 }
 
 /// An IKEv1 phase-1 exchange (Main or Aggressive Mode, PSK) producing an ISAKMP SA.
@@ -383,6 +402,8 @@ pub struct Phase1<R> {
     events: VecDeque<Event>,
     /// Aggressive Mode responder: keys by the initiator's identity.
     psks: Option<super::psk::PskTable>,
+    /// The peer's certificate, once it authenticated with one.
+    peer_certificate: Option<X509Certificate>,
 }
 
 impl<R> core::fmt::Debug for Phase1<R> {
@@ -414,6 +435,7 @@ impl<R: CryptoRng> Phase1<R> {
                 g_xi: Vec::new(),
                 g_xr: Vec::new(),
                 idii: None,
+                auth: AuthMethod::PreSharedKey,
             },
             exchange: ExchangeType::IdentityProtection,
             keys: None,
@@ -429,8 +451,10 @@ impl<R: CryptoRng> Phase1<R> {
             timers: [None; TIMER_COUNT],
             events: VecDeque::new(),
             psks: None,
+            peer_certificate: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
+        m.ex.auth = m.config.auth_method();
         m
     }
 
@@ -484,12 +508,14 @@ impl<R: CryptoRng> Phase1<R> {
         let g_xi = kx.public_value().to_vec();
         let id = m.config.local_id.clone();
         let sa = SecurityAssociation::parse(&sai_b)?;
+        let requests = m.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![
             Payload::SecurityAssociation(sa),
             Payload::KeyExchange(&g_xi),
             Payload::Nonce(&ni),
             Payload::Identification(id.payload()),
         ];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         if m.config.nat_traversal.is_some() {
             payloads.push(Payload::VendorId(&VENDOR_ID_RFC3947));
             payloads.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N));
@@ -531,7 +557,7 @@ impl<R: CryptoRng> Phase1<R> {
                     .map(|(i, (p, l))| Transform {
                         number: u8::try_from(i + 1).unwrap_or(u8::MAX),
                         transform_id: KEY_IKE,
-                        attributes: p.attributes(l),
+                        attributes: p.attributes(l, self.config.auth_method()),
                     })
                     .collect(),
             }],
@@ -662,11 +688,11 @@ impl<R: CryptoRng> Phase1<R> {
                 }
                 Ok(())
             }
-            Err(Error::AuthenticationFailed) => {
+            Err(e @ (Error::AuthenticationFailed | Error::Certificate(_))) => {
                 // A forged message must not end the exchange: drop it, remember the
                 // failure, and report it if the exchange later gives up.
                 self.auth_failures = self.auth_failures.saturating_add(1);
-                Err(Error::AuthenticationFailed)
+                Err(e)
             }
             Err(e) => Err(e),
         }
@@ -731,6 +757,12 @@ impl<R: CryptoRng> Phase1<R> {
         self.nat
     }
 
+    /// The peer's certificate, once the peer authenticated with it.
+    #[must_use]
+    pub const fn peer_certificate(&self) -> Option<&X509Certificate> {
+        self.peer_certificate.as_ref()
+    }
+
     /// The next event for the owner, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -751,7 +783,7 @@ impl<R: CryptoRng> Phase1<R> {
                 continue;
             }
             for t in &p.transforms {
-                if let Some(offer) = Phase1Proposal::from_transform(t)
+                if let Some(offer) = Phase1Proposal::from_transform(t, self.config.auth_method())
                     && let Some(ours) = self.config.proposals.iter().find(|o| o.same_algorithms(&offer))
                 {
                     // Lifetime policy: up to our lifetime as offered, else ours.
@@ -780,11 +812,15 @@ impl<R: CryptoRng> Phase1<R> {
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut nr);
         let cky_i = m.header.initiator_spi;
-        let psk = match &self.psks {
-            Some(table) => table.get(&idii.1).ok_or(Error::AuthenticationFailed)?,
-            None => &self.config.psk,
+        let skeyid = if self.config.certificate.is_some() {
+            self.skeyid(proposal.hash, ni_b, &nr, g_xy.as_bytes())
+        } else {
+            let psk = match &self.psks {
+                Some(table) => table.get(&idii.1).ok_or(Error::AuthenticationFailed)?,
+                None => &self.config.psk,
+            };
+            skeyid_psk(proposal.hash, psk.as_bytes(), ni_b, &nr)
         };
-        let skeyid = skeyid_psk(proposal.hash, psk.as_bytes(), ni_b, &nr);
         let keys =
             Phase1Keys::derive(proposal.hash, proposal.encryption, &skeyid, g_xy.as_bytes(), &cky_i, &cky_r);
         let g_xr = kx.public_value().to_vec();
@@ -806,11 +842,15 @@ impl<R: CryptoRng> Phase1<R> {
             g_xi: g_xi.to_vec(),
             g_xr,
             idii: Some((idii.0, idii.1)),
+            auth: transform_auth(&transform),
         };
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
-        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &idir_b);
+        let auth = self.own_auth(&hash_r)?;
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         self.keys = Some(keys);
         let mut life_store = super::lifetime::LifeStore::default();
         let transform = answer_transform(transform, &proposal, &mut life_store);
@@ -830,8 +870,9 @@ impl<R: CryptoRng> Phase1<R> {
             Payload::KeyExchange(&self.ex.g_xr),
             Payload::Nonce(&self.ex.nr_b),
             Payload::Identification(id.payload()),
-            Payload::Hash(hash_r.as_bytes()),
         ];
+        auth.push_to(&mut out, &hash_r);
+        out.extend(requests.iter().map(|ca| cert_request(ca)));
         match natt {
             Some(NatTVariant::Rfc3947) => out.push(Payload::VendorId(&VENDOR_ID_RFC3947)),
             Some(NatTVariant::Draft) => out.push(Payload::VendorId(&VENDOR_ID_NAT_T_DRAFT_02N)),
@@ -856,7 +897,8 @@ impl<R: CryptoRng> Phase1<R> {
         let [t] = p.transforms.as_slice() else {
             return Err(Error::UnexpectedMessage("AM2 must carry one transform"));
         };
-        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let chosen =
+            Phase1Proposal::from_transform(t, self.config.auth_method()).ok_or(Error::NoProposalChosen)?;
         let ours = self
             .config
             .proposals
@@ -869,11 +911,12 @@ impl<R: CryptoRng> Phase1<R> {
         let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
         let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
         let (idir_b, peer_id) = find_id(&payloads)?;
-        let hash = find_hash(&payloads)?;
+        let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
+        let signature = SignaturePayloads::collect(&payloads);
         let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
         let g_xy = kx.shared_secret(g_xr)?;
         let cky_r = m.header.responder_spi;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let skeyid = self.skeyid(proposal.hash, &self.ex.ni_b, nr_b, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -889,12 +932,16 @@ impl<R: CryptoRng> Phase1<R> {
             cky_r: &cky_r,
             sai_b: &self.ex.sai_b,
         };
-        if !keys.hash_r(&ex, &idir_b).ct_eq_bytes(hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let peer_certificate = self.check_peer_auth(
+            &peer_id,
+            hash,
+            &signature,
+            &sig_auth::hash_r(self.ex.auth, &keys, &ex, &idir_b),
+        )?;
         let mut idii_b = Vec::new();
         self.config.local_id.payload().encode_body(&mut idii_b);
-        let hash_i = keys.hash_i(&ex, &idii_b);
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &ex, &idii_b);
+        let auth = self.own_auth(&hash_i)?;
         // Commit.
         self.cky_r = cky_r;
         self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
@@ -905,7 +952,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.nr_b = nr_b.to_vec();
         let mut ivs = IvChain::new(keys.initial_iv(&self.ex.g_xi, g_xr));
         let natd = self.nat_discovery_payloads(proposal.hash);
-        let mut out = vec![Payload::Hash(hash_i.as_bytes())];
+        let mut out = Vec::new();
+        auth.push_to(&mut out, &hash_i);
         out.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let spi = self.cookie_pair();
         if self.config.initial_contact {
@@ -914,6 +962,7 @@ impl<R: CryptoRng> Phase1<R> {
         let msg = self.encrypted_message(&keys, &mut ivs, &out)?;
         self.keys = Some(keys);
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.established(now, peer_id, false);
         self.send(now, msg);
         // AM3 is not retransmitted on a timer: a repeated AM2 triggers it.
@@ -937,11 +986,11 @@ impl<R: CryptoRng> Phase1<R> {
         };
         let (payloads, _padding) =
             parse_payload_chain(m.header.next_payload, body).map_err(|_| Error::AuthenticationFailed)?;
-        let hash = find_hash(&payloads)?;
+        let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
+        let signature = SignaturePayloads::collect(&payloads);
         let (idii_b, peer_id) = self.ex.idii.clone().ok_or(Error::UnexpectedMessage("no IDii"))?;
-        if !keys.hash_i(&self.exchange_values(), &idii_b).ct_eq_bytes(hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let expected = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &idii_b);
+        let peer_certificate = self.check_peer_auth(&peer_id, hash, &signature, &expected)?;
         let nat = self.detect_nat(proposal.hash, &payloads);
         if let Some(iv) = next_iv {
             ivs.commit(0, iv);
@@ -950,6 +999,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.nat = nat;
         self.timers[Timer::Retransmit as usize] = None;
         self.auth_failures = 0;
+        self.peer_certificate = peer_certificate;
         let contact = has_initial_contact(&payloads);
         self.established(now, peer_id, contact);
         Ok(())
@@ -972,6 +1022,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.cky_r = cky_r;
         self.ex.sai_b = sai_b;
         self.ex.proposal = Some(proposal);
+        self.ex.auth = transform_auth(&transform);
         let mut life_store = super::lifetime::LifeStore::default();
         let transform = answer_transform(transform, &proposal, &mut life_store);
         let reply = SecurityAssociation {
@@ -1012,7 +1063,8 @@ impl<R: CryptoRng> Phase1<R> {
         let [t] = p.transforms.as_slice() else {
             return Err(Error::UnexpectedMessage("MM2 must carry one transform"));
         };
-        let chosen = Phase1Proposal::from_transform(t).ok_or(Error::NoProposalChosen)?;
+        let chosen =
+            Phase1Proposal::from_transform(t, self.config.auth_method()).ok_or(Error::NoProposalChosen)?;
         let ours = self
             .config
             .proposals
@@ -1035,7 +1087,10 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.kx = Some(kx);
         self.ex.ni_b = ni;
         let natd = self.nat_discovery_payloads(proposal.hash);
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xi), Payload::Nonce(&self.ex.ni_b)];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let msg = self.plain_message(payloads);
         self.state = State::SentKe;
@@ -1053,7 +1108,7 @@ impl<R: CryptoRng> Phase1<R> {
         let g_xy = kx.shared_secret(g_xi)?;
         let mut nr = vec![0u8; NONCE_LEN];
         self.rng.fill_bytes(&mut nr);
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), ni_b, &nr);
+        let skeyid = self.skeyid(proposal.hash, ni_b, &nr, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -1072,7 +1127,10 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.kx = Some(kx);
         self.nat = nat;
         let natd = self.nat_discovery_payloads(proposal.hash);
+        let requests =
+            self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         let mut payloads = vec![Payload::KeyExchange(&self.ex.g_xr), Payload::Nonce(&self.ex.nr_b)];
+        payloads.extend(requests.iter().map(|ca| cert_request(ca)));
         payloads.extend(natd.iter().map(|(draft, h)| Payload::NatDiscovery { draft: *draft, hash: h }));
         let msg = self.plain_message(payloads);
         self.state = State::SentKeReply;
@@ -1088,7 +1146,7 @@ impl<R: CryptoRng> Phase1<R> {
         let nat = self.detect_nat(proposal.hash, &payloads);
         let kx = self.ex.kx.as_ref().ok_or(Error::UnexpectedMessage("no KE"))?;
         let g_xy = kx.shared_secret(g_xr)?;
-        let skeyid = skeyid_psk(proposal.hash, self.config.psk.as_bytes(), &self.ex.ni_b, nr_b);
+        let skeyid = self.skeyid(proposal.hash, &self.ex.ni_b, nr_b, g_xy.as_bytes());
         let keys = Phase1Keys::derive(
             proposal.hash,
             proposal.encryption,
@@ -1104,9 +1162,11 @@ impl<R: CryptoRng> Phase1<R> {
         let id = self.config.local_id.clone();
         let mut idii_b = Vec::new();
         id.payload().encode_body(&mut idii_b);
-        let hash_i = keys.hash_i(&self.exchange_values(), &idii_b);
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &idii_b);
         let spi = self.cookie_pair();
-        let mut payloads = vec![Payload::Identification(id.payload()), Payload::Hash(hash_i.as_bytes())];
+        let auth = self.own_auth(&hash_i)?;
+        let mut payloads = vec![Payload::Identification(id.payload())];
+        auth.push_to(&mut payloads, &hash_i);
         if self.config.initial_contact {
             payloads.push(initial_contact(&spi));
         }
@@ -1124,22 +1184,21 @@ impl<R: CryptoRng> Phase1<R> {
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
-        let hash_i = keys.hash_i(&self.exchange_values(), &peer.id_b);
-        if !hash_i.ct_eq_bytes(&peer.hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let hash_i = sig_auth::hash_i(self.ex.auth, &keys, &self.exchange_values(), &peer.id_b);
+        let peer_certificate =
+            self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_i)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
         id.payload().encode_body(&mut idir_b);
-        let hash_r = keys.hash_r(&self.exchange_values(), &idir_b);
-        let msg = self.encrypted_message(
-            &keys,
-            &mut ivs,
-            &[Payload::Identification(id.payload()), Payload::Hash(hash_r.as_bytes())],
-        )?;
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &idir_b);
+        let auth = self.own_auth(&hash_r)?;
+        let mut payloads = vec![Payload::Identification(id.payload())];
+        auth.push_to(&mut payloads, &hash_r);
+        let msg = self.encrypted_message(&keys, &mut ivs, &payloads)?;
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.established(now, peer_id, peer.initial_contact);
         self.send(now, msg);
         // The responder does not retransmit MM6 on a timer; a repeated MM5 triggers it.
@@ -1153,19 +1212,58 @@ impl<R: CryptoRng> Phase1<R> {
         let keys = self.keys.clone().ok_or(Error::UnexpectedMessage("no keys"))?;
         let mut ivs = self.ivs.clone().ok_or(Error::UnexpectedMessage("no IV"))?;
         let peer = self.decrypt_id_hash(&keys, &ivs, m)?;
-        let hash_r = keys.hash_r(&self.exchange_values(), &peer.id_b);
-        if !hash_r.ct_eq_bytes(&peer.hash) {
-            return Err(Error::AuthenticationFailed);
-        }
+        let hash_r = sig_auth::hash_r(self.ex.auth, &keys, &self.exchange_values(), &peer.id_b);
+        let peer_certificate =
+            self.check_peer_auth(&peer.id, peer.hash.as_deref(), &peer.signature, &hash_r)?;
         ivs.commit(0, peer.next_iv);
         let peer_id = peer.id;
         self.ivs = Some(ivs);
+        self.peer_certificate = peer_certificate;
         self.timers[Timer::Retransmit as usize] = None;
         self.established(now, peer_id, false);
         Ok(())
     }
 
     // --- helpers ----------------------------------------------------------------------
+
+    /// RFC 2409 §5: SKEYID for the configured authentication (PSK or signatures).
+    fn skeyid(&self, hash: PrfAlgorithm, ni_b: &[u8], nr_b: &[u8], g_xy: &[u8]) -> PrfOutput {
+        if self.config.certificate.is_some() {
+            skeyid_signature(hash, ni_b, nr_b, g_xy)
+        } else {
+            skeyid_psk(hash, self.config.psk.as_bytes(), ni_b, nr_b)
+        }
+    }
+
+    /// How we prove HASH_I / HASH_R: the HASH itself (PSK) or CERT + SIG.
+    fn own_auth(&mut self, hash: &PrfOutput) -> Result<OwnAuth, Error> {
+        match &self.config.certificate {
+            None => Ok(OwnAuth::Hash),
+            Some(c) => Ok(OwnAuth::Signature {
+                certs: c.chain.iter().map(|x| x.der().to_vec()).collect(),
+                signature: sig_auth::sign(c, hash.as_bytes(), &mut self.rng)?,
+            }),
+        }
+    }
+
+    /// Checks the peer's HASH (PSK) or certificate and SIG against the expected hash.
+    fn check_peer_auth(
+        &self,
+        id: &Identity,
+        hash: Option<&[u8]>,
+        signature: &SignaturePayloads,
+        expected: &PrfOutput,
+    ) -> Result<Option<X509Certificate>, Error> {
+        match &self.config.certificate {
+            None => match hash {
+                Some(h) if expected.ct_eq_bytes(h) => Ok(None),
+                _ => Err(Error::AuthenticationFailed),
+            },
+            Some(c) => {
+                sig_auth::verify(c, signature, id.id_type.into(), &id.data, expected.as_bytes()).map(Some)
+            }
+        }
+    }
 
     fn exchange_values(&self) -> Phase1Exchange<'_> {
         Phase1Exchange {
@@ -1251,13 +1349,14 @@ impl<R: CryptoRng> Phase1<R> {
         if id.protocol_id != 17 && id.protocol_id != 0 {
             return Err(Error::UnexpectedMessage("phase-1 ID with a protocol other than UDP"));
         }
-        let hash = payloads
-            .iter()
-            .find_map(|p| match p {
-                Payload::Hash(h) => Some(h.to_vec()),
-                _ => None,
-            })
-            .ok_or(Error::UnexpectedMessage("no HASH payload"))?;
+        let hash = payloads.iter().find_map(|p| match p {
+            Payload::Hash(h) => Some(h.to_vec()),
+            _ => None,
+        });
+        let signature = SignaturePayloads::collect(&payloads);
+        if hash.is_none() && signature.signature.is_none() {
+            return Err(Error::UnexpectedMessage("no HASH or SIG payload"));
+        }
         // The HASH covers the ID body as sent; the codec re-encodes it byte for byte.
         let mut id_b = Vec::new();
         id.encode_body(&mut id_b);
@@ -1265,6 +1364,7 @@ impl<R: CryptoRng> Phase1<R> {
             id: Identity { id_type: id.id_type, data: id.data.to_vec() },
             id_b,
             hash,
+            signature,
             next_iv: d.next_iv,
             initial_contact: has_initial_contact(&payloads),
         })
@@ -1369,9 +1469,38 @@ fn answer_transform<'a>(
 struct PeerAuth {
     id: Identity,
     id_b: Vec<u8>,
-    hash: Vec<u8>,
+    hash: Option<Vec<u8>>,
+    signature: SignaturePayloads,
     next_iv: super::keys::Iv,
     initial_contact: bool,
+}
+
+/// Our authentication payloads in MM5 / MM6.
+enum OwnAuth {
+    /// HASH_I / HASH_R (pre-shared key).
+    Hash,
+    /// CERT payloads and the SIG payload (RFC 2409 §5.1).
+    Signature { certs: Vec<Vec<u8>>, signature: Vec<u8> },
+}
+
+impl OwnAuth {
+    fn push_to<'a>(&'a self, payloads: &mut Vec<Payload<'a>>, hash: &'a PrfOutput) {
+        match self {
+            Self::Hash => payloads.push(Payload::Hash(hash.as_bytes())),
+            Self::Signature { certs, signature } => {
+                payloads.extend(certs.iter().map(|c| {
+                    Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: c })
+                }));
+                payloads.push(Payload::Signature(signature));
+            }
+        }
+    }
+}
+
+/// RFC 2408 §3.10: a CR payload asking for an X.509 signature certificate from the CA
+/// with DER subject `ca`.
+fn cert_request(ca: &[u8]) -> Payload<'_> {
+    Payload::CertificateRequest(Certificate { encoding: CertEncoding::X509Signature, data: ca })
 }
 
 /// RFC 2407 §4.6.3.3: an INITIAL-CONTACT notification for the ISAKMP SA `spi`.
@@ -1389,6 +1518,11 @@ fn has_initial_contact(payloads: &[Payload<'_>]) -> bool {
     payloads
         .iter()
         .any(|p| matches!(p, Payload::Notification(n) if n.notify_type == NotifyType::InitialContact))
+}
+
+/// The authentication method attribute of a phase-1 transform.
+fn transform_auth(t: &Transform<'_>) -> AuthMethod {
+    t.basic(IkeAttributeType::AuthenticationMethod.into()).map_or(AuthMethod::PreSharedKey, AuthMethod::from)
 }
 
 fn has_vid(payloads: &[Payload<'_>], vid: &[u8]) -> bool {

@@ -1303,7 +1303,8 @@ impl<R: CryptoRng> IkeSa<R> {
         let id_body = self.id_body();
         if let Some(cert) = &self.config.certificate {
             let octets = signed_octets(suite.prf, first, peer_nonce, sk_p, &id_body);
-            let how = AuthSignature::choose(&cert.key, &self.peer_signature_hashes, cert.rfc7427);
+            let how =
+                AuthSignature::choose(&cert.key, &self.peer_signature_hashes, cert.rfc7427, cert.rsa_pss);
             let data = how.sign(&cert.key, &octets, &mut self.rng)?;
             return Ok((how.method, data));
         }

@@ -115,4 +115,7 @@ openssl pkcs8 -topk8 -nocrypt -in server-rsa.key -outform DER -out server-rsa.ke
 # IKEv1 RSA signature vector: PKCS#1 v1.5 type 1 around a raw 20-byte hash, no DigestInfo.
 printf '\000\021\042\063\104\125\146\167\210\231\252\273\314\335\356\377\000\021\042\063' > "$T/h.bin"
 openssl pkeyutl -sign -inkey server-rsa.key -pkeyopt rsa_padding_mode:pkcs1 -in "$T/h.bin" -out server-rsa.ikev1-sig.bin
+# ECDSA over the same 20-byte value (shorter than the curve order: used as an integer).
+openssl pkeyutl -sign -inkey server-ecdsa.key -in "$T/h.bin" -out server-ecdsa.short-digest-sig.der
+openssl pkeyutl -sign -inkey client-ecdsa.key -in "$T/h.bin" -out client-ecdsa.short-digest-sig.der
 echo "regenerated: $(ls *.pem | tr '\n' ' ')"
