@@ -317,7 +317,7 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
     let wait = |r: &Running, what: &str| {
         let start = Instant::now();
         while !r.saw(|e| matches!(e, ServerEvent::IpcpUp { .. })) {
-            assert!(start.elapsed() < Duration::from_secs(12), "{what}: {:?}", r.events.lock().unwrap());
+            assert!(start.elapsed() < Duration::from_secs(15), "{what}: {:?}", r.events.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
         }
     };
@@ -348,7 +348,7 @@ fn a_server_restart_makes_the_client_reconnect() {
     let wait = |r: &Running, what: &str| {
         let start = Instant::now();
         while !r.saw(|e| matches!(e, ServerEvent::IpcpUp { .. })) {
-            assert!(start.elapsed() < Duration::from_secs(10), "{what}: {:?}", r.events.lock().unwrap());
+            assert!(start.elapsed() < Duration::from_secs(15), "{what}: {:?}", r.events.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
         }
     };
