@@ -66,7 +66,7 @@ fn the_servers_goodbye_is_on_the_wire_layer_by_layer() {
     };
     let mut c = ClientConnection::start(&run).unwrap();
     let start = Instant::now();
-    let mut step = |c: &mut ClientConnection| {
+    let step = |c: &mut ClientConnection| {
         if !c.step(&mut |_: &ClientEvent| {}).unwrap() {
             std::thread::sleep(Duration::from_millis(1));
         }
