@@ -337,6 +337,9 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
     first.crash();
     let second = Running::start(ike.port(), natt.port(), |_| {});
     wait(&second, "the client did not reconnect");
+    // The server's IPCP opens a moment before the client's (its last Configure-Ack is on
+    // the way): let the client see it before stopping it.
+    std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let report = client.join().unwrap().unwrap();
     assert_eq!(report.connections, 2, "{report:?}");
@@ -367,6 +370,9 @@ fn a_server_restart_makes_the_client_reconnect() {
     first.stop();
     let second = Running::start(ike.port(), natt.port(), |_| {});
     wait(&second, "the client did not reconnect");
+    // The server's IPCP opens a moment before the client's (its last Configure-Ack is on
+    // the way): let the client see it before stopping it.
+    std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let report = client.join().unwrap().unwrap();
     assert_eq!(report.connections, 2, "{report:?}");
