@@ -124,6 +124,8 @@ pub struct IkeV1Server {
     out: VecDeque<IkeTransmit>,
     events: VecDeque<IkeEvent>,
     dpd_config: DpdConfig,
+    /// False while shutting down: new phase-1 exchanges are refused.
+    accepting: bool,
 }
 
 impl std::fmt::Debug for IkeV1Server {
@@ -154,7 +156,14 @@ impl IkeV1Server {
             out: VecDeque::new(),
             events: VecDeque::new(),
             dpd_config: DpdConfig::default(),
+            accepting: true,
         }
+    }
+
+    /// Refuses new phase-1 exchanges from now on (the server is shutting down: a client
+    /// that reconnects at once should meet the next server, not this one).
+    pub fn refuse_new_peers(&mut self) {
+        self.accepting = false;
     }
 
     /// Dead Peer Detection timing for peers that complete phase 1 from now on.
@@ -192,6 +201,9 @@ impl IkeV1Server {
         match exchange {
             EXCHANGE_MAIN | EXCHANGE_AGGRESSIVE => {
                 if !self.peers.contains_key(&icookie) {
+                    if !self.accepting {
+                        return Err(l2sec_ike::Error::UnexpectedMessage("shutting down: no new ISAKMP SA"));
+                    }
                     if message[8..16] != [0; 8] {
                         return Err(l2sec_ike::Error::UnexpectedMessage("unknown ISAKMP SA"));
                     }

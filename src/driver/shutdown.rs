@@ -21,9 +21,11 @@ const L2TP_GRACE: Duration = Duration::from_millis(500);
 
 impl Server {
     /// Hangs every session up politely (PPP, then L2TP, then IKE, each within a short
-    /// grace period: about two seconds in all at worst) and sends what that produces.
+    /// grace period: about four seconds in all at worst, two of them for RADIUS accounting
+    /// Stops) and sends what that produces.
     pub fn shutdown(&mut self, mut on_event: impl FnMut(&ServerEvent)) -> io::Result<()> {
         let start = Instant::now();
+        self.ike.refuse_new_peers();
         self.data.close_all_sessions(start, "server shutting down");
         self.run_until(|s| s.data.lns().session_count() == 0 || start.elapsed() >= PPP_GRACE, &mut on_event)?;
         let l2tp_start = Instant::now();
