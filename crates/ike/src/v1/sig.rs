@@ -71,7 +71,8 @@ fn hash_prf(auth: AuthMethod) -> Option<PrfAlgorithm> {
     }
 }
 
-/// RFC 2409 §5 HASH_I for the SA's authentication method `auth` (see [`hash_prf`]).
+/// RFC 2409 §5 HASH_I for the SA's authentication method `auth`: with the negotiated PRF,
+/// or with HMAC of an ECDSA method's SHA-2 (what strongSwan does).
 #[must_use]
 pub fn hash_i(auth: AuthMethod, keys: &Phase1Keys, ex: &Phase1Exchange<'_>, idii_b: &[u8]) -> PrfOutput {
     match hash_prf(auth) {
@@ -80,7 +81,7 @@ pub fn hash_i(auth: AuthMethod, keys: &Phase1Keys, ex: &Phase1Exchange<'_>, idii
     }
 }
 
-/// RFC 2409 §5 HASH_R for the SA's authentication method `auth` (see [`hash_prf`]).
+/// RFC 2409 §5 HASH_R for the SA's authentication method `auth` (the PRF as for HASH_I).
 #[must_use]
 pub fn hash_r(auth: AuthMethod, keys: &Phase1Keys, ex: &Phase1Exchange<'_>, idir_b: &[u8]) -> PrfOutput {
     match hash_prf(auth) {
