@@ -728,6 +728,36 @@ fn narrow(
     out
 }
 
+/// RFC 7296 §2.23.1: the responder's answer in transport mode across a NAT, seen from
+/// our side: each answered selector's protocol and ports must lie within one of `ours`
+/// (its addresses are the NAT's view and are not compared); the result keeps the
+/// answered protocol and ports with the addresses of that selector of ours. `None` when
+/// some answered selector fits none of ours, or nothing was answered.
+fn nat_transport_view(
+    answer: &[TrafficSelector<'static>],
+    ours: &[TrafficSelector<'static>],
+) -> Option<Vec<TrafficSelector<'static>>> {
+    let rebase = |a: &TrafficSelector<'static>, o: &TrafficSelector<'static>| match (*a, *o) {
+        (
+            TrafficSelector::Ipv4 { ip_protocol, start_port, end_port, .. },
+            TrafficSelector::Ipv4 { start, end, .. },
+        ) => Some(TrafficSelector::Ipv4 { ip_protocol, start_port, end_port, start, end }),
+        (
+            TrafficSelector::Ipv6 { ip_protocol, start_port, end_port, .. },
+            TrafficSelector::Ipv6 { start, end, .. },
+        ) => Some(TrafficSelector::Ipv6 { ip_protocol, start_port, end_port, start, end }),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for a in answer {
+        let seen = ours.iter().find_map(|o| rebase(a, o).filter(|r| intersect(o, r).as_ref() == Some(r)))?;
+        if !out.contains(&seen) {
+            out.push(seen);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Every selector of `inner` lies within one of `outer`.
 fn within(inner: &[TrafficSelector<'static>], outer: &[TrafficSelector<'static>]) -> bool {
     !inner.is_empty() && inner.iter().all(|i| outer.iter().any(|o| intersect(o, i).as_ref() == Some(i)))
@@ -1518,9 +1548,18 @@ impl<R: CryptoRng> IkeSa<R> {
         if transport != (self.config.child.mode == EspMode::Transport) {
             return Err(Error::NoProposalChosen);
         }
-        if !within(&p.tsi, &self.config.child.local_ts) || !within(&p.tsr, &self.config.child.remote_ts) {
+        let (local_ts, remote_ts) = if transport && self.nat.nat_detected() {
+            // RFC 7296 §2.23.1: behind a NAT in transport mode the responder answers with
+            // the addresses it sees; we keep our own view of them.
+            let own = |answer: &[TrafficSelector<'static>], ours: &[TrafficSelector<'static>]| {
+                nat_transport_view(answer, ours).ok_or(Error::NoProposalChosen)
+            };
+            (own(&p.tsi, &self.config.child.local_ts)?, own(&p.tsr, &self.config.child.remote_ts)?)
+        } else if within(&p.tsi, &self.config.child.local_ts) && within(&p.tsr, &self.config.child.remote_ts) {
+            (p.tsi.clone(), p.tsr.clone())
+        } else {
             return Err(Error::NoProposalChosen);
-        }
+        };
         let (i2r, r2i) = child_keys(suite.prf, &keys.sk_d, None, &self.ni, &self.nr, enc, integ)?;
         let child = self.child_sa(u32::from_be_bytes(spi_out), enc, integ, r2i, i2r);
         let event = Event::Established {
@@ -1528,8 +1567,8 @@ impl<R: CryptoRng> IkeSa<R> {
             suite: *suite,
             peer_id: Identity { id_type: id.id_type, data: id.data.to_vec() },
             nat: self.nat,
-            local_ts: p.tsi.clone(),
-            remote_ts: p.tsr.clone(),
+            local_ts,
+            remote_ts,
             internal: p.cp_reply.clone(),
             initial_contact: false,
         };
@@ -1850,6 +1889,24 @@ mod tests {
         assert!(within(&[l2tp], &[any]));
         assert!(!within(&[any], &[l2tp]));
         assert!(!within(&[], &[any]));
+    }
+
+    /// RFC 7296 §2.23.1: the NAT's addresses in an answer are replaced by ours; protocol
+    /// and ports still have to fit.
+    #[test]
+    fn nat_transport_view_keeps_our_addresses() {
+        let ours = ts([10, 0, 0, 2], [10, 0, 0, 2], 17, (1701, 1701));
+        let seen_by_nat = ts([198, 51, 100, 7], [198, 51, 100, 7], 17, (1701, 1701));
+        assert_eq!(nat_transport_view(&[seen_by_nat], &[ours]), Some(vec![ours]));
+        // Narrowed ports are kept, on our address.
+        let wide = ts([10, 0, 0, 2], [10, 0, 0, 2], 17, (0, 65535));
+        assert_eq!(nat_transport_view(&[seen_by_nat], &[wide]), Some(vec![ours]));
+        // Other protocol or ports than ours: refused.
+        let tcp = ts([198, 51, 100, 7], [198, 51, 100, 7], 6, (1701, 1701));
+        assert_eq!(nat_transport_view(&[tcp], &[ours]), None);
+        let port = ts([198, 51, 100, 7], [198, 51, 100, 7], 17, (1702, 1702));
+        assert_eq!(nat_transport_view(&[port], &[ours]), None);
+        assert_eq!(nat_transport_view(&[], &[ours]), None);
     }
 
     /// RFC 7296 §2.23: SHA-1 over SPIi | SPIr | IPv4 address | port.
