@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use rand_core::CryptoRng;
 
 use super::{
-    ChildConfig, Event, IkeSa, Request, Role, State, Timer, esp_transforms, narrow, offers, owned_ts, within,
+    ChildConfig, Event, IkeSa, Request, Role, State, Timer, esp_transforms, narrow, nat_transport_view,
+    offers, owned_ts, within,
 };
 use crate::Error;
 use crate::child::{ChildSa, EspEncapsulation, EspEncryption, EspIntegrity, EspMode, Lifetime};
@@ -1102,9 +1103,18 @@ impl<R: CryptoRng> IkeSa<R> {
         if p.transport != (x.config.mode == EspMode::Transport) {
             return Err(Error::NoProposalChosen);
         }
-        if !within(&p.tsi, &x.config.local_ts) || !within(&p.tsr, &x.config.remote_ts) {
+        let (local_ts, remote_ts) = if p.transport && self.nat.nat_detected() {
+            // RFC 7296 §2.23.1: behind a NAT in transport mode the responder answers with
+            // the addresses it sees; we keep our own view of them.
+            let own = |answer: &[TrafficSelector<'static>], ours: &[TrafficSelector<'static>]| {
+                nat_transport_view(answer, ours).ok_or(Error::NoProposalChosen)
+            };
+            (own(&p.tsi, &x.config.local_ts)?, own(&p.tsr, &x.config.remote_ts)?)
+        } else if within(&p.tsi, &x.config.local_ts) && within(&p.tsr, &x.config.remote_ts) {
+            (p.tsi.clone(), p.tsr.clone())
+        } else {
             return Err(Error::NoProposalChosen);
-        }
+        };
         let nr = p.nonce.ok_or(Error::UnexpectedMessage("CREATE_CHILD_SA response without nonce"))?;
         let g_ir = match (&x.kx, p.ke) {
             (Some(kx), Some((g, ker))) if g == kx.group().id() => Some(kx.shared_secret(ker)?),
@@ -1124,8 +1134,8 @@ impl<R: CryptoRng> IkeSa<R> {
                 encryption: enc,
                 integrity: integ,
                 config: x.config.clone(),
-                local_ts: p.tsi.clone(),
-                remote_ts: p.tsr.clone(),
+                local_ts,
+                remote_ts,
                 announced: true,
                 status: ChildStatus::Live,
                 soft: None,
