@@ -67,13 +67,13 @@ fn rfc2759_vectors() {
     let text = l2sec_ike::wire::v2::mschapv2::success_message(&ar, "");
     assert_eq!(text, RFC_AUTHENTICATOR_RESPONSE.as_bytes());
     assert_eq!(hex::encode_upper(*mppe_master_key(&hash, &nt)), RFC_MASTER_KEY);
-    // The MSK: the server's send key (Magic3) first, then its receive key (Magic2);
-    // the client derives the same bytes as its receive key then its send key.
+    // The MSK: the server's receive key (Magic2) first, then its send key (Magic3); the
+    // client derives the same bytes as its send key then its receive key.
     let outcome = mschapv2_verify(&hash, &ac, &pc, RFC_USER.as_bytes(), &nt).unwrap();
     let msk = Msk::from_mschapv2(&outcome.mppe.send, &outcome.mppe.recv);
     let master = mppe_master_key(&hash, &nt);
-    assert_eq!(msk.as_bytes()[..16], *mppe_asymmetric_start_key(&master, false, Side::Client));
-    assert_eq!(msk.as_bytes()[16..32], *mppe_asymmetric_start_key(&master, true, Side::Client));
+    assert_eq!(msk.as_bytes()[..16], *mppe_asymmetric_start_key(&master, true, Side::Client));
+    assert_eq!(msk.as_bytes()[16..32], *mppe_asymmetric_start_key(&master, false, Side::Client));
     assert_eq!(msk.as_bytes()[32..], [0; 32]);
 }
 
@@ -194,6 +194,11 @@ impl Client {
 /// IKE_SA_INIT between our initiator and an EAP responder; returns the hand-played
 /// client with the keys.
 fn setup(now: Instant, seed: u64) -> (Client, Sa) {
+    setup_with(now, seed, false)
+}
+
+/// As [`setup`]; `ask_identity`: the responder starts with EAP-Request/Identity.
+fn setup_with(now: Instant, seed: u64, ask_identity: bool) -> (Client, Sa) {
     let mut ic = IkeSaConfig::new(b"unused", Identity::fqdn("client.example"), addr(CLIENT), addr(SERVER));
     let mut rc = IkeSaConfig::new(PSK, Identity::fqdn("server.example"), addr(SERVER), addr(CLIENT));
     for c in [&mut ic, &mut rc] {
@@ -201,7 +206,7 @@ fn setup(now: Instant, seed: u64) -> (Client, Sa) {
         c.child.lifetime.time = None;
     }
     let mut init = IkeSa::initiate(ic, ChaCha20Rng::seed_from_u64(seed), now).unwrap();
-    let eap = EapConfig { name: b"l2sec".to_vec() };
+    let eap = EapConfig { name: b"l2sec".to_vec(), ask_identity };
     let mut server = IkeSa::respond_with_eap(rc, eap, ChaCha20Rng::seed_from_u64(seed + 100), now);
     let init_request = transmit(&mut init, now).unwrap();
     server.handle_input(now, &init_request).unwrap();
@@ -260,7 +265,22 @@ fn challenge(client: &mut Client, server: &mut Sa, now: Instant) -> (u8, [u8; 16
     let want = psk_auth(client.suite.prf, PSK, &client.init_response, &client.ni, &client.keys.sk_pr, &idr);
     assert!(want.ct_eq_bytes(&auth), "responder's PSK AUTH");
     assert!(reply.sa.is_none(), "no Child SA before EAP is done");
-    let (code, identifier, eap_type, data) = reply.eap.expect("EAP request");
+    let mut eap = reply.eap.expect("EAP request");
+    if eap.2 == Some(EapType::Identity) {
+        // RFC 3748 §5.1: answer the Identity Request first.
+        assert_eq!((eap.0, eap.3.len()), (EapCode::Request, 0));
+        let req = client.request(&[Payload::ExtensibleAuthentication(Eap::new(
+            EapCode::Response,
+            eap.1,
+            EapType::Identity,
+            USER.as_bytes(),
+        ))]);
+        let reply = client.read(&exchange(server, now, &req));
+        let next = reply.eap.expect("EAP request after the identity");
+        assert_eq!(next.1, eap.1.wrapping_add(1), "a new Identifier");
+        eap = next;
+    }
+    let (code, identifier, eap_type, data) = eap;
     assert_eq!((code, eap_type), (EapCode::Request, Some(EapType::MsChapV2)));
     let MsChapV2::Challenge { id, challenge, name } = MsChapV2::parse(&data).unwrap() else {
         panic!("not a Challenge")
@@ -309,6 +329,8 @@ fn run_accept(client: &mut Client, server: &mut Sa, now: Instant, duplicate: boo
     assert_eq!(creds.peer_challenge, [0x42; 16]);
     assert_eq!(creds.nt_response, nt);
     assert_eq!(creds.peer_id, Identity::fqdn("client.example"));
+    let asked = client.next_id == 4;
+    assert_eq!(creds.eap_identity, asked.then(|| USER.as_bytes().to_vec()));
     if duplicate {
         // The initiator retransmits while the owner decides: no second event, no answer.
         server.handle_input(now, &req).unwrap();
@@ -338,11 +360,11 @@ fn run_accept(client: &mut Client, server: &mut Sa, now: Instant, duplicate: boo
     let reply = client.read(&exchange(server, now, &req));
     let (code, id3, ty, data) = reply.eap.unwrap();
     assert_eq!((code, id3, ty, data.len()), (EapCode::Success, id2, None, 0));
-    // The client's MSK: its receive key, its send key, zeros.
+    // The client's MSK: its send key, its receive key, zeros.
     let master = mppe_master_key(&hash, &nt);
     let mut msk = [0u8; 64];
-    msk[..16].copy_from_slice(&*mppe_asymmetric_start_key(&master, false, Side::Client));
-    msk[16..32].copy_from_slice(&*mppe_asymmetric_start_key(&master, true, Side::Client));
+    msk[..16].copy_from_slice(&*mppe_asymmetric_start_key(&master, true, Side::Client));
+    msk[16..32].copy_from_slice(&*mppe_asymmetric_start_key(&master, false, Side::Client));
     Msk::new(msk)
 }
 
@@ -405,6 +427,19 @@ fn accepted_user_gets_a_child_sa() {
     assert_eq!(child.keys_out, r2i);
     // The established SA answers the initiator's INFORMATIONAL with the next Message ID.
     assert!(server.poll_timeout().is_none());
+}
+
+/// The same, starting with EAP-Request/Identity (the default, what strongSwan needs).
+#[test]
+fn identity_first_then_challenge() {
+    let now = Instant::now();
+    let (mut client, mut server) = setup_with(now, 10, true);
+    let msk = run_accept(&mut client, &mut server, now, false);
+    let req = final_auth(&mut client, &msk);
+    assert_eq!(client.next_id, 6, "five IKE_AUTH exchanges");
+    let reply = client.read(&exchange(&mut server, now, &req));
+    assert!(reply.sa.is_some());
+    assert!(matches!(server.poll_event(), Some(Event::Established { .. })));
 }
 
 #[test]

@@ -24,10 +24,20 @@ use zeroize::Zeroizing;
 use super::ike_sa::Identity;
 
 /// Settings of the EAP server side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EapConfig {
     /// RFC 2759 §4: the authenticator's name, sent in the Challenge.
     pub name: Vec<u8>,
+    /// RFC 3748 §5.1: start with EAP-Request/Identity (the default) rather than with the
+    /// MS-CHAPv2 Challenge. Clients such as strongSwan use their configured EAP identity
+    /// (for the password lookup and the MS-CHAPv2 user name) only when asked for it.
+    pub ask_identity: bool,
+}
+
+impl Default for EapConfig {
+    fn default() -> Self {
+        Self { name: b"l2sec".to_vec(), ask_identity: true }
+    }
 }
 
 /// RFC 2759 §4: what the initiator's MS-CHAPv2 Response carries, for the owner to check.
@@ -35,6 +45,8 @@ pub struct EapConfig {
 pub struct MsChapV2Credentials {
     /// The initiator's IKE identity (IDi).
     pub peer_id: Identity,
+    /// RFC 3748 §5.1: the EAP identity from the Identity Response, when we asked.
+    pub eap_identity: Option<Vec<u8>>,
     /// The user name of the Response (the Name field; may carry a `DOMAIN\` prefix,
     /// which RFC 2759 §8.2 strips before hashing).
     pub user: Vec<u8>,
@@ -84,16 +96,15 @@ impl Msk {
     }
 
     /// The EAP-MSCHAPv2 MSK from the RFC 3079 §3.4 master keys as the authenticator
-    /// (server) derives them: its MasterSendKey (= the peer's MasterReceiveKey), then its
-    /// MasterReceiveKey (= the peer's MasterSendKey), then 32 zero bytes. This is the
-    /// peer's "MasterReceiveKey | MasterSendKey" order that strongSwan, hostapd and
-    /// Windows use; RADIUS hands the same keys out as MS-MPPE-Send-Key and
-    /// MS-MPPE-Recv-Key.
+    /// (server) derives them: its MasterReceiveKey (= the peer's MasterSendKey), then its
+    /// MasterSendKey, then 32 zero bytes: the RADIUS order MS-MPPE-Recv-Key ‖
+    /// MS-MPPE-Send-Key, which is also what strongSwan's charon uses as the MSK (checked
+    /// by the interop test against it).
     #[must_use]
     pub fn from_mschapv2(server_send_key: &[u8; 16], server_receive_key: &[u8; 16]) -> Self {
         let mut msk = [0u8; 64];
-        msk[..16].copy_from_slice(server_send_key);
-        msk[16..32].copy_from_slice(server_receive_key);
+        msk[..16].copy_from_slice(server_receive_key);
+        msk[16..32].copy_from_slice(server_send_key);
         let out = Self::new(msk);
         zeroize::Zeroize::zeroize(&mut msk);
         out

@@ -30,6 +30,8 @@ use crate::wire::v2::{
 enum Stage {
     /// The initiator's first IKE_AUTH request has not come yet.
     Idle,
+    /// We sent EAP-Request/Identity.
+    IdentityAsked,
     /// We sent the MS-CHAPv2 Challenge.
     Challenged,
     /// The Response is with the owner ([`IkeSa::answer_eap`]).
@@ -53,6 +55,8 @@ pub(super) struct EapServer {
     /// The MS-CHAPv2-ID of the Challenge.
     ms_id: u8,
     challenge: [u8; 16],
+    /// RFC 3748 §5.1: the identity the initiator gave, if asked.
+    identity: Option<Vec<u8>>,
     /// The request with the Response the owner is checking: (Message ID, datagram).
     pending: Option<(u32, Vec<u8>)>,
     msk: Option<Msk>,
@@ -92,6 +96,7 @@ impl<R: CryptoRng> IkeSa<R> {
             identifier: 0,
             ms_id: 0,
             challenge: [0; 16],
+            identity: None,
             pending: None,
             msk: None,
         }));
@@ -169,6 +174,19 @@ impl<R: CryptoRng> IkeSa<R> {
         Ok(())
     }
 
+    /// A fresh MS-CHAPv2 Challenge (16 bytes from our RNG) with MS-CHAPv2-ID
+    /// `identifier`: the EAP Type-Data and the challenge.
+    fn challenge(&mut self, identifier: u8) -> Result<(Vec<u8>, [u8; 16]), Error> {
+        let name = self.eap.as_deref().map(|s| s.config.name.clone()).unwrap_or_default();
+        let mut challenge = [0u8; 16];
+        self.rng.fill_bytes(&mut challenge);
+        let mut data = Vec::new();
+        MsChapV2::Challenge { id: identifier, challenge: &challenge, name: &name }
+            .encode(&mut data)
+            .map_err(|_| Error::Configuration("EAP name too long"))?;
+        Ok((data, challenge))
+    }
+
     /// The initiator's first IKE_AUTH request, without AUTH: we authenticate ourselves
     /// and send the MS-CHAPv2 Challenge.
     pub(super) fn eap_first_request(
@@ -184,14 +202,14 @@ impl<R: CryptoRng> IkeSa<R> {
         if server.stage != Stage::Idle {
             return Err(Error::UnexpectedMessage("EAP already started"));
         }
-        let name = server.config.name.clone();
-        let mut challenge = [0u8; 16];
-        self.rng.fill_bytes(&mut challenge);
+        let ask_identity = server.config.ask_identity;
         let identifier = self.rng.next_u32().to_be_bytes()[0];
-        let mut eap_data = Vec::new();
-        MsChapV2::Challenge { id: identifier, challenge: &challenge, name: &name }
-            .encode(&mut eap_data)
-            .map_err(|_| Error::Configuration("EAP name too long"))?;
+        let (eap_type, eap_data, challenge) = if ask_identity {
+            (EapType::Identity, Vec::new(), [0; 16])
+        } else {
+            let (data, challenge) = self.challenge(identifier)?;
+            (EapType::MsChapV2, data, challenge)
+        };
         let (own_method, own_auth) = self.own_auth(suite, keys)?;
         let (certs, _) = self.cert_payload_data();
         let local_id = self.config.local_id.clone();
@@ -204,14 +222,14 @@ impl<R: CryptoRng> IkeSa<R> {
         payloads.push(Payload::ExtensibleAuthentication(Eap::new(
             EapCode::Request,
             identifier,
-            EapType::MsChapV2,
+            eap_type,
             &eap_data,
         )));
         let out = self.eap_response(1, &payloads)?;
         self.send_response(data, out, self.nat.nat_detected());
         self.peer_next_id = 2;
         if let Some(server) = self.eap.as_deref_mut() {
-            server.stage = Stage::Challenged;
+            server.stage = if ask_identity { Stage::IdentityAsked } else { Stage::Challenged };
             server.first_inner = opened.first_inner;
             server.first_chain = opened.chain.clone();
             server.identifier = identifier;
@@ -251,6 +269,25 @@ impl<R: CryptoRng> IkeSa<R> {
         let ms = response
             .filter(|e| e.eap_type == Some(EapType::MsChapV2))
             .and_then(|e| MsChapV2::parse(e.data).ok());
+        if let (Stage::IdentityAsked, Some(e)) = (stage, response)
+            && e.eap_type == Some(EapType::Identity)
+        {
+            let identity = e.data.to_vec();
+            let next = identifier.wrapping_add(1);
+            let (eap_data, challenge) = self.challenge(next)?;
+            let eap = Eap::new(EapCode::Request, next, EapType::MsChapV2, &eap_data);
+            let out = self.eap_response(message_id, &[Payload::ExtensibleAuthentication(eap)])?;
+            self.send_response(data, out, self.nat.nat_detected());
+            self.peer_next_id = message_id.wrapping_add(1);
+            if let Some(server) = self.eap.as_deref_mut() {
+                server.stage = Stage::Challenged;
+                server.identity = Some(identity);
+                server.identifier = next;
+                server.ms_id = next;
+                server.challenge = challenge;
+            }
+            return Ok(());
+        }
         match (stage, ms, auth) {
             (
                 Stage::Challenged,
@@ -264,6 +301,7 @@ impl<R: CryptoRng> IkeSa<R> {
                 };
                 let credentials = MsChapV2Credentials {
                     peer_id,
+                    eap_identity: server.identity.clone(),
                     user: name.to_vec(),
                     authenticator_challenge: server.challenge,
                     peer_challenge: *peer_challenge,
