@@ -584,3 +584,62 @@ fn psk_initiator_refused_by_eap_responder() {
     assert!(matches!(server.poll_event(), Some(Event::Failed(Error::AuthenticationFailed))));
     assert!(matches!(init.poll_event(), Some(Event::Failed(Error::AuthenticationFailed))));
 }
+
+/// Sends `request` `copies` times (the initiator's retransmissions after lost responses):
+/// the first is processed, every copy gets the very same response.
+fn lossy_exchange(server: &mut Sa, now: Instant, request: &[u8], copies: u8) -> Vec<u8> {
+    let first = exchange(server, now, request);
+    for _ in 1..copies {
+        assert_eq!(exchange(server, now, request), first, "the same response to a retransmission");
+    }
+    first
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+    /// The whole EAP conversation with every request retransmitted 1-3 times (its
+    /// responses lost), also while the owner decides: one EAP event, one Established.
+    #[test]
+    fn lossy_conversation_establishes_once(copies in proptest::collection::vec(1u8..4, 6), seed in 20u64..1000) {
+        let now = Instant::now();
+        let (mut client, mut server) = setup_with(now, seed, true);
+        let req = client.first_request();
+        let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[0]));
+        let id = reply.eap.unwrap().1;
+        let req = client.request(&[Payload::ExtensibleAuthentication(Eap::new(
+            EapCode::Response, id, EapType::Identity, USER.as_bytes(),
+        ))]);
+        let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[1]));
+        let (_, id, _, data) = reply.eap.unwrap();
+        let MsChapV2::Challenge { challenge, .. } = MsChapV2::parse(&data).unwrap() else { panic!() };
+        let (req, _) = response(&mut client, id, &challenge.clone(), PASSWORD);
+        for _ in 0..copies[2] {
+            server.handle_input(now, &req).unwrap();
+            proptest::prop_assert!(transmit(&mut server, now).is_none());
+        }
+        let creds = credentials(&mut server);
+        proptest::prop_assert!(server.poll_event().is_none());
+        server.answer_eap(now, verdict(&creds)).unwrap();
+        let first = transmit(&mut server, now).unwrap();
+        for _ in 1..copies[3] {
+            proptest::prop_assert_eq!(exchange(&mut server, now, &req), first.clone());
+        }
+        let id = client.read(&first).eap.unwrap().1;
+        let req = client.eap(EapCode::Response, id, &MsChapV2::SuccessResponse);
+        let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[4]));
+        proptest::prop_assert_eq!(reply.eap.unwrap().0, EapCode::Success);
+        let hash = nt_password_hash(PASSWORD);
+        let nt = mschapv2_nt_response(&challenge, &[0x42; 16], USER.as_bytes(), PASSWORD);
+        let master = mppe_master_key(&hash, &nt);
+        let mut msk = [0u8; 64];
+        msk[..16].copy_from_slice(&*mppe_asymmetric_start_key(&master, true, Side::Client));
+        msk[16..32].copy_from_slice(&*mppe_asymmetric_start_key(&master, false, Side::Client));
+        let req = final_auth(&mut client, &Msk::new(msk));
+        let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[5]));
+        proptest::prop_assert!(reply.sa.is_some());
+        let events: Vec<Event> = std::iter::from_fn(|| server.poll_event()).collect();
+        proptest::prop_assert_eq!(events.len(), 1);
+        let established = matches!(events[0], Event::Established { .. });
+        proptest::prop_assert!(established, "not established: {:?}", events);
+    }
+}

@@ -20,6 +20,10 @@
 //! IKE_SA_INIT, CERTREQ naming our CAs, CERT and a signature AUTH (method 14 when the
 //! peer announced hashes, else 1 / 9 / 10) in IKE_AUTH; see [`super::sig_auth`].
 //!
+//! A responder made with [`IkeSa::respond_with_eap`] requires EAP-MSCHAPv2 from the
+//! initiator (RFC 7296 §2.16) and asks its owner to check the credentials; see
+//! [`super::eap`].
+//!
 //! Not here yet: CREATE_CHILD_SA (rekeying, more Child SAs), lifetimes of the IKE SA,
 //! a responder sending COOKIEs, fragmentation (RFC 7383), EAP, mixed PSK/certificate
 //! authentication. A refused
