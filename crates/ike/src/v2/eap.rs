@@ -16,6 +16,39 @@
 //!   Success Request, then EAP-Success, and the last IKE_AUTH exchange authenticates both
 //!   sides with AUTH payloads keyed with the MSK (RFC 7296 §2.16) and makes the Child SA.
 //! - [`EapVerdict::Reject`]: EAP-Failure and AUTHENTICATION_FAILED; the IKE SA fails.
+//!
+//! The owner's side, checking against one user with `l2sec-ppp`'s RFC 2759 functions
+//! (a RADIUS server would answer with the same three values):
+//!
+//! ```
+//! use std::time::Instant;
+//! use l2sec_ike::v2::eap::{EapAcceptance, EapVerdict, MsChapV2Credentials, Msk};
+//! use l2sec_ike::v2::ike_sa::{Event, IkeSa};
+//! use l2sec_ppp::crypto::{mschapv2_verify, nt_password_hash};
+//!
+//! fn check(c: &MsChapV2Credentials) -> EapVerdict {
+//!     let hash = nt_password_hash("wonderland");
+//!     let user = l2sec_ppp::crypto::strip_domain(&c.user);
+//!     match (user == b"alice")
+//!         .then(|| mschapv2_verify(&hash, &c.authenticator_challenge, &c.peer_challenge, &c.user, &c.nt_response))
+//!         .flatten()
+//!     {
+//!         Some(ok) => EapVerdict::Accept(EapAcceptance {
+//!             authenticator_response: ok.authenticator_response,
+//!             message: "welcome".into(),
+//!             msk: Msk::from_mschapv2(&ok.mppe.send, &ok.mppe.recv),
+//!         }),
+//!         None => EapVerdict::Reject,
+//!     }
+//! }
+//!
+//! fn on_event<R: rand_core::CryptoRng>(sa: &mut IkeSa<R>, now: Instant, event: Event) {
+//!     if let Event::EapMsChapV2(credentials) = event {
+//!         sa.answer_eap(now, check(&credentials)).expect("a Response was waiting");
+//!     }
+//! }
+//! # let _ = on_event::<rand_chacha::ChaCha20Rng>;
+//! ```
 
 use std::fmt;
 
