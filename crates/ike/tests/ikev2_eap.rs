@@ -612,7 +612,7 @@ proptest::proptest! {
         let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[1]));
         let (_, id, _, data) = reply.eap.unwrap();
         let MsChapV2::Challenge { challenge, .. } = MsChapV2::parse(&data).unwrap() else { panic!() };
-        let (req, _) = response(&mut client, id, &challenge.clone(), PASSWORD);
+        let (req, _) = response(&mut client, id, challenge, PASSWORD);
         for _ in 0..copies[2] {
             server.handle_input(now, &req).unwrap();
             proptest::prop_assert!(transmit(&mut server, now).is_none());
@@ -629,7 +629,7 @@ proptest::proptest! {
         let reply = client.read(&lossy_exchange(&mut server, now, &req, copies[4]));
         proptest::prop_assert_eq!(reply.eap.unwrap().0, EapCode::Success);
         let hash = nt_password_hash(PASSWORD);
-        let nt = mschapv2_nt_response(&challenge, &[0x42; 16], USER.as_bytes(), PASSWORD);
+        let nt = mschapv2_nt_response(challenge, &[0x42; 16], USER.as_bytes(), PASSWORD);
         let master = mppe_master_key(&hash, &nt);
         let mut msk = [0u8; 64];
         msk[..16].copy_from_slice(&*mppe_asymmetric_start_key(&master, true, Side::Client));
