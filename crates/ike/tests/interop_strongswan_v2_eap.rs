@@ -17,6 +17,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::Error;
+use l2sec_ike::cert::{Certificate, CertificateAuth, PrivateKey, TrustStore, UnixTime};
 use l2sec_ike::child::EspMode;
 use l2sec_ike::v2::eap::{EapAcceptance, EapConfig, EapVerdict, MsChapV2Credentials, Msk};
 use l2sec_ike::v2::ike_sa::{Event, Identity, IkeSa, IkeSaConfig};
@@ -40,7 +41,23 @@ const PLUGINS: &str = "random nonce openssl aes sha1 sha2 md5 hmac gmp curve2551
                        x509 pubkey revocation constraints xcbc cmac ctr ccm gcm attr xauth-generic \
                        eap-identity eap-mschapv2 kernel-libipsec kernel-netlink socket-default vici";
 
-fn swanctl_conf(password: &str) -> String {
+/// Our responder's proof of identity in the first IKE_AUTH response.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ServerAuth {
+    /// The lab PSK.
+    Psk,
+    /// `tests/data/certs/server-rsa` (SAN IP 192.0.2.2), issued by `ca-rsa`, which
+    /// charon trusts: what native IKEv2 EAP clients (Windows, iOS, Android) require.
+    Certificate,
+}
+
+const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/certs/");
+
+fn swanctl_conf(password: &str, server: ServerAuth) -> String {
+    let remote_auth = match server {
+        ServerAuth::Psk => "psk",
+        ServerAuth::Certificate => "pubkey",
+    };
     format!(
         r#"connections {{
     i-eap {{
@@ -55,8 +72,8 @@ fn swanctl_conf(password: &str) -> String {
             eap_id = {USER}
         }}
         remote {{
-            auth = psk
-            id = %any
+            auth = {remote_auth}
+            id = 192.0.2.2
         }}
         children {{
             eap-tun {{
@@ -85,29 +102,58 @@ secrets {{
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_eap_mschapv2_responder_against_charon() {
-    run("heap", "ikev2_eap_mschapv2_responder_against_charon", PASSWORD, true);
+    run("heap", "ikev2_eap_mschapv2_responder_against_charon", PASSWORD, true, ServerAuth::Psk);
+}
+
+/// The same with our responder authenticating with an RSA certificate (charon checks
+/// it against its CA and our IDr) before EAP-MSCHAPv2.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikev2_eap_mschapv2_certificate_responder_against_charon() {
+    run(
+        "heapc",
+        "ikev2_eap_mschapv2_certificate_responder_against_charon",
+        PASSWORD,
+        true,
+        ServerAuth::Certificate,
+    );
 }
 
 /// charon's password is wrong: our owner rejects, charon reports the failure.
 #[test]
 #[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
 fn ikev2_eap_mschapv2_wrong_password_against_charon() {
-    run("heapw", "ikev2_eap_mschapv2_wrong_password_against_charon", "not-wonderland", false);
+    run(
+        "heapw",
+        "ikev2_eap_mschapv2_wrong_password_against_charon",
+        "not-wonderland",
+        false,
+        ServerAuth::Psk,
+    );
 }
 
-fn run(lab_name: &'static str, test: &str, password: &str, accept: bool) {
+fn run(lab_name: &'static str, test: &str, password: &str, accept: bool, server: ServerAuth) {
     if std::env::var_os(INNER_ENV).is_some() {
-        inner_responder(accept);
+        inner_responder(accept, server);
         return;
     }
     let lab = Lab::up(lab_name, INNER_ENV);
     let ns_a = format!("{lab_name}-a");
     lab.run_env(&["start", "cli", &ns_a, "initiator"], &[("PLUGINS", PLUGINS)]);
-    let conf = lab.state.join("ss").join("cli").join("eap.swanctl.conf");
-    std::fs::write(&conf, swanctl_conf(password)).unwrap();
+    let dir = lab.state.join("ss").join("cli");
+    let conf = dir.join("eap.swanctl.conf");
+    std::fs::write(&conf, swanctl_conf(password, server)).unwrap();
+    if server == ServerAuth::Certificate {
+        // swanctl loads the CAs from x509ca/ next to the file it is given.
+        std::fs::create_dir_all(dir.join("x509ca")).unwrap();
+        std::fs::copy(format!("{CERTS}ca-rsa.pem"), dir.join("x509ca").join("ca-rsa.pem")).unwrap();
+    }
     let loaded = lab.run(&["swanctl", "cli", "--load-all", "--file", conf.to_str().unwrap()]);
     let loaded = String::from_utf8_lossy(&loaded.stdout).into_owned();
     assert!(loaded.contains("i-eap"), "charon did not load the EAP connection:\n{loaded}");
+    if server == ServerAuth::Certificate {
+        assert!(loaded.contains("loaded certificate"), "charon did not load the CA:\n{loaded}");
+    }
     let inner = lab.spawn_inner("b", test);
     std::thread::sleep(Duration::from_millis(300)); // let the responder bind its ports
     let up = lab.cmd().args(["up", "cli", "eap-tun", "10"]).output().unwrap();
@@ -150,6 +196,11 @@ fn run(lab_name: &'static str, test: &str, password: &str, accept: bool) {
         log.contains("EAP method EAP_MSCHAPV2 succeeded"),
         "charon did not complete EAP-MSCHAPv2:\n{tail}"
     );
+    let how = match server {
+        ServerAuth::Psk => "authentication of '192.0.2.2' with pre-shared key successful",
+        ServerAuth::Certificate => "authentication of '192.0.2.2' with RSA",
+    };
+    assert!(log.contains(how), "charon did not authenticate us as expected ({how}):\n{tail}");
     let sas = lab.run(&["swanctl", "cli", "--list-sas", "--raw"]);
     let sas = String::from_utf8_lossy(&sas.stdout);
     println!("charon: {sas}");
@@ -184,7 +235,7 @@ fn check(c: &MsChapV2Credentials) -> EapVerdict {
 }
 
 /// Runs inside LAB-b: our IKEv2 EAP responder for charon's `eap-tun`.
-fn inner_responder(expect_accept: bool) {
+fn inner_responder(expect_accept: bool, server: ServerAuth) {
     let (me, peer_ip) = ("192.0.2.2", "192.0.2.1");
     let s500 = UdpSocket::bind(format!("{me}:500")).expect("bind 500");
     let s4500 = UdpSocket::bind(format!("{me}:4500")).expect("bind 4500");
@@ -202,6 +253,21 @@ fn inner_responder(expect_accept: bool) {
     config.child.mode = EspMode::Tunnel;
     config.child.local_ts = vec![TrafficSelector::ipv4_host("192.0.2.202".parse().unwrap(), 0, None)];
     config.child.remote_ts = vec![TrafficSelector::ipv4_host("192.0.2.201".parse().unwrap(), 0, None)];
+    if server == ServerAuth::Certificate {
+        let read = |name: &str| std::fs::read(format!("{CERTS}{name}")).unwrap();
+        let mut trust = TrustStore::new();
+        trust.add(Certificate::from_pem(&read("ca-rsa.pem")).unwrap()).unwrap();
+        let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        config.certificate = Some(
+            CertificateAuth::new(
+                vec![Certificate::from_pem(&read("server-rsa.pem")).unwrap()],
+                PrivateKey::from_pem(&read("server-rsa.key")).unwrap(),
+                trust,
+                UnixTime(unix),
+            )
+            .expect("server certificate"),
+        );
+    }
     let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64;
     let eap = EapConfig::default();
     let mut sa = IkeSa::respond_with_eap(config, eap, ChaCha20Rng::seed_from_u64(seed), Instant::now());
