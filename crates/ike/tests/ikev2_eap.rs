@@ -121,14 +121,17 @@ fn idi_body() -> Vec<u8> {
 
 impl Client {
     fn request(&mut self, payloads: &[Payload<'_>]) -> Vec<u8> {
+        self.request_in(ExchangeType::IkeAuth, payloads)
+    }
+
+    fn request_in(&mut self, exchange: ExchangeType, payloads: &[Payload<'_>]) -> Vec<u8> {
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         for p in payloads {
             c.push(p).unwrap();
         }
         let first = c.finish();
-        let header =
-            Header::new(self.spis.0, self.spis.1, ExchangeType::IkeAuth, Flags::INITIATOR, self.next_id);
+        let header = Header::new(self.spis.0, self.spis.1, exchange, Flags::INITIATOR, self.next_id);
         self.next_id += 1;
         seal(&self.suite, self.keys.sender(true), &header, first, &inner, &mut self.rng).unwrap()
     }
@@ -468,15 +471,62 @@ fn wrong_password_is_rejected_with_eap_failure() {
     let v = verdict(&creds);
     assert!(matches!(v, EapVerdict::Reject));
     server.answer_eap(now, v).unwrap();
+    // RFC 2759 §6: the MS-CHAPv2 Failure Request (E=691, no retry) first.
+    let reply = client.read(&transmit(&mut server, now).unwrap());
+    let (code, id2, ty, data) = reply.eap.unwrap();
+    assert_eq!((code, id2, ty), (EapCode::Request, identifier.wrapping_add(1), Some(EapType::MsChapV2)));
+    let MsChapV2::FailureRequest { id, message } = MsChapV2::parse(&data).unwrap() else { panic!() };
+    assert_eq!(id, identifier);
+    assert!(message.starts_with(b"E=691 R=0 C="), "{}", String::from_utf8_lossy(message));
+    assert!(message.ends_with(b" V=3 M=authentication failed"));
+    assert!(server.poll_event().is_none(), "not failed before the peer has seen the Failure Request");
+    // The Failure Response gets EAP-Failure and AUTHENTICATION_FAILED.
+    let req = client.eap(EapCode::Response, id2, &MsChapV2::FailureResponse);
+    server.handle_input(now, &req).unwrap();
     let out = transmit(&mut server, now).unwrap();
     let reply = client.read(&out);
-    assert_eq!(reply.eap.map(|e| (e.0, e.1)), Some((EapCode::Failure, identifier)));
+    assert_eq!(reply.eap.map(|e| (e.0, e.1)), Some((EapCode::Failure, id2)));
     assert!(reply.notifies.contains(&NotifyType::AuthenticationFailed));
     assert!(matches!(server.poll_event(), Some(Event::Failed(Error::AuthenticationFailed))));
     assert_eq!(server.state(), State::Failed);
     // The lost answer is sent again for the repeated request.
     server.handle_input(now, &req).unwrap();
     assert_eq!(transmit(&mut server, now).unwrap(), out);
+}
+
+/// strongSwan's way of ending after our Failure Request: an INFORMATIONAL request with
+/// AUTHENTICATION_FAILED instead of a Failure Response. It is answered and ends the SA.
+#[test]
+fn informational_auth_failed_after_failure_request() {
+    let now = Instant::now();
+    let (mut client, mut server) = setup(now, 11);
+    let (identifier, ch) = challenge(&mut client, &mut server, now);
+    let (req, _) = response(&mut client, identifier, &ch, "guess");
+    server.handle_input(now, &req).unwrap();
+    let creds = credentials(&mut server);
+    server.answer_eap(now, verdict(&creds)).unwrap();
+    let reply = client.read(&transmit(&mut server, now).unwrap());
+    let data = reply.eap.unwrap().3;
+    assert!(matches!(MsChapV2::parse(&data).unwrap(), MsChapV2::FailureRequest { .. }));
+    let info = client.request_in(
+        ExchangeType::Informational,
+        &[Payload::Notify(Notify::new(NotifyType::AuthenticationFailed, &[]))],
+    );
+    // A forged copy changes nothing.
+    let mut forged = info.clone();
+    let n = forged.len();
+    forged[n - 1] ^= 0x80;
+    assert!(server.handle_input(now, &forged).is_err());
+    assert!(server.poll_event().is_none());
+    server.handle_input(now, &info).unwrap();
+    let out = transmit(&mut server, now).unwrap();
+    let m = Message::parse(&out).unwrap();
+    assert_eq!(m.header.exchange_type, ExchangeType::Informational);
+    assert!(m.header.flags.response());
+    assert_eq!(m.header.message_id, 3);
+    open(&client.suite, client.keys.sender(false), &m).unwrap();
+    assert!(matches!(server.poll_event(), Some(Event::Failed(Error::AuthenticationFailed))));
+    assert_eq!(server.state(), State::Failed);
 }
 
 #[test]

@@ -176,8 +176,12 @@ fn run(lab_name: &'static str, test: &str, password: &str, accept: bool, server:
         assert!(inner_out.contains("rejected"), "our side did not reject:\n{inner_out}");
         assert!(!up.status.success(), "charon's initiate succeeded with a wrong password:\n{tail}");
         assert!(
-            log.contains("[ EAP/FAIL N(AUTH_FAILED) ]")
-                && log.contains("received AUTHENTICATION_FAILED notify error"),
+            log.contains("EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE"),
+            "charon did not read our MS-CHAPv2 Failure Request:\n{tail}"
+        );
+        // charon ends with INFORMATIONAL [ N(AUTH_FAILED) ], which our side answers.
+        assert!(
+            log.contains("EAP_MSCHAPV2 method failed") && log.contains("[ N(AUTH_FAILED) ]"),
             "charon did not report the EAP failure:\n{tail}"
         );
         assert!(!log.contains("state change: CONNECTING => ESTABLISHED"), "charon established:\n{tail}");
@@ -319,7 +323,9 @@ fn inner_responder(expect_accept: bool, server: ServerAuth) {
                     done_at = Some(now);
                 }
                 Event::Failed(Error::AuthenticationFailed) if !expect_accept => {
-                    println!("rejected: EAP-Failure and AUTHENTICATION_FAILED sent");
+                    println!(
+                        "rejected: MS-CHAPv2 Failure (E=691), EAP-Failure and AUTHENTICATION_FAILED sent"
+                    );
                     done_at = Some(now);
                 }
                 Event::Failed(e) => panic!("IKEv2 handshake failed: {e}"),

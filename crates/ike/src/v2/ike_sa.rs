@@ -1057,6 +1057,11 @@ impl<R: CryptoRng> IkeSa<R> {
                     {
                         self.on_eap_request(now, &m, data)
                     }
+                    (State::InitReplied, ExchangeType::Informational, id)
+                        if h.responder_spi == self.spi_r && id == self.peer_next_id && self.eap.is_some() =>
+                    {
+                        self.on_eap_informational(&m, data)
+                    }
                     _ => Err(Error::UnexpectedMessage("no such request expected")),
                 }
             }

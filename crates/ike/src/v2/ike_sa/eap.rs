@@ -19,7 +19,7 @@ use crate::Error;
 use crate::v2::auth::psk_auth;
 use crate::v2::eap::{EapConfig, EapVerdict, MsChapV2Credentials, Msk};
 use crate::v2::keys::{IkeKeys, IkeSuite, Opened, open};
-use crate::wire::v2::mschapv2::{MsChapV2, success_message};
+use crate::wire::v2::mschapv2::{ERROR_AUTHENTICATION_FAILURE, MsChapV2, failure_message, success_message};
 use crate::wire::v2::{
     AuthMethod, Authentication, CertEncoding, Certificate, ChainBuilder, Eap, EapCode, EapType, ExchangeType,
     Identification, Message, Notify, NotifyType, Payload, PayloadIter, PayloadType,
@@ -38,6 +38,8 @@ enum Stage {
     AwaitingOwner,
     /// We sent the MS-CHAPv2 Success Request.
     SuccessSent,
+    /// We sent the MS-CHAPv2 Failure Request (the owner rejected).
+    FailureSent,
     /// We sent EAP-Success; the initiator's AUTH keyed with the MSK comes next.
     Succeeded,
 }
@@ -121,7 +123,30 @@ impl<R: CryptoRng> IkeSa<R> {
         let (identifier, ms_id) = (server.identifier, server.ms_id);
         match verdict {
             EapVerdict::Reject => {
-                self.eap_failure(&request, message_id, identifier)?;
+                // RFC 2759 §6: a Failure Request with E=691, no retry; the peer's
+                // Failure Response is answered with EAP-Failure.
+                let next = identifier.wrapping_add(1);
+                let mut retry_challenge = [0u8; 16];
+                self.rng.fill_bytes(&mut retry_challenge);
+                let text = failure_message(
+                    ERROR_AUTHENTICATION_FAILURE,
+                    false,
+                    &retry_challenge,
+                    "authentication failed",
+                );
+                let mut data = Vec::new();
+                MsChapV2::FailureRequest { id: ms_id, message: &text }
+                    .encode(&mut data)
+                    .map_err(|_| Error::Configuration("Failure Request too long"))?;
+                let eap = Eap::new(EapCode::Request, next, EapType::MsChapV2, &data);
+                let out = self.eap_response(message_id, &[Payload::ExtensibleAuthentication(eap)])?;
+                self.send_response(&request, out, self.nat.nat_detected());
+                self.peer_next_id = message_id.wrapping_add(1);
+                if let Some(server) = self.eap.as_deref_mut() {
+                    server.stage = Stage::FailureSent;
+                    server.identifier = next;
+                    server.pending = None;
+                }
                 Ok(())
             }
             EapVerdict::Accept(acceptance) => {
@@ -329,6 +354,10 @@ impl<R: CryptoRng> IkeSa<R> {
                 let auth_data = auth.data.to_vec();
                 self.eap_final(now, &suite, &keys, auth_method, &auth_data, message_id, data)
             }
+            (Stage::FailureSent, Some(MsChapV2::FailureResponse), _) => {
+                // RFC 2759 §6: the peer saw our Failure Request; end with EAP-Failure.
+                self.eap_failure(data, message_id, identifier)
+            }
             _ => {
                 // RFC 3748 §5.3.1: a Nak (the initiator does not do MS-CHAPv2), a
                 // Failure Response, or anything else: the authentication has failed.
@@ -336,6 +365,42 @@ impl<R: CryptoRng> IkeSa<R> {
                 Err(Error::AuthenticationFailed)
             }
         }
+    }
+
+    /// RFC 7296 §1.4, §2.21.2: an INFORMATIONAL request while EAP runs. strongSwan
+    /// sends AUTHENTICATION_FAILED this way when it refuses our MS-CHAPv2 Failure (or
+    /// Success) Request; that, or a Delete of the IKE SA, ends the handshake. It is
+    /// answered with an empty response.
+    pub(super) fn on_eap_informational(&mut self, m: &Message<'_>, data: &[u8]) -> Result<(), Error> {
+        if self.eap.as_deref().is_none_or(|s| s.stage == Stage::Idle) {
+            return Err(Error::UnexpectedMessage("INFORMATIONAL before IKE_AUTH"));
+        }
+        let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
+        let keys = self.keys.as_ref().ok_or(Error::Configuration("no IKE SA keys"))?;
+        let opened = open(&suite, keys.sender(true), m)?;
+        let mut ends = None;
+        for raw in PayloadIter::new(opened.first_inner, &opened.chain) {
+            match raw?.parse()? {
+                Payload::Notify(n) if n.notify_type == NotifyType::AuthenticationFailed => {
+                    ends = Some(Error::AuthenticationFailed);
+                }
+                Payload::Delete(d) if d.protocol_id == crate::wire::v2::ProtocolId::Ike => {
+                    ends = ends.or(Some(Error::UnexpectedMessage("IKE SA deleted by the peer during EAP")));
+                }
+                _ => {}
+            }
+        }
+        let message_id = m.header.message_id;
+        let mut inner = Vec::new();
+        let first = ChainBuilder::new(&mut inner).finish();
+        let out = self.protect_with(ExchangeType::Informational, message_id, true, &inner, first)?;
+        self.send_response(data, out, self.nat.nat_detected());
+        self.peer_next_id = message_id.wrapping_add(1);
+        if let Some(error) = ends {
+            self.eap = None;
+            self.fail(error);
+        }
+        Ok(())
     }
 
     /// RFC 7296 §2.16: the last IKE_AUTH exchange, both AUTH payloads keyed with the MSK.

@@ -204,6 +204,26 @@ pub fn success_message(authenticator_response: &[u8; 20], message: &str) -> Vec<
     out
 }
 
+/// RFC 2759 §6: ERROR_AUTHENTICATION_FAILURE, the Failure code for a wrong user name or
+/// password.
+pub const ERROR_AUTHENTICATION_FAILURE: u32 = 691;
+
+/// RFC 2759 §6: the Failure Request text `E=<error> R=<0|1> C=<32 hex digits> V=3 M=<msg>`
+/// (`C` is a new authenticator challenge for a retry, `V` the password-change version).
+#[must_use]
+pub fn failure_message(error: u32, retry: bool, challenge: &[u8; 16], message: &str) -> Vec<u8> {
+    let mut out = format!("E={error} R={} C=", u8::from(retry)).into_bytes();
+    for b in challenge {
+        out.extend_from_slice(format!("{b:02X}").as_bytes());
+    }
+    out.extend_from_slice(b" V=3");
+    if !message.is_empty() {
+        out.extend_from_slice(b" M=");
+        out.extend_from_slice(message.as_bytes());
+    }
+    out
+}
+
 /// RFC 2759 §5: reads the 20-byte authenticator response from a Success Request's
 /// `S=` field (upper- or lower-case hex), if well formed.
 #[must_use]
@@ -304,6 +324,13 @@ mod tests {
         assert_eq!(parse_success_message(b"S=407A"), None);
         assert_eq!(parse_success_message(b"S=407A5589115FD0D6209F510FE9C04566932CDA5G"), None);
         assert_eq!(parse_success_message(b"S=407A5589115FD0D6209F510FE9C04566932CDA56X"), None);
+    }
+
+    /// RFC 2759 §6 layout.
+    #[test]
+    fn failure_text() {
+        let text = failure_message(ERROR_AUTHENTICATION_FAILURE, false, &[0xab; 16], "bad password");
+        assert_eq!(text, b"E=691 R=0 C=ABABABABABABABABABABABABABABABAB V=3 M=bad password".as_slice());
     }
 
     proptest! {
