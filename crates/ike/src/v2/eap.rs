@@ -15,7 +15,10 @@
 //!   ([`Msk::from_mschapv2`], RFC 3079 master keys): the machine sends the MS-CHAPv2
 //!   Success Request, then EAP-Success, and the last IKE_AUTH exchange authenticates both
 //!   sides with AUTH payloads keyed with the MSK (RFC 7296 §2.16) and makes the Child SA.
-//! - [`EapVerdict::Reject`]: EAP-Failure and AUTHENTICATION_FAILED; the IKE SA fails.
+//! - [`EapVerdict::Reject`]: the MS-CHAPv2 Failure Request (E=691, no retry), and on
+//!   the initiator's Failure Response EAP-Failure with AUTHENTICATION_FAILED (an
+//!   initiator may instead send AUTHENTICATION_FAILED in an INFORMATIONAL request, which
+//!   is answered); the IKE SA fails with [`crate::Error::AuthenticationFailed`].
 //!
 //! The owner's side, checking against one user with `l2sec-ppp`'s RFC 2759 functions
 //! (a RADIUS server would answer with the same three values):

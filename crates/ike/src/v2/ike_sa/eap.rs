@@ -1,13 +1,17 @@
 //! The responder's EAP exchange in IKE_AUTH (RFC 7296 §2.16) with EAP-MSCHAPv2; the
 //! public side is [`crate::v2::eap`].
 //!
-//! Message IDs of the initiator's IKE_AUTH requests and our answers:
+//! Message IDs of the initiator's IKE_AUTH requests and our answers (with
+//! [`EapConfig::ask_identity`]; without it the Identity round is left out and the rest
+//! moves up by one):
 //!
-//! 1. IDi, SA, TSi, TSr, no AUTH → IDr, [CERT], AUTH, EAP-Request/MS-CHAPv2 Challenge.
-//! 2. EAP-Response/MS-CHAPv2 Response → (the owner decides) EAP-Request/MS-CHAPv2
-//!    Success Request, or EAP-Failure + AUTHENTICATION_FAILED.
-//! 3. EAP-Response/MS-CHAPv2 Success Response → EAP-Success.
-//! 4. AUTH (keyed with the MSK) → AUTH (keyed with the MSK), [CP], SA, TSi, TSr.
+//! 1. IDi, SA, TSi, TSr, no AUTH → IDr, [CERT], AUTH, EAP-Request/Identity.
+//! 2. EAP-Response/Identity → EAP-Request/MS-CHAPv2 Challenge.
+//! 3. EAP-Response/MS-CHAPv2 Response → (the owner decides) EAP-Request/MS-CHAPv2
+//!    Success Request, or Failure Request.
+//! 4. EAP-Response/MS-CHAPv2 Success Response → EAP-Success (or Failure Response →
+//!    EAP-Failure + AUTHENTICATION_FAILED, the end).
+//! 5. AUTH (keyed with the MSK) → AUTH (keyed with the MSK), [CP], SA, TSi, TSr.
 
 use std::time::Instant;
 
@@ -106,8 +110,9 @@ impl<R: CryptoRng> IkeSa<R> {
     }
 
     /// The owner's answer to [`super::Event::EapMsChapV2`]: accept (the MS-CHAPv2
-    /// Success Request goes out) or reject (EAP-Failure with AUTHENTICATION_FAILED; the
-    /// IKE SA fails with [`Error::AuthenticationFailed`]).
+    /// Success Request goes out) or reject (the MS-CHAPv2 Failure Request goes out; then
+    /// EAP-Failure with AUTHENTICATION_FAILED, and the IKE SA fails with
+    /// [`Error::AuthenticationFailed`]).
     ///
     /// # Errors
     /// No MS-CHAPv2 Response is waiting for an answer.
