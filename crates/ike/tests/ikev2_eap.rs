@@ -331,6 +331,8 @@ fn run_accept(client: &mut Client, server: &mut Sa, now: Instant, duplicate: boo
     assert_eq!(creds.authenticator_challenge, ch);
     assert_eq!(creds.peer_challenge, [0x42; 16]);
     assert_eq!(creds.nt_response, nt);
+    let shown = format!("{creds:?}");
+    assert!(shown.contains("alice") && !shown.contains(&format!("{:?}", creds.nt_response)), "{shown}");
     assert_eq!(creds.peer_id, Identity::fqdn("client.example"));
     let asked = client.next_id == 4;
     assert_eq!(creds.eap_identity, asked.then(|| USER.as_bytes().to_vec()));

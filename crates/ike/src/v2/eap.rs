@@ -77,7 +77,10 @@ impl Default for EapConfig {
 }
 
 /// RFC 2759 §4: what the initiator's MS-CHAPv2 Response carries, for the owner to check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` leaves out the challenges and the NT-Response: together they allow an
+/// offline dictionary attack on the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MsChapV2Credentials {
     /// The initiator's IKE identity (IDi).
     pub peer_id: Identity,
@@ -92,6 +95,16 @@ pub struct MsChapV2Credentials {
     pub peer_challenge: [u8; 16],
     /// The NT-Response (RFC 2759 §8.1).
     pub nt_response: [u8; 24],
+}
+
+impl fmt::Debug for MsChapV2Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsChapV2Credentials")
+            .field("peer_id", &self.peer_id)
+            .field("user", &String::from_utf8_lossy(&self.user))
+            .field("eap_identity", &self.eap_identity.as_deref().map(String::from_utf8_lossy))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The owner's answer to [`MsChapV2Credentials`].
