@@ -14,6 +14,7 @@
 //! them.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use l2sec_ike::Error;
@@ -154,10 +155,13 @@ fn run(lab_name: &'static str, test: &str, password: &str, accept: bool, server:
     if server == ServerAuth::Certificate {
         assert!(loaded.contains("loaded certificate"), "charon did not load the CA:\n{loaded}");
     }
+    let ns_b = format!("{lab_name}-b");
+    lab.run(&["cap-start", "t", &ns_b, &format!("{lab_name}b0")]);
     let inner = lab.spawn_inner("b", test);
     std::thread::sleep(Duration::from_millis(300)); // let the responder bind its ports
     let up = lab.cmd().args(["up", "cli", "eap-tun", "10"]).output().unwrap();
     let inner = inner.wait_with_output().unwrap();
+    lab.run(&["cap-stop", "t"]);
     let inner_out = String::from_utf8_lossy(&inner.stdout);
     let log = lab.charon_log_full("cli");
     let tail = lab.charon_log("cli", 60);
@@ -220,6 +224,23 @@ fn run(lab_name: &'static str, test: &str, password: &str, accept: bool, server:
     for key in keys {
         assert!(esp_sa.contains(&format!("0x{key}")), "charon did not install our key {key}:\n{esp_sa}");
     }
+    // tshark decrypts all ten IKE_AUTH messages (five exchanges) with charon's keys.
+    let decoded = Command::new("bash")
+        .arg(strongswan_lab::lab_dir().join("tools/decode.sh"))
+        .arg(lab.state.join("ss").join("t.pcapng"))
+        .arg(&ws)
+        .output()
+        .expect("run decode.sh");
+    let text = String::from_utf8_lossy(&decoded.stdout);
+    assert!(decoded.status.success(), "tshark did not decrypt everything:\n{text}");
+    let summary = text.lines().find(|l| l.starts_with("SUMMARY")).unwrap_or_default();
+    println!("decode.sh: {summary}");
+    let encrypted = summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ike_encrypted="))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(encrypted >= 10, "fewer than 10 decrypted IKE messages:\n{text}");
 }
 
 /// The owner's user database: one user.
