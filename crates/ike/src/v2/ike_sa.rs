@@ -32,8 +32,12 @@
 //! Long protected messages go out as RFC 7383 fragments when both sides announced
 //! support ([`IkeSaConfig::fragment_size`]).
 //!
-//! Not here yet: EAP, mixed PSK/certificate authentication. A refused first Child SA
-//! leaves an established IKE SA without Child SA ([`Event::EstablishedWithoutChild`]).
+//! A responder made with [`IkeSa::respond_with_eap`] requires EAP-MSCHAPv2 from the
+//! initiator (RFC 7296 §2.16) and asks its owner to check the credentials; see
+//! [`super::eap`].
+//!
+//! Not here yet: EAP as initiator, mixed PSK/certificate authentication. A refused first
+//! Child SA leaves an established IKE SA without Child SA ([`Event::EstablishedWithoutChild`]).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +49,7 @@ mod create_child;
 mod fragment;
 pub use create_child::{InternalConfig, MAX_CHILD_SAS};
 pub use fragment::MAX_FRAGMENTS;
+mod eap;
 
 use super::auth::psk_auth;
 use super::keys::{
@@ -357,6 +362,11 @@ pub enum Event {
         /// The new transforms.
         suite: IkeSuite,
     },
+    /// RFC 7296 §2.16, RFC 2759: (responder with EAP) the initiator answered our
+    /// EAP-MSCHAPv2 Challenge. Check the credentials and answer with
+    /// [`IkeSa::answer_eap`]; until then the exchange waits (within the handshake
+    /// timeout).
+    EapMsChapV2(crate::v2::eap::MsChapV2Credentials),
     /// A CREATE_CHILD_SA of ours failed; the IKE SA and the existing Child SAs stay.
     CreateChildFailed {
         /// The inbound SPI of the Child SA we tried to rekey, if it was a Child SA rekey.
@@ -480,6 +490,8 @@ pub struct IkeSa<R> {
     peer_certificate: Option<X509Certificate>,
     /// RFC 7383 fragmentation.
     frag: fragment::Fragmentation,
+    /// RFC 7296 §2.16: the EAP exchange of a responder that requires EAP.
+    eap: Option<Box<eap::EapServer>>,
 }
 
 /// Values read from an IKE_SA_INIT message.
@@ -800,6 +812,7 @@ impl<R: CryptoRng> IkeSa<R> {
             peer_signature_hashes: Vec::new(),
             peer_certificate: None,
             frag: fragment::Fragmentation::default(),
+            eap: None,
         };
         m.timers[Timer::Handshake as usize] = Some(now + m.config.handshake_timeout);
         m
@@ -1056,8 +1069,8 @@ impl<R: CryptoRng> IkeSa<R> {
     /// Why the datagram was dropped or the handshake failed.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         if matches!(self.state, State::Failed | State::Closed) {
-            if self.state == State::Closed && self.last_request.as_deref() == Some(data) {
-                // The answer to the peer's Delete was lost.
+            if self.last_request.as_deref() == Some(data) {
+                // The answer to the peer's Delete (or our AUTHENTICATION_FAILED) was lost.
                 self.response_pending = true;
                 return Ok(());
             }
@@ -1114,6 +1127,16 @@ impl<R: CryptoRng> IkeSa<R> {
                     }
                     (State::InitReplied, ExchangeType::IkeAuth, 1) if h.responder_spi == self.spi_r => {
                         self.on_auth_request(now, &m, data)
+                    }
+                    (State::InitReplied, ExchangeType::IkeAuth, id)
+                        if h.responder_spi == self.spi_r && id == self.peer_next_id && self.eap.is_some() =>
+                    {
+                        self.on_eap_request(now, &m, data)
+                    }
+                    (State::InitReplied, ExchangeType::Informational, id)
+                        if h.responder_spi == self.spi_r && id == self.peer_next_id && self.eap.is_some() =>
+                    {
+                        self.on_eap_informational(&m, data)
                     }
                     _ => Err(Error::UnexpectedMessage("no such request expected")),
                 }
@@ -1721,39 +1744,75 @@ impl<R: CryptoRng> IkeSa<R> {
         let opened = open(&suite, keys.sender(true), m)?;
         let p = auth_payloads(opened.first_inner, &opened.chain, self.role == Role::Responder)?;
         let (id, id_body) = p.id.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without IDi"))?;
+        if self.eap.is_some() {
+            // RFC 7296 §2.16: EAP is required of the initiator; its first IKE_AUTH
+            // request carries no AUTH.
+            if p.auth.is_none() {
+                return self.eap_first_request(&suite, &keys, &opened, data);
+            }
+            self.auth_failed(data, 1, Error::AuthenticationFailed)?;
+            return Err(Error::AuthenticationFailed);
+        }
         let auth = p.auth.as_ref().ok_or(Error::UnexpectedMessage("IKE_AUTH without AUTH"))?;
-        let encapsulated = self.nat.nat_detected();
         let checked = self.check_peer_auth(&suite, &keys, id, id_body, &p.certs, auth);
         if let Err(error) = checked {
             // RFC 7296 §2.21.2: answer AUTHENTICATION_FAILED and forget the IKE SA.
-            let mut inner = Vec::new();
-            let mut c = ChainBuilder::new(&mut inner);
-            c.push(&Payload::Notify(Notify::new(NotifyType::AuthenticationFailed, &[])))
-                .map_err(|_| Error::Configuration("notify"))?;
-            let first = c.finish();
-            let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
-            self.send_response(data, out, encapsulated);
-            self.fail(error.clone());
+            self.auth_failed(data, 1, error.clone())?;
             return Err(error);
         }
         let peer_certificate = checked.ok().flatten();
         let peer_id = Identity { id_type: id.id_type, data: id.data.to_vec() };
-        let child = self.choose_child(&p);
         let (own_method, own_auth) = self.own_auth(&suite, &keys)?;
         let (certs, _) = self.cert_payload_data();
+        let local_id = self.config.local_id.clone();
+        let mut head =
+            vec![Payload::IdentificationResponder(Identification::new(local_id.id_type, &local_id.data))];
+        head.extend(certs.iter().map(|der| {
+            Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: der })
+        }));
+        head.push(Payload::Authentication(Authentication::new(own_method, &own_auth)));
+        self.peer_certificate = peer_certificate;
+        self.finish_auth_response(now, &keys, &p, peer_id, &head, 1, data)
+    }
+
+    /// RFC 7296 §2.21.2: answers the IKE_AUTH request `message_id` with
+    /// AUTHENTICATION_FAILED and ends the IKE SA.
+    fn auth_failed(&mut self, data: &[u8], message_id: u32, error: Error) -> Result<(), Error> {
+        let mut inner = Vec::new();
+        let mut c = ChainBuilder::new(&mut inner);
+        c.push(&Payload::Notify(Notify::new(NotifyType::AuthenticationFailed, &[])))
+            .map_err(|_| Error::Configuration("notify"))?;
+        let first = c.finish();
+        let out = self.protect(ExchangeType::IkeAuth, message_id, &inner, first)?;
+        self.send_response(data, out, self.nat.nat_detected());
+        self.fail(error);
+        Ok(())
+    }
+
+    /// The last IKE_AUTH response: `head` (IDr, CERT and AUTH, or with EAP only the AUTH
+    /// keyed with the MSK), the CP reply, the first Child SA (or why not); sends it as
+    /// the answer to request `message_id` and establishes the IKE SA. `p` holds the
+    /// payloads of the initiator's first IKE_AUTH request.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_auth_response(
+        &mut self,
+        now: Instant,
+        keys: &IkeKeys,
+        p: &AuthPayloads<'_>,
+        peer_id: Identity,
+        head: &[Payload<'_>],
+        message_id: u32,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let suite = self.suite.ok_or(Error::Configuration("no IKE SA keys"))?;
+        let encapsulated = self.nat.nat_detected();
+        let child = self.choose_child(p);
         let mut inner = Vec::new();
         let mut c = ChainBuilder::new(&mut inner);
         let enc = |_| Error::Configuration("IKE_AUTH does not encode");
-        c.push(&Payload::IdentificationResponder(Identification::new(
-            self.config.local_id.id_type,
-            &self.config.local_id.data,
-        )))
-        .map_err(enc)?;
-        for der in &certs {
-            c.push(&Payload::Certificate(Certificate { encoding: CertEncoding::X509Signature, data: der }))
-                .map_err(enc)?;
+        for payload in head {
+            c.push(payload).map_err(enc)?;
         }
-        c.push(&Payload::Authentication(Authentication::new(own_method, &own_auth))).map_err(enc)?;
         // RFC 7296 §2.19: answer a CFG_REQUEST with what the owner configured.
         let assigned = match (&p.cp_request, &self.config.internal_config) {
             (Some(asked), Some(cfg)) => {
@@ -1810,10 +1869,9 @@ impl<R: CryptoRng> IkeSa<R> {
             }
         };
         let first = c.finish();
-        let out = self.protect(ExchangeType::IkeAuth, 1, &inner, first)?;
+        let out = self.protect(ExchangeType::IkeAuth, message_id, &inner, first)?;
         self.send_response(data, out, encapsulated);
-        self.peer_certificate = peer_certificate;
-        self.peer_next_id = 2;
+        self.peer_next_id = message_id.wrapping_add(1);
         self.own_next_id = 0;
         self.state = State::Established;
         self.timers = [None; TIMER_COUNT];

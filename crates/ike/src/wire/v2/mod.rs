@@ -51,6 +51,7 @@ mod cp;
 mod eap;
 mod encrypted;
 mod error;
+pub mod mschapv2;
 mod payload;
 mod sa;
 mod ts;
@@ -72,6 +73,7 @@ pub use cp::{CfgAttribute, CfgValue, Configuration, MAX_CFG_ATTRIBUTES};
 pub use eap::Eap;
 pub use encrypted::{Encrypted, EncryptedFragment, EncryptedParts, EncryptedView, Fragment, pad, unpad};
 pub use error::EncodeError;
+pub use mschapv2::MsChapV2;
 pub use payload::{
     Authentication, Certificate, Delete, DigitalSignature, Identification, KeyExchange, NONCE_MAX_LEN,
     NONCE_MIN_LEN, Notify, Payload, PayloadRepr,
