@@ -1,5 +1,6 @@
-//! IKEv2: IKE_SA_INIT + IKE_AUTH with PSK and NAT-T, the first Child SA, liveness checks,
-//! Deletes.
+//! IKEv2: IKE_SA_INIT + IKE_AUTH with PSK and NAT-T, the first Child SA, rekeying of the
+//! Child SA and of the IKE SA by the local lifetimes (CREATE_CHILD_SA, either side),
+//! liveness checks, Deletes.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +36,17 @@ pub struct V2Peer {
     keylogged: bool,
     liveness: Option<Duration>,
     next_liveness: Option<Instant>,
+    ike_lifetime: Option<Duration>,
+    /// The IKE SA's SPIs as last announced (to name the old ones after a rekey).
+    spis: ([u8; 8], [u8; 8]),
+    /// Outbound SPI of every Child SA by inbound SPI.
+    children: std::collections::HashMap<u32, u32>,
+    /// Inbound SPIs of Child SAs replaced by a rekey.
+    replaced: Vec<u32>,
+}
+
+fn spis_hex((i, r): &([u8; 8], [u8; 8])) -> String {
+    i.iter().chain(r).map(|b| format!("{b:02x}")).collect()
 }
 
 fn identity(args: &Args) -> Identity {
@@ -70,6 +82,7 @@ impl V2Peer {
             ike.iter().map(|p| p.v2()).collect::<Result<_, _>>().map_err(|e| format!("--proposal: {e}"))?;
         // ESP goes in UDP only (see the IKEv1 side).
         config.force_encapsulation = true;
+        config.ike_lifetime = args.ike_lifetime;
         config.child = match args.mode {
             EspMode::Transport => ChildConfig::l2tp(args.local, args.remote),
             EspMode::Tunnel => {
@@ -87,6 +100,9 @@ impl V2Peer {
             }
         };
         config.child.proposals = esp.iter().map(|p| p.v2()).collect();
+        if let Some(t) = args.lifetime {
+            config.child.lifetime = Lifetime { time: Some(t), bytes: None };
+        }
         let machine_rng = child_rng(&mut rng);
         let sa = if initiator {
             IkeSa::initiate(config, machine_rng, now).map_err(|e| e.to_string())?
@@ -101,6 +117,10 @@ impl V2Peer {
             keylogged: false,
             liveness: args.dpd,
             next_liveness: None,
+            ike_lifetime: args.ike_lifetime,
+            spis: ([0; 8], [0; 8]),
+            children: std::collections::HashMap::new(),
+            replaced: Vec::new(),
         })
     }
 
@@ -133,11 +153,14 @@ impl V2Peer {
         while let Some(e) = self.sa.poll_event() {
             match e {
                 Event::Established { child, suite, peer_id, nat, .. } => {
+                    self.spis = self.sa.spis();
+                    self.children.insert(child.spi_in, child.spi_out);
                     self.ike_up(&suite, &peer_id, nat.local_behind_nat, nat.remote_behind_nat);
                     self.events.push_back(PeerEvent::ChildUp(Box::new(child)));
                     self.next_liveness = self.liveness.map(|d| now + d);
                 }
                 Event::EstablishedWithoutChild { suite, peer_id, nat, refused } => {
+                    self.spis = self.sa.spis();
                     self.ike_up(&suite, &peer_id, nat.local_behind_nat, nat.remote_behind_nat);
                     self.events.push_back(PeerEvent::Error {
                         message: format!("child SA refused: {refused}"),
@@ -150,11 +173,56 @@ impl V2Peer {
                 }
                 Event::Failed(e) => self.events.push_back(PeerEvent::fatal(format!("IKEv2: {e}"))),
                 Event::ChildDeleted { spi_in } => {
-                    self.events.push_back(PeerEvent::ChildDeleted { spi_in, by: By::Peer });
+                    self.children.remove(&spi_in);
+                    let replaced = self.replaced.contains(&spi_in);
+                    self.replaced.retain(|s| *s != spi_in);
+                    // The machine does not say who sent the Delete: a replaced Child SA is
+                    // deleted by whoever rekeyed it, any other one by the peer.
+                    let by = if self.deleting { By::Local } else { By::Peer };
+                    self.events.push_back(PeerEvent::ChildDeleted { spi_in, by, replaced });
+                }
+                Event::ChildSaCreated { child, .. } => {
+                    self.children.insert(child.spi_in, child.spi_out);
+                    self.events.push_back(PeerEvent::ChildUp(Box::new(child)));
+                }
+                Event::ChildSaRekeyed { old_spi_in, child, .. } => {
+                    self.children.insert(child.spi_in, child.spi_out);
+                    self.replaced.push(old_spi_in);
+                    let old_spi_out = self.children.get(&old_spi_in).copied();
+                    self.events.push_back(PeerEvent::ChildRekeyed {
+                        old_spi_in,
+                        old_spi_out,
+                        child: Box::new(child),
+                    });
+                }
+                Event::IkeSaRekeyed { spis, .. } => {
+                    let old = std::mem::replace(&mut self.spis, spis);
+                    // The new keys for the Wireshark table.
+                    self.keylogged = false;
+                    self.events.push_back(PeerEvent::IkeRekeyed {
+                        old: spis_hex(&old),
+                        new: spis_hex(&spis),
+                        lifetime: self.ike_lifetime,
+                    });
+                    // RFC 7296 §2.18: the old IKE SA is deleted with the rekey (the
+                    // machine runs that Delete itself).
+                    self.events.push_back(PeerEvent::IkeDeleted {
+                        by: By::Rekey,
+                        spi: Some(spis_hex(&old)),
+                        replaced: true,
+                        last: false,
+                    });
+                }
+                Event::CreateChildFailed { rekeying, error } => {
+                    self.events.push_back(PeerEvent::Error {
+                        message: format!("CREATE_CHILD_SA (rekey of {rekeying:08x?}): {error}"),
+                        fatal: false,
+                    });
                 }
                 Event::Closed => {
                     let by = if self.deleting { By::Local } else { By::Peer };
-                    self.events.push_back(PeerEvent::IkeDeleted { by });
+                    let spi = Some(spis_hex(&self.spis));
+                    self.events.push_back(PeerEvent::IkeDeleted { by, spi, replaced: false, last: true });
                 }
                 other => eprintln!("ikepeer: IKEv2 event {other:?}"),
             }
@@ -212,7 +280,10 @@ impl IkePeer for V2Peer {
         }
     }
 
-    fn traffic_seen(&mut self, now: Instant) {
+    fn esp_traffic(&mut self, now: Instant, _spi_in: u32, _bytes: u64, inbound: bool) {
+        if !inbound {
+            return;
+        }
         if let (Some(every), Some(_)) = (self.liveness, self.next_liveness) {
             self.next_liveness = Some(now + every);
         }
