@@ -314,6 +314,9 @@ impl<'a> Peer<'a> {
             self.events(now)?;
             self.data_plane_timers(now);
             self.flush(now, &mut buf);
+            // What a shutdown started there (IKEv1 Deletes are done once sent).
+            self.events(now)?;
+            self.flush(now, &mut buf);
             if let Some(code) = self.finished(now) {
                 return Ok(code);
             }

@@ -37,6 +37,10 @@ pub struct V2Peer {
     liveness: Option<Duration>,
     next_liveness: Option<Instant>,
     ike_lifetime: Option<Duration>,
+    /// A datagram taken from the machine early (see `handle_datagram`).
+    held: VecDeque<Vec<u8>>,
+    /// A shutdown waits for our outstanding request to finish.
+    delete_wanted: bool,
     /// The IKE SA's SPIs as last announced (to name the old ones after a rekey).
     spis: ([u8; 8], [u8; 8]),
     /// Outbound SPI of every Child SA by inbound SPI.
@@ -118,6 +122,8 @@ impl V2Peer {
             liveness: args.dpd,
             next_liveness: None,
             ike_lifetime: args.ike_lifetime,
+            held: VecDeque::new(),
+            delete_wanted: false,
             spis: ([0; 8], [0; 8]),
             children: std::collections::HashMap::new(),
             replaced: Vec::new(),
@@ -144,6 +150,10 @@ impl V2Peer {
     }
 
     fn pump(&mut self, now: Instant) {
+        if self.delete_wanted && !self.deleting && self.sa.delete(now).is_ok() {
+            self.delete_wanted = false;
+            self.deleting = true;
+        }
         if !self.keylogged
             && let Some(line) = l2sec_ike::keylog::ikev2_line_for_sa(&self.sa)
         {
@@ -177,8 +187,13 @@ impl V2Peer {
                     let replaced = self.replaced.contains(&spi_in);
                     self.replaced.retain(|s| *s != spi_in);
                     // The machine does not say who sent the Delete: a replaced Child SA is
-                    // deleted by whoever rekeyed it, any other one by the peer.
-                    let by = if self.deleting { By::Local } else { By::Peer };
+                    // deleted as part of the rekey (by whoever started it), any other one
+                    // by the peer.
+                    let by = match (self.deleting, replaced) {
+                        (true, _) => By::Local,
+                        (false, true) => By::Rekey,
+                        (false, false) => By::Peer,
+                    };
                     self.events.push_back(PeerEvent::ChildDeleted { spi_in, by, replaced });
                 }
                 Event::ChildSaCreated { child, .. } => {
@@ -232,8 +247,22 @@ impl V2Peer {
 
 impl IkePeer for V2Peer {
     fn handle_datagram(&mut self, now: Instant, data: &[u8]) {
+        let before = self.sa.spis();
         if let Err(e) = self.sa.handle_input(now, data) {
             eprintln!("ikepeer: dropped an IKEv2 datagram: {e}");
+        }
+        // Work-around: as responder of the peer's IKE SA rekey, the machine switches to
+        // the new SA without sending its answer (it goes to the replaced SA with the
+        // request). The replaced SA answers a repeated request, so repeat it now instead
+        // of waiting for the peer's retransmission.
+        let request = data.get(19).is_some_and(|flags| flags & 0x20 == 0);
+        if request && self.up && self.sa.spis() != before && before.1 != [0; 8] {
+            let mut probe = Vec::new();
+            if self.sa.poll_transmit(now, &mut probe).is_some() {
+                self.held.push_back(probe);
+            } else if let Err(e) = self.sa.handle_input(now, data) {
+                eprintln!("ikepeer: IKE SA rekey answer: {e}");
+            }
         }
         self.pump(now);
     }
@@ -260,6 +289,11 @@ impl IkePeer for V2Peer {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<bool> {
+        if let Some(d) = self.held.pop_front() {
+            buf.extend_from_slice(&d);
+            // After IKE_SA_INIT, IKEv2 always goes to the NAT-T port (forced encapsulation).
+            return Some(true);
+        }
         self.sa.poll_transmit(now, buf).map(|t| t.udp_encapsulated)
     }
 
@@ -271,6 +305,12 @@ impl IkePeer for V2Peer {
         match self.sa.delete(now) {
             Ok(()) => {
                 self.deleting = true;
+                true
+            }
+            Err(e) if self.up && self.sa.poll_timeout().is_some() => {
+                // A request of ours (a rekey, say) is outstanding: delete once it is done.
+                eprintln!("ikepeer: delete waits for our outstanding request ({e})");
+                self.delete_wanted = true;
                 true
             }
             Err(e) => {
