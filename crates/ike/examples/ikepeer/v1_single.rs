@@ -1,7 +1,8 @@
 //! IKEv1 composed by hand from the library's Phase1, QuickMode and Dpd machines: one
 //! ISAKMP SA and one ESP SA pair, DPD, Deletes, no rekeying. ikepeer uses it only with
-//! `--keylog`, because [`l2sec_ike::v1::connection::Connection`] does not hand out the
-//! ISAKMP keys a Wireshark key-log line needs.
+//! `--keylog` (because [`l2sec_ike::v1::connection::Connection`] does not hand out the
+//! ISAKMP keys a Wireshark key-log line needs) and in transport mode (charon's Delete of
+//! an SA it could not install names our inbound SPI, which Connection ignores).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
