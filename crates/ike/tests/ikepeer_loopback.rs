@@ -426,3 +426,21 @@ fn ikepeer_v2_responder_rekeys_loopback() {
     let (i, r) = rekey_pair((15600, 15601), 9, &["--ike", "v2"], &["--lifetime", "3", "--ike-lifetime", "5"]);
     check_rekeys(&i, &r, 9, 2, 1);
 }
+
+/// IKEv1 with a 1-kilobyte ESP lifetime (`--lifetime-kb 1`, the responder adopting the
+/// initiator's offer): the echo traffic itself wears the pair out within a few seconds,
+/// and a Quick Mode rekey replaces it while the pings go on.
+#[test]
+fn ikepeer_v1_kilobyte_lifetime_rekeys_loopback() {
+    let (i, r) = rekey_pair((15610, 15611), 9, &["--ike", "v1", "--lifetime-kb", "1"], &[]);
+    let rekeys = named(&i, "rekeyed", "child");
+    assert!(!rekeys.is_empty() && !named(&r, "rekeyed", "child").is_empty(), "{i:#?}\n{r:#?}");
+    assert_eq!(rekeys[0]["old_spi_in"], find(&i, "child_up")["spi_in"], "{}", rekeys[0]);
+    let replies: Vec<u64> =
+        i.iter().filter(|e| e["event"] == "ping_reply").filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(replies, (1..=9).collect::<Vec<_>>(), "{i:#?}");
+    let first = i.iter().position(|e| e["event"] == "rekeyed").unwrap();
+    let last_reply = i.iter().rposition(|e| e["event"] == "ping_reply").unwrap();
+    assert!(first < last_reply, "no echo reply after the volume rekey: {i:#?}");
+    println!("{}", rekeys[0]);
+}
