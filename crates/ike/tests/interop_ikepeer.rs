@@ -1045,6 +1045,55 @@ fn charon_rekeys_against_ikepeer_v2_responder() {
     println!("charon: {}", charon_knows_ike_sa(&lab, "cli", &ike["spi"]));
 }
 
+/// Rekeys through the lab's NAT: ikepeer (IKEv1 and IKEv2 in turn) at 192.0.2.65 behind
+/// the masquerading router, charon seeing 192.0.2.3; every rekey runs on the floated
+/// NAT-T port and the pings keep going through ESP in UDP.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl), nftables and root; run by .ci/run with --ignored"]
+fn ikepeer_rekeys_through_nat_against_charon() {
+    let lab = Lab::up("hpeer2n", INNER_ENV);
+    lab.run(&["net-down"]);
+    lab.run(&["net-up", "nat"]);
+    lab.run(&["start", "srv", "hpeer2n-b", "responder"]);
+    for (version, v) in [("v1", 1), ("v2", 2)] {
+        let args = [
+            "--role",
+            "initiator",
+            "--ike",
+            version,
+            "--local",
+            "192.0.2.65",
+            "--remote",
+            "192.0.2.2",
+            "--psk",
+            PSK,
+            "--tunnel-inner",
+            "192.0.2.201,192.0.2.202",
+            "--lifetime",
+            "6",
+            "--ike-lifetime",
+            "9",
+            "--ping",
+            "11",
+            "--timeout",
+            "40",
+        ];
+        let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(40));
+        assert!(
+            out.status.success(),
+            "{version}: {}\n--- charon:\n{}",
+            stderr(&out),
+            lab.charon_log("srv", 80)
+        );
+        let up = find(&events, "ike_up");
+        assert_eq!((up["nat_local"].as_bool(), up["floated"].as_bool()), (Some(true), Some(true)), "{up}");
+        check_initiator_rekeys(&events, v, 11, 1, 1);
+        let ike = named(&events, "rekeyed", "ike")[0];
+        println!("charon ({version}): {}", charon_knows_ike_sa(&lab, "srv", &ike["spi"]));
+    }
+    println!("charon: {}", charon_says(&lab, "srv", "remote host is behind NAT"));
+}
+
 /// The responder command line of the charon-initiated rekey tests.
 fn responder_args() -> [&'static str; 12] {
     [
