@@ -261,6 +261,38 @@ fn ikepeer_rejects_bad_arguments() {
             "\"shaX\"",
         ),
         (vec!["--role", "boss", "--local", "127.0.0.1", "--remote", "127.0.0.2", "--psk", "p"], "--role"),
+        (
+            vec![
+                "--role",
+                "initiator",
+                "--local",
+                "127.0.0.1",
+                "--remote",
+                "127.0.0.2",
+                "--psk",
+                "p",
+                "--lifetime",
+                "1",
+            ],
+            "too short",
+        ),
+        (
+            vec![
+                "--role",
+                "initiator",
+                "--ike",
+                "v2",
+                "--local",
+                "127.0.0.1",
+                "--remote",
+                "127.0.0.2",
+                "--psk",
+                "p",
+                "--lifetime-kb",
+                "100",
+            ],
+            "IKEv1 option",
+        ),
         (vec!["--role", "initiator", "--local", "127.0.0.1", "--remote", "127.0.0.2"], "--psk is required"),
     ] {
         let out = wait(spawn(&args), Duration::from_secs(10));
