@@ -1,7 +1,9 @@
 //! The ikepeer example against itself on loopback addresses, without root: a responder on
 //! 127.0.0.2 and an initiator on 127.0.0.1 (high ports), IKEv1 Main Mode, IKEv1
 //! Aggressive Mode and IKEv2, then three pings through the tunnel-mode Child SA, which
-//! the responder answers itself (no TUN), and Deletes.
+//! the responder answers itself (no TUN), and Deletes. With lifetimes of a few seconds
+//! (`--lifetime`, `--ike-lifetime`) both versions rekey the Child SA and the IKE SA
+//! several times while one ping a second keeps getting answered.
 //!
 //! Cargo gives integration tests the path of binaries (`CARGO_BIN_EXE_*`) but not of
 //! examples, so the test builds the example itself with the cargo that runs it
@@ -259,6 +261,38 @@ fn ikepeer_rejects_bad_arguments() {
             "\"shaX\"",
         ),
         (vec!["--role", "boss", "--local", "127.0.0.1", "--remote", "127.0.0.2", "--psk", "p"], "--role"),
+        (
+            vec![
+                "--role",
+                "initiator",
+                "--local",
+                "127.0.0.1",
+                "--remote",
+                "127.0.0.2",
+                "--psk",
+                "p",
+                "--lifetime",
+                "1",
+            ],
+            "too short",
+        ),
+        (
+            vec![
+                "--role",
+                "initiator",
+                "--ike",
+                "v2",
+                "--local",
+                "127.0.0.1",
+                "--remote",
+                "127.0.0.2",
+                "--psk",
+                "p",
+                "--lifetime-kb",
+                "100",
+            ],
+            "IKEv1 option",
+        ),
         (vec!["--role", "initiator", "--local", "127.0.0.1", "--remote", "127.0.0.2"], "--psk is required"),
     ] {
         let out = wait(spawn(&args), Duration::from_secs(10));
@@ -302,4 +336,143 @@ fn ikepeer_sigint_sends_deletes() {
     let theirs =
         ie.iter().find(|e| e["event"] == "deleted" && e["sa"] == "ike").expect("initiator: IKE SA deleted");
     assert_eq!(theirs["by"], "peer");
+}
+
+/// Runs a pair with `pings` echo requests and the given extra arguments; returns both
+/// sides' events after checking both exit 0.
+fn rekey_pair(
+    ports: (u16, u16),
+    pings: u32,
+    initiator_extra: &[&str],
+    responder_extra: &[&str],
+) -> (Vec<Value>, Vec<Value>) {
+    let pings = pings.to_string();
+    let mut i_extra = vec!["--ping", &pings, "--timeout", "40"];
+    i_extra.extend(initiator_extra);
+    let mut r_extra = vec!["--timeout", "40"];
+    r_extra.extend(responder_extra);
+    pair(ports, &i_extra, &r_extra)
+}
+
+fn named<'a>(events: &'a [Value], name: &str, kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == name && (e["kind"] == kind || e["sa"] == kind)).collect()
+}
+
+/// The rekey checks: at least `children` Child SA and `ikes` IKE SA rekeys on both sides,
+/// each one seen by both with mirrored SPIs, every old pair deleted and flagged as
+/// replaced, every echo request answered, answers after the first rekey of each kind
+/// (so traffic moved to the new SAs; the old ones are deleted by then), and the run ended by our Delete of the newest IKE
+/// SA.
+fn check_rekeys(i: &[Value], r: &[Value], pings: u64, children: usize, ikes: usize) {
+    let (ic, rc) = (named(i, "rekeyed", "child"), named(r, "rekeyed", "child"));
+    let (ii, ri) = (named(i, "rekeyed", "ike"), named(r, "rekeyed", "ike"));
+    assert!(ic.len() >= children && ii.len() >= ikes, "initiator rekeys: {i:#?}");
+    assert_eq!((ic.len(), ii.len()), (rc.len(), ri.len()), "both sides see every rekey:\n{i:#?}\n{r:#?}");
+    for (a, b) in ic.iter().zip(&rc) {
+        assert_eq!((&a["spi_in"], &a["spi_out"]), (&b["spi_out"], &b["spi_in"]), "{a} vs {b}");
+        assert_eq!(
+            (&a["old_spi_in"], &a["old_spi_out"]),
+            (&b["old_spi_out"], &b["old_spi_in"]),
+            "{a} vs {b}"
+        );
+        assert_ne!(a["spi_in"], a["old_spi_in"]);
+    }
+    for (a, b) in ii.iter().zip(&ri) {
+        assert_eq!((&a["old_spi"], &a["spi"]), (&b["old_spi"], &b["spi"]), "{a} vs {b}");
+        assert_ne!(a["spi"], a["old_spi"]);
+    }
+    // The Child SA chain: child_up, then each rekey replaces the previous one.
+    let mut current = find(i, "child_up")["spi_in"].clone();
+    for rk in &ic {
+        assert_eq!(rk["old_spi_in"], current, "rekey of the SA in use: {rk}");
+        current = rk["spi_in"].clone();
+    }
+    // Every replaced SA is deleted, on both sides, and flagged so.
+    for (side, rekeys) in [(i, &ic), (r, &rc)] {
+        for rk in rekeys {
+            let gone = side
+                .iter()
+                .find(|e| e["event"] == "deleted" && e["sa"] == "child" && e["spi_in"] == rk["old_spi_in"])
+                .unwrap_or_else(|| panic!("old pair of {rk} not deleted: {side:#?}"));
+            assert_eq!(gone["replaced"], true, "{gone}");
+        }
+    }
+    for rk in &ii {
+        let gone = i
+            .iter()
+            .find(|e| e["event"] == "deleted" && e["sa"] == "ike" && e["spi"] == rk["old_spi"])
+            .unwrap_or_else(|| panic!("old IKE SA of {rk} not deleted: {i:#?}"));
+        assert_eq!(gone["replaced"], true, "{gone}");
+    }
+    let replies: Vec<u64> =
+        i.iter().filter(|e| e["event"] == "ping_reply").filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(replies, (1..=pings).collect::<Vec<_>>(), "{i:#?}");
+    let position = |e: &Value| i.iter().position(|x| std::ptr::eq(x, e)).unwrap();
+    let last_reply = i.iter().rposition(|e| e["event"] == "ping_reply").unwrap();
+    for first in [ic.first(), ii.first()].into_iter().flatten() {
+        assert!(position(first) < last_reply, "no echo reply after {first}");
+    }
+    let unreplaced = |side: &[Value]| -> Value {
+        let ends: Vec<&Value> = side
+            .iter()
+            .filter(|e| e["event"] == "deleted" && e["sa"] == "ike" && e["replaced"] == false)
+            .collect();
+        assert_eq!(ends.len(), 1, "one IKE SA not replaced by a rekey: {side:#?}");
+        ends[0].clone()
+    };
+    let end = unreplaced(i);
+    assert_eq!((end["by"].as_str(), end["replaced"].as_bool()), (Some("local"), Some(false)), "{end}");
+    assert_eq!(end["esp_in"].as_u64(), Some(pings), "{end}");
+    assert_eq!(unreplaced(r)["by"], "peer");
+    println!(
+        "{} child and {} IKE SA rekeys, {pings} echo replies\n{}\n{}",
+        ic.len(),
+        ii.len(),
+        ic.last().unwrap(),
+        ii.last().unwrap()
+    );
+}
+
+/// IKEv1 with a 4 s ESP and a 7 s ISAKMP lifetime on both sides for 13 s: Quick Mode
+/// rekeys (at about 3.5 s, 7 s, 10.5 s) and phase-1 rekeys, old SAs deleted, the pings
+/// answered throughout.
+#[test]
+fn ikepeer_v1_rekeys_both_phases_loopback() {
+    let life = ["--lifetime", "4", "--ike-lifetime", "7"];
+    let (i, r) = rekey_pair((15570, 15571), 13, &[&["--ike", "v1"][..], &life].concat(), &life);
+    check_rekeys(&i, &r, 13, 3, 1);
+}
+
+/// IKEv2 with the same lifetimes: CREATE_CHILD_SA rekeys of the Child SA and the IKE SA.
+#[test]
+fn ikepeer_v2_rekeys_child_and_ike_sa_loopback() {
+    let life = ["--lifetime", "4", "--ike-lifetime", "7"];
+    let (i, r) = rekey_pair((15580, 15581), 13, &[&["--ike", "v2"][..], &life].concat(), &life);
+    check_rekeys(&i, &r, 13, 3, 1);
+}
+
+/// IKEv2 where only the responder has short lifetimes: it starts every rekey, the
+/// initiator answers them, and the traffic follows.
+#[test]
+fn ikepeer_v2_responder_rekeys_loopback() {
+    let (i, r) = rekey_pair((15600, 15601), 9, &["--ike", "v2"], &["--lifetime", "3", "--ike-lifetime", "5"]);
+    check_rekeys(&i, &r, 9, 2, 1);
+}
+
+/// IKEv1 with a 1-kilobyte ESP lifetime (`--lifetime-kb 1`, the responder adopting the
+/// initiator's offer): the echo traffic itself wears the pair out within a few seconds,
+/// and a Quick Mode rekey replaces it while the pings go on.
+#[test]
+fn ikepeer_v1_kilobyte_lifetime_rekeys_loopback() {
+    let (i, r) = rekey_pair((15610, 15611), 9, &["--ike", "v1", "--lifetime-kb", "1"], &[]);
+    let rekeys = named(&i, "rekeyed", "child");
+    assert!(!rekeys.is_empty() && !named(&r, "rekeyed", "child").is_empty(), "{i:#?}\n{r:#?}");
+    assert_eq!(rekeys[0]["old_spi_in"], find(&i, "child_up")["spi_in"], "{}", rekeys[0]);
+    let replies: Vec<u64> =
+        i.iter().filter(|e| e["event"] == "ping_reply").filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(replies, (1..=9).collect::<Vec<_>>(), "{i:#?}");
+    let first = i.iter().position(|e| e["event"] == "rekeyed").unwrap();
+    let last_reply = i.iter().rposition(|e| e["event"] == "ping_reply").unwrap();
+    assert!(first < last_reply, "no echo reply after the volume rekey: {i:#?}");
+    println!("{}", rekeys[0]);
 }

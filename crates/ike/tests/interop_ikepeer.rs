@@ -2,8 +2,11 @@
 //! (../shared/lab/strongswan): IKEv1 Main Mode both roles, IKEv1 Aggressive Mode, IKEv2
 //! both roles, NAT-T through the lab's NAT, tunnel mode with pings through charon's
 //! kernel-libipsec (ikepeer answering itself, or through its TUN device), transport mode
-//! for UDP/1701, `--events json` lines, and `--keylog` tables decrypting a capture in
-//! tshark (the lab's tools/decode.sh). Needs root and the lab packages; fails (never
+//! for UDP/1701, `--events json` lines, `--keylog` tables decrypting a capture in
+//! tshark (the lab's tools/decode.sh), and rekeying: ikepeer with lifetimes of a few
+//! seconds rekeying both IKEv1 phases and the IKEv2 Child and IKE SAs with charon, and
+//! charon's rekeys (`swanctl --rekey`) answered by ikepeer as responder, with pings
+//! through the tunnel after each. Needs root and the lab packages; fails (never
 //! skips) without them.
 //!
 //! ikepeer runs inside a lab namespace through `peer.sh exec`. Cargo does not give
@@ -100,6 +103,25 @@ impl Ikepeer {
         }
     }
 
+    /// Waits until `done` holds for the events so far; panics after `limit`.
+    fn wait_until(&mut self, what: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
+        let until = Instant::now() + limit;
+        while !done(&self.events) {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.take(&line),
+                Err(_) => panic!("{what}: not within {limit:?}; events so far: {:#?}", self.events),
+            }
+        }
+    }
+
+    /// Reads what arrived without waiting.
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.take(&line);
+        }
+    }
+
     /// SIGTERM (ikepeer then sends its Deletes), then [`Self::finish`].
     fn terminate(self, limit: Duration) -> (Output, Vec<Value>) {
         // Only the process we started, by its id (`ip netns exec` execs ikepeer itself).
@@ -155,6 +177,14 @@ fn charon_says(lab: &Lab, name: &str, needle: &str) -> String {
     let log = lab.charon_log_full(name);
     let line = log.lines().find(|l| l.contains(needle)).map(str::to_owned);
     line.unwrap_or_else(|| panic!("charon log lacks {needle:?}:\n{}", tail(&log, 60)))
+}
+
+/// charon's log line naming the IKE SA whose SPIs (initiator's then responder's, 32 hex
+/// digits as ikepeer prints them) are `spis`: proof that charon runs on our new IKE SA.
+fn charon_knows_ike_sa(lab: &Lab, name: &str, spis: &Value) -> String {
+    let spis = spis.as_str().unwrap_or_default();
+    assert_eq!(spis.len(), 32, "{spis}");
+    charon_says(lab, name, &format!("{}_i {}_r", &spis[..16], &spis[16..]))
 }
 
 /// Decodes capture `tag` with the tables in `ws` (lab tools/decode.sh: exit 0 iff every
@@ -782,4 +812,302 @@ fn ikepeer_v1_pfs_against_charon() {
         "charon: {}",
         charon_says(&lab, "srv", "selected proposal: ESP:AES_CBC_128/HMAC_SHA1_96/ECP_256")
     );
+}
+
+// --- rekeying -------------------------------------------------------------------------------
+
+/// Events `name` (`rekeyed`, `deleted`) of kind or SA `kind` (child, ike).
+fn named<'a>(events: &'a [Value], name: &str, kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == name && (e["kind"] == kind || e["sa"] == kind)).collect()
+}
+
+/// `n` pings from LAB-a's inner address to LAB-b's through the tunnel; panics unless all
+/// are answered.
+fn ping_a_to_b(lab: &Lab, n: u32, when: &str) {
+    let out = lab
+        .cmd()
+        .args(["exec", "a", "ping", "-n", "-c", &n.to_string(), "-i", "0.3", "-W", "2"])
+        .args(["-I", "192.0.2.201", "192.0.2.202"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(&format!("{n} received")), "ping {when} failed:\n{text}");
+    println!("ping {when}: {}", text.lines().find(|l| l.contains("received")).unwrap_or_default());
+}
+
+/// The rekey checks of an ikepeer initiator run against charon: at least `children`
+/// Child SA and `ikes` IKE SA rekeys, each replacing the SA in use, the old pairs
+/// deleted, every ping answered with answers after the first rekey of each kind, and our
+/// Delete of the newest IKE SA at the end.
+fn check_initiator_rekeys(events: &[Value], version: u64, pings: u64, children: usize, ikes: usize) {
+    let (child, ike) = (named(events, "rekeyed", "child"), named(events, "rekeyed", "ike"));
+    assert!(child.len() >= children && ike.len() >= ikes, "rekeys: {events:#?}");
+    let mut current = find(events, "child_up")["spi_in"].clone();
+    for rk in &child {
+        assert_eq!(rk["old_spi_in"], current, "rekey of the SA in use: {rk}");
+        current = rk["spi_in"].clone();
+        let gone = events
+            .iter()
+            .find(|e| e["event"] == "deleted" && e["sa"] == "child" && e["spi_in"] == rk["old_spi_in"])
+            .unwrap_or_else(|| panic!("old pair of {rk} not deleted: {events:#?}"));
+        assert_eq!(gone["replaced"], true, "{gone}");
+    }
+    for rk in &ike {
+        assert_ne!(rk["spi"], rk["old_spi"], "{rk}");
+    }
+    let replies: Vec<u64> =
+        events.iter().filter(|e| e["event"] == "ping_reply").filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(replies, (1..=pings).collect::<Vec<_>>(), "echo replies through charon: {events:#?}");
+    let position = |e: &Value| events.iter().position(|x| std::ptr::eq(x, e)).unwrap();
+    let last_reply = events.iter().rposition(|e| e["event"] == "ping_reply").unwrap();
+    for first in [child.first(), ike.first()].into_iter().flatten() {
+        assert!(position(first) < last_reply, "no echo reply after {first}");
+    }
+    let up = find(events, "ike_up");
+    assert_eq!(up["version"], version, "{up}");
+    let end: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "deleted" && e["sa"] == "ike" && e["replaced"] == false)
+        .collect();
+    assert_eq!(end.len(), 1, "{events:#?}");
+    assert_eq!(end[0]["by"], "local", "{}", end[0]);
+    println!("{} child and {} IKE SA rekeys; last: {}", child.len(), ike.len(), child.last().unwrap());
+}
+
+/// ikepeer as IKEv1 initiator with an 8 s ESP and a 14 s ISAKMP lifetime against
+/// charon's `r-v1-mm`: Quick Mode rekeys and a new Main Mode of ours, the replaced SAs
+/// deleted (charon logs our Deletes), one ping a second answered throughout.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikepeer_v1_initiator_rekeys_both_phases_against_charon() {
+    let lab = Lab::up("hpeer2i", INNER_ENV);
+    lab.run(&["start", "srv", "hpeer2i-b", "responder"]);
+    let args = [
+        "--role",
+        "initiator",
+        "--ike",
+        "v1",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--psk",
+        PSK,
+        "--tunnel-inner",
+        "192.0.2.201,192.0.2.202",
+        "--lifetime",
+        "8",
+        "--ike-lifetime",
+        "14",
+        "--ping",
+        "18",
+        "--timeout",
+        "40",
+    ];
+    let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(45));
+    assert!(out.status.success(), "{}\n--- charon:\n{}", stderr(&out), lab.charon_log("srv", 80));
+    check_initiator_rekeys(&events, 1, 18, 2, 1);
+    let ike = named(&events, "rekeyed", "ike")[0];
+    println!("charon: {}", charon_knows_ike_sa(&lab, "srv", &ike["spi"]));
+    for needle in ["received 8s lifetime", "received DELETE for ESP CHILD_SA", "received DELETE for IKE_SA"] {
+        println!("charon: {}", charon_says(&lab, "srv", needle));
+    }
+    // Two ISAKMP SAs established in turn: the first, and our rekey.
+    let log = lab.charon_log_full("srv");
+    let established =
+        log.lines().filter(|l| l.contains("IKE_SA r-v1-mm[") && l.contains("established")).count();
+    assert!(established >= 2, "charon established {established} ISAKMP SAs:\n{}", tail(&log, 80));
+}
+
+/// ikepeer as IKEv2 initiator with an 8 s Child SA and a 14 s IKE SA lifetime against
+/// charon's `r-v2`: CREATE_CHILD_SA rekeys of both, pings answered throughout.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn ikepeer_v2_initiator_rekeys_child_and_ike_sa_against_charon() {
+    let lab = Lab::up("hpeer2j", INNER_ENV);
+    lab.run(&["start", "srv", "hpeer2j-b", "responder"]);
+    let args = [
+        "--role",
+        "initiator",
+        "--ike",
+        "v2",
+        "--local",
+        "192.0.2.1",
+        "--remote",
+        "192.0.2.2",
+        "--psk",
+        PSK,
+        "--tunnel-inner",
+        "192.0.2.201,192.0.2.202",
+        "--lifetime",
+        "8",
+        "--ike-lifetime",
+        "14",
+        "--ping",
+        "18",
+        "--timeout",
+        "40",
+    ];
+    let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(45));
+    assert!(out.status.success(), "{}\n--- charon:\n{}", stderr(&out), lab.charon_log("srv", 80));
+    check_initiator_rekeys(&events, 2, 18, 2, 1);
+    let ike = named(&events, "rekeyed", "ike")[0];
+    println!("charon: {}", charon_knows_ike_sa(&lab, "srv", &ike["spi"]));
+    println!("charon: {}", charon_says(&lab, "srv", "REKEYING => REKEYED"));
+    println!("charon: {}", charon_says(&lab, "srv", "received DELETE for ESP CHILD_SA"));
+}
+
+/// charon (`i-v1-mm`/`mm-tun`) rekeys its CHILD_SA and reauthenticates its IKE_SA
+/// (`swanctl --rekey`) with ikepeer as responder; charon's ping goes through after each,
+/// and charon's Delete of its old ISAKMP SA leaves ikepeer running on the new one.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn charon_rekeys_against_ikepeer_v1_responder() {
+    let lab = Lab::up("hpeer2k", INNER_ENV);
+    lab.run_env(&["start", "cli", "hpeer2k-a", "initiator"], &[("ENCAP", "yes")]);
+    let mut peer = Ikepeer::start(&lab, "b", &responder_args());
+    peer.wait_event("started", Duration::from_secs(10));
+    lab.run(&["up", "cli", "mm-tun", "10"]);
+    let up = peer.wait_event("child_up", Duration::from_secs(5));
+    ping_a_to_b(&lab, 2, "before the rekeys");
+
+    lab.run(&["swanctl", "cli", "--rekey", "--child", "mm-tun"]);
+    peer.wait_until("charon's CHILD_SA rekey", Duration::from_secs(10), |e| {
+        named(e, "rekeyed", "child").iter().any(|r| r["old_spi_in"] == up["spi_in"])
+    });
+    ping_a_to_b(&lab, 2, "after charon's Quick Mode rekey");
+
+    lab.run(&["swanctl", "cli", "--rekey", "--ike", "i-v1-mm"]);
+    peer.wait_until("charon's new ISAKMP SA", Duration::from_secs(15), |e| {
+        !named(e, "rekeyed", "ike").is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    ping_a_to_b(&lab, 2, "after charon's reauthentication");
+    // charon keeps its old IKE_SA (make-before-break) until it is terminated; its Delete
+    // must not end our run.
+    lab.run(&["swanctl", "cli", "--terminate", "--ike-id", "1", "--timeout", "5"]);
+    peer.wait_until("charon's Delete of the old ISAKMP SA", Duration::from_secs(10), |e| {
+        named(e, "deleted", "ike").iter().any(|d| d["replaced"] == true)
+    });
+    ping_a_to_b(&lab, 2, "after the old ISAKMP SA is gone");
+    peer.drain();
+    let old = named(&peer.events, "deleted", "ike")[0].clone();
+    let ike = named(&peer.events, "rekeyed", "ike")[0].clone();
+    assert_eq!((old["by"].as_str(), &old["spi"]), (Some("peer"), &ike["old_spi"]), "{old}");
+
+    let (out, events) = peer.terminate(Duration::from_secs(10));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let end: Vec<&Value> =
+        named(&events, "deleted", "ike").into_iter().filter(|e| e["replaced"] == false).collect();
+    assert!(end.iter().any(|e| e["by"] == "local" && e["spi"] == ike["spi"]), "{events:#?}");
+    println!("charon: {}", charon_says(&lab, "cli", "REKEYING => REKEYED"));
+    println!("charon: {}", charon_knows_ike_sa(&lab, "cli", &ike["spi"]));
+}
+
+/// charon (`i-v2`/`v2-tun`) rekeys its CHILD_SA and its IKE_SA with CREATE_CHILD_SA;
+/// ikepeer answers as responder, and charon's pings go through after each.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn charon_rekeys_against_ikepeer_v2_responder() {
+    let lab = Lab::up("hpeer2l", INNER_ENV);
+    lab.run_env(&["start", "cli", "hpeer2l-a", "initiator"], &[("ENCAP", "yes")]);
+    let mut peer = Ikepeer::start(&lab, "b", &responder_args());
+    peer.wait_event("started", Duration::from_secs(10));
+    lab.run(&["up", "cli", "v2-tun", "10"]);
+    let up = peer.wait_event("child_up", Duration::from_secs(5));
+    ping_a_to_b(&lab, 2, "before the rekeys");
+
+    lab.run(&["swanctl", "cli", "--rekey", "--child", "v2-tun"]);
+    peer.wait_until("charon's Child SA rekey", Duration::from_secs(10), |e| {
+        named(e, "rekeyed", "child").iter().any(|r| r["old_spi_in"] == up["spi_in"])
+            && named(e, "deleted", "child").iter().any(|d| d["spi_in"] == up["spi_in"])
+    });
+    ping_a_to_b(&lab, 2, "after charon's Child SA rekey");
+
+    lab.run(&["swanctl", "cli", "--rekey", "--ike", "i-v2"]);
+    peer.wait_until("charon's IKE SA rekey", Duration::from_secs(10), |e| {
+        !named(e, "rekeyed", "ike").is_empty()
+    });
+    ping_a_to_b(&lab, 2, "after charon's IKE SA rekey");
+    // The rekeyed IKE SA carries on: another Child SA rekey under it.
+    lab.run(&["swanctl", "cli", "--rekey", "--child", "v2-tun"]);
+    peer.wait_until("a Child SA rekey under the new IKE SA", Duration::from_secs(10), |e| {
+        named(e, "rekeyed", "child").len() >= 2
+    });
+    ping_a_to_b(&lab, 2, "after the second Child SA rekey");
+    let (out, events) = peer.terminate(Duration::from_secs(10));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ike = named(&events, "rekeyed", "ike")[0];
+    let end: Vec<&Value> =
+        named(&events, "deleted", "ike").into_iter().filter(|e| e["replaced"] == false).collect();
+    assert!(end.iter().any(|e| e["by"] == "local" && e["spi"] == ike["spi"]), "{events:#?}");
+    println!("charon: {}", charon_says(&lab, "cli", "REKEYING => REKEYED"));
+    println!("charon: {}", charon_knows_ike_sa(&lab, "cli", &ike["spi"]));
+}
+
+/// Rekeys through the lab's NAT: ikepeer (IKEv1 and IKEv2 in turn) at 192.0.2.65 behind
+/// the masquerading router, charon seeing 192.0.2.3; every rekey runs on the floated
+/// NAT-T port and the pings keep going through ESP in UDP.
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl), nftables and root; run by .ci/run with --ignored"]
+fn ikepeer_rekeys_through_nat_against_charon() {
+    let lab = Lab::up("hpeer2n", INNER_ENV);
+    lab.run(&["net-down"]);
+    lab.run(&["net-up", "nat"]);
+    lab.run(&["start", "srv", "hpeer2n-b", "responder"]);
+    for (version, v) in [("v1", 1), ("v2", 2)] {
+        let args = [
+            "--role",
+            "initiator",
+            "--ike",
+            version,
+            "--local",
+            "192.0.2.65",
+            "--remote",
+            "192.0.2.2",
+            "--psk",
+            PSK,
+            "--tunnel-inner",
+            "192.0.2.201,192.0.2.202",
+            "--lifetime",
+            "6",
+            "--ike-lifetime",
+            "9",
+            "--ping",
+            "11",
+            "--timeout",
+            "40",
+        ];
+        let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(40));
+        assert!(
+            out.status.success(),
+            "{version}: {}\n--- charon:\n{}",
+            stderr(&out),
+            lab.charon_log("srv", 80)
+        );
+        let up = find(&events, "ike_up");
+        assert_eq!((up["nat_local"].as_bool(), up["floated"].as_bool()), (Some(true), Some(true)), "{up}");
+        check_initiator_rekeys(&events, v, 11, 1, 1);
+        let ike = named(&events, "rekeyed", "ike")[0];
+        println!("charon ({version}): {}", charon_knows_ike_sa(&lab, "srv", &ike["spi"]));
+    }
+    println!("charon: {}", charon_says(&lab, "srv", "remote host is behind NAT"));
+}
+
+/// The responder command line of the charon-initiated rekey tests.
+fn responder_args() -> [&'static str; 12] {
+    [
+        "--role",
+        "responder",
+        "--local",
+        "192.0.2.2",
+        "--remote",
+        "192.0.2.1",
+        "--psk",
+        PSK,
+        "--tunnel-inner",
+        "192.0.2.202,192.0.2.201",
+        "--timeout",
+        "60",
+    ]
 }

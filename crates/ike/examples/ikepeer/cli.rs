@@ -13,6 +13,7 @@ usage: ikepeer --role initiator|responder --local ADDR --remote ADDR[:PORT] --ps
                [--proposal LIST] [--esp LIST] [--mode tunnel|transport] [--aggressive]
                [--id ID] [--tunnel-inner LOCAL,REMOTE] [--tun NAME]
                [--keylog DIR] [--events json] [--dpd SECS] [--ping COUNT]
+               [--lifetime SECS] [--lifetime-kb KB] [--ike-lifetime SECS]
                [--timeout SECS]";
 
 /// Which side starts.
@@ -60,6 +61,13 @@ pub struct Args {
     pub ping: u32,
     /// Give up (exit 1) when no Child SA is up after this long.
     pub timeout: Duration,
+    /// Hard lifetime of Child SAs (IKEv1: proposed in Quick Mode, and the most a
+    /// responder accepts; IKEv2: local). Rekeyed at about 90 %.
+    pub lifetime: Option<Duration>,
+    /// IKEv1 only: kilobyte lifetime of ESP SAs (RFC 2407 §4.5).
+    pub lifetime_kb: Option<u64>,
+    /// Hard lifetime of the ISAKMP / IKE SA. Rekeyed at about 90 %.
+    pub ike_lifetime: Option<Duration>,
 }
 
 impl Args {
@@ -90,6 +98,15 @@ fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'
 
 fn number<T: std::str::FromStr>(s: &str, flag: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("{flag}: {s:?} is not a valid number"))
+}
+
+/// A lifetime in whole seconds, at least 2 (the rekey point is before the end).
+fn seconds(s: &str, flag: &str) -> Result<Duration, String> {
+    let secs: u64 = number(s, flag)?;
+    if secs < 2 {
+        return Err(format!("{flag}: {secs} s is too short (2 s at least)"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn ip(s: &str, flag: &str) -> Result<IpAddr, String> {
@@ -126,6 +143,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         dpd: None,
         ping: 0,
         timeout: Duration::from_secs(30),
+        lifetime: None,
+        lifetime_kb: None,
+        ike_lifetime: None,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -193,6 +213,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             },
             "--dpd" => a.dpd = Some(Duration::from_secs(number(value(&mut it, f)?, f)?)),
             "--ping" => a.ping = number(value(&mut it, f)?, f)?,
+            "--lifetime" => a.lifetime = Some(seconds(value(&mut it, f)?, f)?),
+            "--ike-lifetime" => a.ike_lifetime = Some(seconds(value(&mut it, f)?, f)?),
+            "--lifetime-kb" => a.lifetime_kb = Some(number(value(&mut it, f)?, f)?),
             "--timeout" => a.timeout = Duration::from_secs(number(value(&mut it, f)?, f)?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -212,6 +235,12 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     }
     if a.mode == EspMode::Transport && (a.tun.is_some() || a.tunnel_inner.is_some()) {
         return Err("--tun and --tunnel-inner need --mode tunnel".to_owned());
+    }
+    if a.lifetime_kb == Some(0) {
+        return Err("--lifetime-kb: 0 is not a lifetime".to_owned());
+    }
+    if a.lifetime_kb.is_some() && a.ike == Some(Version::V2) {
+        return Err("--lifetime-kb is an IKEv1 option".to_owned());
     }
     if a.tun.is_some() && a.inner().is_none() {
         return Err("--tun needs IPv4 inner addresses (--tunnel-inner)".to_owned());

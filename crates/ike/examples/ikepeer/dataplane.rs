@@ -1,4 +1,5 @@
-//! The ESP data plane: one Child SA pair in l2sec-esp, ESP in UDP (RFC 3948) on the NAT-T
+//! The ESP data plane: the Child SA pairs in l2sec-esp (the newest sends, every
+//! installed one receives, so packets in flight across a rekey still arrive), ESP in UDP (RFC 3948) on the NAT-T
 //! socket, and either a TUN device or a built-in ICMP echo responder for the inner side.
 
 use std::net::Ipv4Addr;
@@ -36,9 +37,18 @@ pub enum Inbound {
     Reply(Vec<u8>),
 }
 
-/// The installed Child SA and the inner side.
+/// One installed Child SA pair.
+struct Pair {
+    spi_in: u32,
+    inbound: InboundSa,
+    outbound: OutboundSa,
+    mode: EspMode,
+}
+
+/// The installed Child SAs and the inner side.
 pub struct DataPlane {
-    sa: Option<(InboundSa, OutboundSa, EspMode)>,
+    /// Oldest first; the last one sends.
+    pairs: Vec<Pair>,
     /// Our inner address (answers echo requests to it without TUN) and the peer's.
     inner: Option<(Ipv4Addr, Ipv4Addr)>,
     tun: Option<Arc<tun_rs::SyncDevice>>,
@@ -65,7 +75,7 @@ impl DataPlane {
         pings: u32,
     ) -> Self {
         Self {
-            sa: None,
+            pairs: Vec::new(),
             inner,
             tun,
             pings_left: pings,
@@ -79,27 +89,42 @@ impl DataPlane {
         }
     }
 
-    /// Installs a Child SA (replacing any older one).
+    /// Installs a Child SA pair: it receives at once and sends from now on (a rekey:
+    /// the older pairs keep receiving until removed).
     pub fn install(&mut self, child: &ChildSa, now: Instant) -> Result<(), l2sec_esp::Error> {
         let (inbound, outbound) = child.esp_params()?;
-        self.sa = Some((InboundSa::new(&inbound)?, OutboundSa::new(&outbound)?, child.mode));
-        if self.pings_left > 0 && child.mode == EspMode::Tunnel {
+        let pair = Pair {
+            spi_in: child.spi_in,
+            inbound: InboundSa::new(&inbound)?,
+            outbound: OutboundSa::new(&outbound)?,
+            mode: child.mode,
+        };
+        let first = self.pairs.is_empty();
+        self.pairs.retain(|p| p.spi_in != child.spi_in);
+        self.pairs.push(pair);
+        if first && self.next_ping.is_none() && self.pings_left > 0 && child.mode == EspMode::Tunnel {
             // The peer may install its SAs only after our last message (IKEv1 HASH(3)).
             self.next_ping = Some(now + FIRST_PING_DELAY);
         }
         Ok(())
     }
 
-    /// Removes the Child SA with this inbound SPI, if it is the installed one.
+    /// Removes the Child SA pair with this inbound SPI.
     pub fn remove(&mut self, spi_in: u32) {
-        if self.sa.as_ref().is_some_and(|(i, _, _)| i.spi() == spi_in) {
-            self.sa = None;
+        self.pairs.retain(|p| p.spi_in != spi_in);
+        if self.pairs.is_empty() {
             self.next_ping = None;
         }
     }
 
-    pub fn installed_spi(&self) -> Option<u32> {
-        self.sa.as_ref().map(|(i, _, _)| i.spi())
+    /// True when a pair with this inbound SPI is installed.
+    pub fn accepts(&self, spi: u32) -> bool {
+        self.pairs.iter().any(|p| p.spi_in == spi)
+    }
+
+    /// The inbound SPI of the pair we send on.
+    pub fn sending_spi(&self) -> Option<u32> {
+        self.pairs.last().map(|p| p.spi_in)
     }
 
     /// Starts the keepalive timer (IKE floated to the NAT-T port).
@@ -148,7 +173,7 @@ impl DataPlane {
 
     /// Protects an inner IP packet (tunnel mode) for the peer.
     pub fn seal(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
-        let (_, out, mode) = self.sa.as_mut()?;
+        let Pair { outbound: out, mode, .. } = self.pairs.last_mut()?;
         if *mode != EspMode::Tunnel {
             return None;
         }
@@ -164,9 +189,9 @@ impl DataPlane {
         }
     }
 
-    /// One ESP packet from the NAT-T socket (starting at the SPI).
-    pub fn open(&mut self, datagram: &mut [u8], now: Instant) -> Inbound {
-        let Some((inbound, _, mode)) = self.sa.as_mut() else {
+    /// One ESP packet with SPI `spi` from the NAT-T socket (starting at the SPI).
+    pub fn open(&mut self, spi: u32, datagram: &mut [u8], now: Instant) -> Inbound {
+        let Some(Pair { inbound, mode, .. }) = self.pairs.iter_mut().find(|p| p.spi_in == spi) else {
             self.esp_dropped += 1;
             return Inbound::Consumed;
         };

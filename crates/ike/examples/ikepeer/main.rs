@@ -11,6 +11,7 @@ mod cli;
 mod dataplane;
 mod events;
 mod v1;
+mod v1_single;
 mod v2;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -37,6 +38,8 @@ pub(crate) enum By {
     Local,
     Peer,
     Lifetime,
+    /// Replaced by a rekey and deleted as part of it.
+    Rekey,
 }
 
 impl By {
@@ -45,6 +48,7 @@ impl By {
             Self::Local => "local",
             Self::Peer => "peer",
             Self::Lifetime => "lifetime",
+            Self::Rekey => "rekey",
         }
     }
 }
@@ -63,10 +67,16 @@ pub(crate) enum PeerEvent {
     IkeUp(Value),
     /// A Child SA is negotiated: install it.
     ChildUp(Box<ChildSa>),
-    /// A Child SA is gone.
-    ChildDeleted { spi_in: u32, by: By },
-    /// The IKE SA is gone.
-    IkeDeleted { by: By },
+    /// A Child SA replaces the pair with inbound SPI `old_spi_in`: install it and send on
+    /// it; the old pair keeps receiving until its `ChildDeleted`.
+    ChildRekeyed { old_spi_in: u32, old_spi_out: Option<u32>, child: Box<ChildSa> },
+    /// The IKE SA was rekeyed: old and new SPIs (hex), the new SA's lifetime if known.
+    IkeRekeyed { old: String, new: String, lifetime: Option<Duration> },
+    /// A Child SA is gone; `replaced`: a rekey had replaced it.
+    ChildDeleted { spi_in: u32, by: By, replaced: bool },
+    /// An IKE SA is gone (`spi` in hex when known); `replaced`: a rekey had replaced it;
+    /// `last`: no IKE SA is left, the run ends.
+    IkeDeleted { by: By, spi: Option<String>, replaced: bool, last: bool },
     /// DPD / liveness: the peer stopped answering.
     PeerDead,
     /// Something failed; `fatal` ends the run.
@@ -95,8 +105,9 @@ pub(crate) trait IkePeer {
     fn poll_event(&mut self) -> Option<PeerEvent>;
     /// Deletes the SAs (Delete payloads); false when there is nothing to delete.
     fn delete(&mut self, now: Instant) -> bool;
-    /// ESP or IKE traffic from the peer was seen (postpones DPD).
-    fn traffic_seen(&mut self, now: Instant);
+    /// `bytes` of ESP went through the pair with inbound SPI `spi_in` (`inbound`: from
+    /// the peer, which postpones DPD); counts against kilobyte lifetimes.
+    fn esp_traffic(&mut self, now: Instant, spi_in: u32, bytes: u64, inbound: bool);
 }
 
 /// A generator for one machine, drawn from the run's generator.
@@ -285,6 +296,17 @@ impl<'a> Peer<'a> {
     ) -> Result<Box<dyn IkePeer>, String> {
         let rng = child_rng(&mut self.rng);
         Ok(match version {
+            // Two gaps of the library's IKEv1 Connection send these runs to the
+            // hand-composed machines (one SA pair, no rekeying): the Wireshark key log
+            // needs the ISAKMP keys, which Connection does not hand out; and charon,
+            // failing to install a transport-mode SA (kernel-libipsec has none), deletes
+            // it naming our inbound SPI, which Connection does not match.
+            Version::V1 if self.args.keylog.is_some() || self.args.mode == EspMode::Transport => {
+                if self.args.lifetime.is_some() || self.args.ike_lifetime.is_some() {
+                    eprintln!("ikepeer: IKEv1 with --keylog or in transport mode does not rekey");
+                }
+                Box::new(v1_single::V1Peer::new(self.args, rng, remote, now)?)
+            }
             Version::V1 => Box::new(v1::V1Peer::new(self.args, rng, remote, now)?),
             Version::V2 => Box::new(v2::V2Peer::new(self.args, rng, remote, now)?),
         })
@@ -297,6 +319,9 @@ impl<'a> Peer<'a> {
             self.flush(now, &mut buf);
             self.events(now)?;
             self.data_plane_timers(now);
+            self.flush(now, &mut buf);
+            // What a shutdown started there (IKEv1 Deletes are done once sent).
+            self.events(now)?;
             self.flush(now, &mut buf);
             if let Some(code) = self.finished(now) {
                 return Ok(code);
@@ -394,19 +419,32 @@ impl<'a> Peer<'a> {
                     self.out.emit("ike_up", fields);
                 }
                 PeerEvent::ChildUp(child) => self.child_up(&child, now)?,
-                PeerEvent::ChildDeleted { spi_in, by } => {
+                PeerEvent::ChildRekeyed { old_spi_in, old_spi_out, child } => {
+                    self.child_rekeyed(old_spi_in, old_spi_out, &child, now)?;
+                }
+                PeerEvent::IkeRekeyed { old, new, lifetime } => {
+                    let mut fields = json!({ "kind": "ike", "old_spi": old, "spi": new, "elapsed_ms": self.elapsed_ms(now) });
+                    if let Some(l) = lifetime {
+                        fields["lifetime_s"] = json!(l.as_secs());
+                    }
+                    self.out.emit("rekeyed", fields);
+                }
+                PeerEvent::ChildDeleted { spi_in, by, replaced } => {
                     self.dp.remove(spi_in);
                     self.out.emit(
                         "deleted",
-                        json!({ "sa": "child", "spi_in": hex32(spi_in), "by": by.as_str() }),
+                        json!({ "sa": "child", "spi_in": hex32(spi_in), "by": by.as_str(), "replaced": replaced, "elapsed_ms": self.elapsed_ms(now) }),
                     );
                 }
-                PeerEvent::IkeDeleted { by } => {
-                    self.out.emit(
-                        "deleted",
-                        json!({ "sa": "ike", "by": by.as_str(), "esp_in": self.dp.esp_in, "esp_out": self.dp.esp_out }),
-                    );
-                    if by != By::Local {
+                PeerEvent::IkeDeleted { by, spi, replaced, last } => {
+                    let mut fields = json!({ "sa": "ike", "by": by.as_str(), "replaced": replaced, "esp_in": self.dp.esp_in, "esp_out": self.dp.esp_out, "elapsed_ms": self.elapsed_ms(now) });
+                    if let Some(spi) = spi {
+                        fields["spi"] = json!(spi);
+                    }
+                    self.out.emit("deleted", fields);
+                    if !last {
+                        // A replaced IKE SA: its successor carries on.
+                    } else if by != By::Local {
                         // The peer (or the lifetime) ended it: nothing left to delete.
                         self.exit_at.get_or_insert(now);
                     } else {
@@ -454,13 +492,7 @@ impl<'a> Peer<'a> {
                 "udp_encap": encap,
             }),
         );
-        if let Some(k) = self.keylog.as_mut() {
-            let (inbound, outbound) = child.esp_params().map_err(|e| e.to_string())?;
-            for p in [&inbound, &outbound] {
-                k.add_esp(l2sec_esp::keylog::esp_sa_line(p, None, None))
-                    .map_err(|e| format!("--keylog: {e}"))?;
-            }
-        }
+        self.keylog_esp(child)?;
         if !encap {
             self.out.error("the Child SA is not UDP-encapsulated; ikepeer carries ESP only in UDP");
             return Ok(());
@@ -472,6 +504,52 @@ impl<'a> Peer<'a> {
         Ok(())
     }
 
+    /// A rekeyed Child SA: announce, key-log and install it (it sends from now on).
+    fn child_rekeyed(
+        &mut self,
+        old_spi_in: u32,
+        old_spi_out: Option<u32>,
+        child: &ChildSa,
+        now: Instant,
+    ) -> Result<(), String> {
+        self.out.emit(
+            "rekeyed",
+            json!({
+                "kind": "child",
+                "old_spi_in": hex32(old_spi_in),
+                "old_spi_out": old_spi_out.map(hex32),
+                "spi_in": hex32(child.spi_in),
+                "spi_out": hex32(child.spi_out),
+                "transform": esp_transform_name(child.encryption, child.integrity),
+                "elapsed_ms": self.elapsed_ms(now),
+            }),
+        );
+        self.keylog_esp(child)?;
+        if let Err(e) = self.dp.install(child, now) {
+            self.out.error(format!("ESP SA: {e}"));
+        }
+        Ok(())
+    }
+
+    fn keylog_esp(&mut self, child: &ChildSa) -> Result<(), String> {
+        if let Some(k) = self.keylog.as_mut() {
+            let (inbound, outbound) = child.esp_params().map_err(|e| e.to_string())?;
+            for p in [&inbound, &outbound] {
+                k.add_esp(l2sec_esp::keylog::esp_sa_line(p, None, None))
+                    .map_err(|e| format!("--keylog: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an ESP packet of ours and counts it against the sending pair's lifetime.
+    fn send_esp_counted(&mut self, now: Instant, esp: &[u8]) {
+        self.send_esp(esp);
+        if let (Some(spi), Some(ike)) = (self.dp.sending_spi(), self.ike.as_mut()) {
+            ike.esp_traffic(now, spi, esp.len() as u64, false);
+        }
+    }
+
     fn data_plane_timers(&mut self, now: Instant) {
         if self.dp.keepalive_due(now)
             && let Err(e) = self.s_natt.send_to(&KEEPALIVE, self.peer_natt)
@@ -479,7 +557,7 @@ impl<'a> Peer<'a> {
             eprintln!("ikepeer: keepalive: {e}");
         }
         while let Some(esp) = self.dp.poll_ping(now) {
-            self.send_esp(&esp);
+            self.send_esp_counted(now, &esp);
         }
         if self.args.ping > 0 && self.args.role == Role::Initiator && self.dp.pings_done() && self.child_up {
             let code = if self.ping_replies == self.args.ping { 0 } else { EXIT_PING_LOST };
@@ -498,7 +576,7 @@ impl<'a> Peer<'a> {
             }
             Input::Tun(packet) => {
                 if let Some(esp) = self.dp.seal(&packet) {
-                    self.send_esp(&esp);
+                    self.send_esp_counted(now, &esp);
                 }
             }
             Input::Udp { natt: false, from, data } => {
@@ -528,14 +606,18 @@ impl<'a> Peer<'a> {
                     }
                 }
                 Ok(Udp4500::Esp { spi }) => {
-                    if self.dp.installed_spi() != Some(spi) {
+                    if !self.dp.accepts(spi) {
                         self.dp.esp_dropped += 1;
                         return Ok(());
                     }
                     self.peer_natt = from;
-                    match self.dp.open(&mut data, now) {
+                    let bytes = data.len() as u64;
+                    if let Some(ike) = self.ike.as_mut() {
+                        ike.esp_traffic(now, spi, bytes, true);
+                    }
+                    match self.dp.open(spi, &mut data, now) {
                         Inbound::Consumed => {}
-                        Inbound::Reply(esp) => self.send_esp(&esp),
+                        Inbound::Reply(esp) => self.send_esp_counted(now, &esp),
                         Inbound::PingReply { seq, rtt } => {
                             self.ping_replies += 1;
                             self.out.emit(
@@ -543,9 +625,6 @@ impl<'a> Peer<'a> {
                                 json!({ "seq": seq, "rtt_us": u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX) }),
                             );
                         }
-                    }
-                    if let Some(ike) = self.ike.as_mut() {
-                        ike.traffic_seen(now);
                     }
                 }
                 Err(e) => eprintln!("ikepeer: dropped a NAT-T datagram: {e}"),

@@ -7,9 +7,18 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
 
-/// The lab's directory.
+/// The strongSwan lab's directory. `$L2SEC_LAB_DIR`, when set, names either the lab root
+/// (holding `strongswan/`) or the strongSwan lab itself; otherwise
+/// `../shared/lab/strongswan` beside the workspace.
 pub fn lab_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan"))
+    match std::env::var_os("L2SEC_LAB_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            let sub = dir.join("strongswan");
+            if sub.join("peer.sh").exists() { sub } else { dir }
+        }
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/lab/strongswan")),
+    }
 }
 
 /// The lab for one test.
