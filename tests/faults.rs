@@ -321,6 +321,7 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
                 dpd: Some(dpd),
                 outer_mtu: None,
                 ike: l2sec::client::IkeVersion::V1,
+                options: Default::default(),
             }
             .run(|_: &ClientEvent| {})
         })
@@ -363,6 +364,7 @@ fn a_server_restart_makes_the_client_reconnect() {
                 dpd: None,
                 outer_mtu: None,
                 ike: l2sec::client::IkeVersion::V1,
+                options: Default::default(),
             }
             .run(|_: &ClientEvent| {})
         })

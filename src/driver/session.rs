@@ -49,6 +49,8 @@ pub struct ClientSession<'a> {
     pub dpd: Option<l2sec_ike::v1::dpd::DpdConfig>,
     /// The outer path MTU (1500 when `None`), from which PPP's MRU is computed.
     pub outer_mtu: Option<u16>,
+    /// Certificate, PPP authentication protocols, key log.
+    pub options: super::ClientOptions,
 }
 
 impl ClientConnection {
@@ -76,7 +78,7 @@ impl ClientSession<'_> {
         let mut result = SessionReport::default();
         loop {
             let (dpd, mtu, ike) = (self.dpd, self.outer_mtu, self.ike);
-            let mut c = ClientConnection::start_with(self.run, |config| {
+            let mut c = ClientConnection::start_with_options(self.run, &self.options, |config| {
                 config.ike = ike;
                 if let Some(d) = dpd {
                     config.dpd = d;
