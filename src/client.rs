@@ -202,6 +202,8 @@ pub struct L2tpIpsecClient {
     mru: u16,
     /// Key-log lines not yet taken, when asked to collect them.
     keylog: Option<Vec<(KeyLogTable, zeroize::Zeroizing<String>)>>,
+    /// IPCP has opened at least once (PPP got past LCP and authentication).
+    network_up: bool,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -255,6 +257,7 @@ impl L2tpIpsecClient {
             ppp_config: ppp_cfg,
             outer_mtu: config.outer_mtu,
             keylog: config.keylog.then(Vec::new),
+            network_up: false,
         };
         c.progress(now);
         Ok(c)
@@ -560,10 +563,20 @@ impl L2tpIpsecClient {
         while let Some(ev) = self.ppp.poll_event() {
             match ev {
                 ppp::Event::Ipv4Up(p) => {
+                    self.network_up = true;
                     self.events.push_back(ClientEvent::PppUp { address: p.local, peer: p.peer, dns: p.dns })
                 }
                 ppp::Event::AuthFailed(f) => {
                     self.events.push_back(ClientEvent::Failed(format!("PPP auth: {f:?}")))
+                }
+                ppp::Event::LinkDown if !self.network_up => {
+                    // RFC 1661 §6.2: the link went down in negotiation; the usual cause is
+                    // an Authentication-Protocol the server insists on and we refuse.
+                    self.events.push_back(ClientEvent::Failed(format!(
+                        "PPP link down before IPCP: does the server demand an authentication \
+                         protocol this client does not accept? (it accepts {:?})",
+                        self.ppp_config.auth_methods
+                    )))
                 }
                 ppp::Event::LinkDown => self.events.push_back(ClientEvent::Failed("PPP link down".into())),
                 ppp::Event::Finished => {
