@@ -811,6 +811,17 @@ impl ClientConnection {
         options: &ClientOptions,
         tweak: impl FnOnce(&mut crate::client::ClientConfig),
     ) -> io::Result<Self> {
+        Self::start_inner(run, options, None, tweak)
+    }
+
+    /// [`start_with_options`](Self::start_with_options), continuing `keylog` (a previous
+    /// connection's, so that a reconnecting client's tables keep every SA) if given.
+    fn start_inner(
+        run: &ClientRun,
+        options: &ClientOptions,
+        keylog: Option<KeyLog>,
+        tweak: impl FnOnce(&mut crate::client::ClientConfig),
+    ) -> io::Result<Self> {
         use crate::client::{ClientConfig, L2tpIpsecClient};
         let server = run.server;
         let any = SocketAddr::new(
@@ -825,7 +836,10 @@ impl ClientConnection {
         let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
         options.apply(&mut config, server);
         tweak(&mut config);
-        let keylog = options.keylog.clone().map(KeyLog::open).transpose()?;
+        let keylog = match (keylog, &options.keylog) {
+            (Some(k), Some(_)) => Some(k),
+            (_, dir) => dir.clone().map(KeyLog::open).transpose()?,
+        };
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {

@@ -76,9 +76,11 @@ impl ClientSession<'_> {
     /// `run.timeout`, or it failed and `reconnect` is off.
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
+        // The key log carries over reconnections: every connection's SAs stay in it.
+        let mut keylog = None;
         loop {
             let (dpd, mtu, ike) = (self.dpd, self.outer_mtu, self.ike);
-            let mut c = ClientConnection::start_with_options(self.run, &self.options, |config| {
+            let mut c = ClientConnection::start_inner(self.run, &self.options, keylog.take(), |config| {
                 config.ike = ike;
                 if let Some(d) = dpd {
                     config.dpd = d;
@@ -105,6 +107,7 @@ impl ClientSession<'_> {
                     return Err(e);
                 }
                 _ => {
+                    keylog = c.keylog.take();
                     // The server went away: a fresh connection after a pause.
                     let until = Instant::now() + RECONNECT_PAUSE;
                     while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
