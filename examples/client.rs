@@ -20,7 +20,8 @@
 //! `--cert/--key/--ca`: IKE authenticates with our certificate (PEM chain or DER, and its
 //! key) instead of the PSK, and the server's certificate must chain to `--ca` and carry
 //! `--server-name` (a DNS name, e-mail address or IP address from its subjectAltName;
-//! the server's IP address by default). `--auth` lists the PPP authentication protocols
+//! by default the host name given to `--server`, or the server's IP address if that was
+//! an address). `--auth` lists the PPP authentication protocols
 //! the client accepts (all three by default): if the server demands another one, PPP
 //! fails. `--keylog DIR` writes Wireshark's decryption tables (`ikev1_decryption_table`
 //! or `ikev2_decryption_table`, `esp_sa`, `preferences`) for our SAs into DIR, as the
@@ -86,6 +87,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
     let mut timeout = Duration::from_secs(30);
     let (mut cert, mut key, mut ca) = (None, None, None);
     let mut options = ClientOptions::default();
+    let mut server_host = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -99,6 +101,10 @@ fn parse() -> Result<(ClientRun, Extra), String> {
                     .find(SocketAddr::is_ipv4)
                     .ok_or_else(|| format!("--server {v}: no IPv4 address"))?;
                 server = Some(addr);
+                // A DNS name dialled is the name the server's certificate must carry
+                // (unless --server-name says otherwise).
+                let host = v.rsplit_once(':').map_or(v.as_str(), |(h, _)| h);
+                server_host = (host.parse::<std::net::IpAddr>().is_err()).then(|| host.to_owned());
             }
             "--psk" => psk = Some(value("--psk")?),
             "--user" => user = Some(value("--user")?),
@@ -146,6 +152,9 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             options.certificate = Some(files.load().map_err(|e| format!("--cert: {e}"))?);
         }
         _ => return Err(format!("--cert, --key and --ca go together\n{}", usage())),
+    }
+    if options.server_name.is_none() && options.certificate.is_some() {
+        options.server_name = server_host.map(PeerName::Fqdn);
     }
     if options.server_name.is_some() && options.certificate.is_none() {
         return Err("--server-name needs --cert, --key and --ca".into());

@@ -204,6 +204,8 @@ pub struct L2tpIpsecClient {
     keylog: Option<Vec<(KeyLogTable, zeroize::Zeroizing<String>)>>,
     /// IPCP has opened at least once (PPP got past LCP and authentication).
     network_up: bool,
+    /// Why the last IKE message from the server was refused (e.g. its certificate).
+    last_refusal: Option<String>,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -258,6 +260,7 @@ impl L2tpIpsecClient {
             outer_mtu: config.outer_mtu,
             keylog: config.keylog.then(Vec::new),
             network_up: false,
+            last_refusal: None,
         };
         c.progress(now);
         Ok(c)
@@ -291,6 +294,22 @@ impl L2tpIpsecClient {
 
     /// An IKE message from the server (UDP/500, or UDP/4500 after the marker).
     pub fn handle_ike(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
+        let r = self.handle_ike_message(now, message);
+        if let Err(e) = &r {
+            self.last_refusal = Some(e.to_string());
+        }
+        r
+    }
+
+    /// Why the last IKE message from the server was refused, if one was: the likely
+    /// cause when the tunnel does not come up (e.g. a server certificate we do not
+    /// accept).
+    #[must_use]
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.last_refusal.as_deref()
+    }
+
+    fn handle_ike_message(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
         if self.ikev2.is_some() {
             return self.handle_ike_v2(now, message);
         }

@@ -868,6 +868,13 @@ impl ClientConnection {
         self.peer
     }
 
+    /// Why the last message from the server was refused, if one was (the likely cause
+    /// when the tunnel does not come up: e.g. its certificate).
+    #[must_use]
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.client.last_refusal()
+    }
+
     /// Why the connection failed, if it did.
     #[must_use]
     pub fn failure(&self) -> Option<&str> {

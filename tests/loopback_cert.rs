@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use l2sec::cert::CertFiles;
 use l2sec::client::IkeVersion;
-use l2sec::driver::{ClientOptions, ClientRun, Server, ServerConfig, run_client_with};
+use l2sec::driver::{ClientConnection, ClientOptions, ClientRun, Server, ServerConfig, run_client_with};
 use l2sec::ike::cert::{CertificateAuth, PeerName};
 use l2sec::pool::AddressPool;
 use l2sec_ppp::secrets::ChapSecrets;
@@ -183,6 +183,20 @@ fn a_server_with_another_name_or_ca_is_refused_by_the_client() {
         assert!(r.map_or(true, |r| r.address.is_none()), "{ike}: a server of an untrusted CA was accepted");
     }
     assert!(!server.events().contains("ipcp_up"), "{}", server.events());
+    // The client says why: the server's certificate is not the expected peer's.
+    for ike in [IkeVersion::V1, IkeVersion::V2] {
+        let wrong_name = cert_options("client", "ca.pem", Some(PeerName::Fqdn("other.l2sec.test".into())));
+        let mut c =
+            ClientConnection::start_with_options(&server.run(b"", 5), &wrong_name, |c| c.ike = ike).unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) && c.failure().is_none() && c.last_refusal().is_none()
+        {
+            c.step(&mut |_| {}).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let why = format!("{:?} {:?}", c.failure(), c.last_refusal());
+        assert!(why.contains("expected peer"), "{ike}: {why}");
+    }
 }
 
 #[test]

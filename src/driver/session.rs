@@ -156,7 +156,11 @@ impl ClientSession<'_> {
                     }
                 } else if start.elapsed() >= self.run.timeout {
                     result.last = report;
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no tunnel within the timeout"));
+                    let why = c.last_refusal().map(|r| format!(" (last refusal: {r})")).unwrap_or_default();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no tunnel within the timeout{why}"),
+                    ));
                 }
             }
             while let Some(p) = c.poll_ip() {
