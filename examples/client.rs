@@ -1,11 +1,12 @@
 //! The l2sec L2TP/IPsec VPN client.
 //!
-//! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
-//!  --password TEXT [--ike v1|v2] [--natt-port N] [--ping IP --count N] [--reconnect]
-//!  [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]`
+//! `cargo run --release --example client -- --server HOST[:PORT] (--psk TEXT | --cert F
+//!  --key F --ca F [--server-name NAME]) --user NAME --password TEXT [--ike v1|v2]
+//!  [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP --count N] [--reconnect]
+//!  [--tun NAME] [--mtu N] [--keylog DIR] [--events json] [--timeout SECONDS]`
 //!
-//! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK, NAT-T, ESP transport mode
-//! in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
+//! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK or certificates, NAT-T,
+//! ESP transport mode in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
 //! (to the server's tunnel address if IP is `peer`) and exits 0 only if all came back.
 //! Without `--ping` it holds the tunnel until SIGINT or SIGTERM; `--reconnect` connects
 //! again when the server goes away. Either way it hangs up politely at the end (PPP LCP
@@ -16,8 +17,15 @@
 //! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM. PPP offers the MRU
 //! that fits an outer path of `--mtu N` bytes (1500) after ESP, UDP and L2TP overhead.
 //!
-//! Not implemented yet (they exit with an error saying so): `--auth` other
-//! than the server's choice, `--keylog`.
+//! `--cert/--key/--ca`: IKE authenticates with our certificate (PEM chain or DER, and its
+//! key) instead of the PSK, and the server's certificate must chain to `--ca` and carry
+//! `--server-name` (a DNS name, e-mail address or IP address from its subjectAltName;
+//! by default the host name given to `--server`, or the server's IP address if that was
+//! an address). `--auth` lists the PPP authentication protocols
+//! the client accepts (all three by default): if the server demands another one, PPP
+//! fails. `--keylog DIR` writes Wireshark's decryption tables (`ikev1_decryption_table`
+//! or `ikev2_decryption_table`, `esp_sa`, `preferences`) for our SAs into DIR, as the
+//! server's `--keylog` does; point `WIRESHARK_CONFIG_DIR` at it.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -25,11 +33,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use l2sec::client::{ClientEvent, IkeVersion};
-use l2sec::driver::{ClientRun, ClientSession};
+use l2sec::driver::{ClientOptions, ClientRun, ClientSession};
+use l2sec::ike::cert::PeerName;
+use l2sec::ppp::AuthMethod;
 
 fn usage() -> &'static str {
-    "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--ike v1|v2] [--natt-port N] \
-     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]"
+    "usage: client --server HOST[:PORT] (--psk TEXT | --cert F --key F --ca F [--server-name NAME]) --user NAME \
+     --password TEXT [--ike v1|v2] [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP|peer --count N] \
+     [--reconnect] [--tun NAME] [--mtu N] [--keylog DIR] [--events json] [--timeout SECONDS]"
 }
 
 /// What the command line asks beyond the connection itself.
@@ -39,6 +50,28 @@ struct Extra {
     tun: Option<String>,
     mtu: Option<u16>,
     ike: IkeVersion,
+    options: ClientOptions,
+}
+
+/// `--auth`: a comma-separated list of PPP authentication protocols.
+fn auth_methods(v: &str) -> Result<Vec<AuthMethod>, String> {
+    v.split(',')
+        .map(|m| match m.trim().to_ascii_lowercase().as_str() {
+            "pap" => Ok(AuthMethod::Pap),
+            "chap" | "chap-md5" => Ok(AuthMethod::ChapMd5),
+            "mschapv2" | "ms-chap-v2" | "mschap-v2" => Ok(AuthMethod::MsChapV2),
+            other => Err(format!("--auth: unknown method {other:?} (pap, chap, mschapv2)")),
+        })
+        .collect()
+}
+
+/// `--server-name`: an IP address, an e-mail address or a DNS name.
+fn peer_name(v: &str) -> PeerName {
+    match v.parse() {
+        Ok(ip) => PeerName::Ip(ip),
+        Err(_) if v.contains('@') => PeerName::UserFqdn(v.to_owned()),
+        Err(_) => PeerName::Fqdn(v.to_owned()),
+    }
 }
 
 fn parse() -> Result<(ClientRun, Extra), String> {
@@ -52,6 +85,9 @@ fn parse() -> Result<(ClientRun, Extra), String> {
     let mut mtu = None;
     let mut ike = IkeVersion::V1;
     let mut timeout = Duration::from_secs(30);
+    let (mut cert, mut key, mut ca) = (None, None, None);
+    let mut options = ClientOptions::default();
+    let mut server_host = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -65,6 +101,10 @@ fn parse() -> Result<(ClientRun, Extra), String> {
                     .find(SocketAddr::is_ipv4)
                     .ok_or_else(|| format!("--server {v}: no IPv4 address"))?;
                 server = Some(addr);
+                // A DNS name dialled is the name the server's certificate must carry
+                // (unless --server-name says otherwise).
+                let host = v.rsplit_once(':').map_or(v.as_str(), |(h, _)| h);
+                server_host = (host.parse::<std::net::IpAddr>().is_err()).then(|| host.to_owned());
             }
             "--psk" => psk = Some(value("--psk")?),
             "--user" => user = Some(value("--user")?),
@@ -93,26 +133,48 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             "--tun" => tun = Some(value("--tun")?),
             "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
-            "--auth" | "--keylog" => {
-                return Err(format!("{flag} is not implemented yet in this version of l2sec"));
-            }
+            "--auth" => options.auth = Some(auth_methods(&value("--auth")?)?),
+            "--keylog" => options.keylog = Some(value("--keylog")?.into()),
+            "--cert" => cert = Some(value("--cert")?),
+            "--key" => key = Some(value("--key")?),
+            "--ca" => ca = Some(value("--ca")?),
+            "--server-name" => options.server_name = Some(peer_name(&value("--server-name")?)),
             "-h" | "--help" => return Err(usage().into()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
         }
     }
     let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{name} is required\n{}", usage()));
     let server = server.ok_or_else(|| format!("--server is required\n{}", usage()))?;
+    match (cert, key, ca) {
+        (None, None, None) => {}
+        (Some(cert), Some(key), Some(ca)) => {
+            let files = l2sec::cert::CertFiles { cert: cert.into(), key: key.into(), ca: ca.into() };
+            options.certificate = Some(files.load().map_err(|e| format!("--cert: {e}"))?);
+        }
+        _ => return Err(format!("--cert, --key and --ca go together\n{}", usage())),
+    }
+    if options.server_name.is_none() && options.certificate.is_some() {
+        options.server_name = server_host.map(PeerName::Fqdn);
+    }
+    if options.server_name.is_some() && options.certificate.is_none() {
+        return Err("--server-name needs --cert, --key and --ca".into());
+    }
+    let psk = match psk {
+        Some(p) => p.into_bytes(),
+        None if options.certificate.is_some() => Vec::new(),
+        None => return Err(format!("--psk (or --cert, --key and --ca) is required\n{}", usage())),
+    };
     Ok((
         ClientRun {
             server,
             natt_port: natt_port.unwrap_or(if server.port() == 500 { 4500 } else { server.port() + 1 }),
-            psk: need(psk, "--psk")?.into_bytes(),
+            psk,
             user: need(user, "--user")?,
             password: need(password, "--password")?,
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        Extra { json, reconnect, tun, mtu, ike },
+        Extra { json, reconnect, tun, mtu, ike, options },
     ))
 }
 
@@ -132,7 +194,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike }) = match parse() {
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, options }) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -158,7 +220,8 @@ fn main() -> ExitCode {
         t.set_clamp(Some(1500));
     }
     let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
-    let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike };
+    let session =
+        ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike, options };
     let report = session.run(|e| {
         if as_json {
             println!("{}", json(e));

@@ -1,7 +1,7 @@
 //! The l2sec L2TP/IPsec VPN server.
 //!
 //! `cargo run --release --example server -- [--config FILE] [--listen ADDR] [--ike-port N]
-//!  [--natt-port N] [--psk TEXT | --psk-file F] [--users FILE] [--pool CIDR] [--dns IP ...]
+//!  [--natt-port N] [--psk TEXT | --psk-file F] [--cert F --key F --ca F] [--users FILE] [--pool CIDR] [--dns IP ...]
 //!  [--radius HOST:PORT --radius-secret TEXT ... [--radius-allow-unsigned]]
 //!  [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json] [--tun NAME]
 //!  [--mtu N] [--no-mss-clamp]`
@@ -37,7 +37,10 @@
 //! SIGINT or SIGTERM hang every session up politely (PPP LCP Terminate, L2TP CDN and
 //! StopCCN, IKE Delete of the ESP and ISAKMP SAs) and exit.
 //!
-//! Not implemented yet (they exit with an error saying so): certificates.
+//! `--cert F --key F --ca F`: both IKE versions authenticate the server with its
+//! certificate and require a client certificate that chains to `--ca` (IKEv1 RSA or ECDSA
+//! signatures, IKEv2 digital signatures). With a PSK given too, IKEv1 clients that propose
+//! the PSK are still accepted; IKEv2 clients must then use certificates.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;

@@ -53,6 +53,24 @@ pub struct ClientConfig {
     /// The outer path MTU: PPP offers the MRU that fits it after ESP, UDP and L2TP
     /// ([`crate::mtu::ppp_mru`]).
     pub outer_mtu: u16,
+    /// The PPP authentication protocols we agree to use, in preference order (RFC 1661
+    /// §6.2: an authenticator demanding another one is Nak'ed with these, and PPP fails
+    /// if it insists). Default: MS-CHAPv2, CHAP-MD5, PAP.
+    pub auth_methods: Vec<ppp::AuthMethod>,
+    /// Collect the Wireshark decryption-table lines of our SAs
+    /// ([`L2tpIpsecClient::take_keylog`]). Off by default: the lines hold keys.
+    pub keylog: bool,
+}
+
+/// The Wireshark table a key-log line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLogTable {
+    /// `ikev1_decryption_table`.
+    Ikev1,
+    /// `ikev2_decryption_table`.
+    Ikev2,
+    /// `esp_sa`.
+    Esp,
 }
 
 impl ClientConfig {
@@ -106,6 +124,8 @@ impl ClientConfig {
             ikev2: ikev2::default_config(local, server, psk),
             dpd: DpdConfig::default(),
             outer_mtu: 1500,
+            auth_methods: vec![ppp::AuthMethod::MsChapV2, ppp::AuthMethod::ChapMd5, ppp::AuthMethod::Pap],
+            keylog: false,
         }
     }
 }
@@ -180,6 +200,12 @@ pub struct L2tpIpsecClient {
     /// The outer path MTU and the MRU we offer.
     outer_mtu: u16,
     mru: u16,
+    /// Key-log lines not yet taken, when asked to collect them.
+    keylog: Option<Vec<(KeyLogTable, zeroize::Zeroizing<String>)>>,
+    /// IPCP has opened at least once (PPP got past LCP and authentication).
+    network_up: bool,
+    /// Why the last IKE message from the server was refused (e.g. its certificate).
+    last_refusal: Option<String>,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -211,6 +237,7 @@ impl L2tpIpsecClient {
         let lac = l2tp::Endpoint::new(config.l2tp, next());
         let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
         ppp_cfg.ipcp.request_dns = true;
+        ppp_cfg.auth_methods = config.auth_methods;
         let ppp = ppp::Session::new(ppp_cfg.clone(), next());
         let mut c = Self {
             phase1,
@@ -231,9 +258,32 @@ impl L2tpIpsecClient {
             mru: ppp_cfg.lcp.mru,
             ppp_config: ppp_cfg,
             outer_mtu: config.outer_mtu,
+            keylog: config.keylog.then(Vec::new),
+            network_up: false,
+            last_refusal: None,
         };
         c.progress(now);
         Ok(c)
+    }
+
+    /// The Wireshark decryption-table lines of the SAs negotiated since the last call
+    /// (empty unless [`ClientConfig::keylog`]). Secret: write them only to a key log the
+    /// user asked for.
+    pub fn take_keylog(&mut self) -> Vec<(KeyLogTable, zeroize::Zeroizing<String>)> {
+        self.keylog.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn log_key(&mut self, table: KeyLogTable, line: impl FnOnce() -> zeroize::Zeroizing<String>) {
+        if let Some(k) = self.keylog.as_mut() {
+            k.push((table, line()));
+        }
+    }
+
+    /// Logs both ESP SAs.
+    fn log_esp(&mut self, inbound: &l2sec_esp::SaParams, outbound: &l2sec_esp::SaParams) {
+        if let Some(k) = self.keylog.as_mut() {
+            k.extend(esp_key_lines(inbound, outbound));
+        }
     }
 
     fn rng(&mut self) -> ChaCha20Rng {
@@ -244,6 +294,22 @@ impl L2tpIpsecClient {
 
     /// An IKE message from the server (UDP/500, or UDP/4500 after the marker).
     pub fn handle_ike(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
+        let r = self.handle_ike_message(now, message);
+        if let Err(e) = &r {
+            self.last_refusal = Some(e.to_string());
+        }
+        r
+    }
+
+    /// Why the last IKE message from the server was refused, if one was: the likely
+    /// cause when the tunnel does not come up (e.g. a server certificate we do not
+    /// accept).
+    #[must_use]
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.last_refusal.as_deref()
+    }
+
+    fn handle_ike_message(&mut self, now: Instant, message: &[u8]) -> Result<(), l2sec_ike::Error> {
         if self.ikev2.is_some() {
             return self.handle_ike_v2(now, message);
         }
@@ -433,6 +499,7 @@ impl L2tpIpsecClient {
                 phase1::Event::Established { nat, .. } => {
                     self.events.push_back(ClientEvent::IkeUp);
                     let Some(ctx) = self.phase1.as_ref().and_then(Phase1::isakmp_context) else { continue };
+                    self.log_key(KeyLogTable::Ikev1, || l2sec_ike::keylog::ikev1_line_for_context(&ctx));
                     let rng = self.rng();
                     self.dpd = Some(Dpd::new(ctx.clone(), self.dpd_config, rng, now));
                     let mut config = self.quick_config.clone();
@@ -459,6 +526,9 @@ impl L2tpIpsecClient {
                         Ok((inbound, outbound)) => {
                             match (OutboundSa::new(&outbound), InboundSa::new(&inbound)) {
                                 (Ok(tx), Ok(rx)) => {
+                                    if let Some(k) = self.keylog.as_mut() {
+                                        k.extend(esp_key_lines(&inbound, &outbound));
+                                    }
                                     self.events.push_back(ClientEvent::EspUp {
                                         spi_in: inbound.spi,
                                         spi_out: outbound.spi,
@@ -512,10 +582,20 @@ impl L2tpIpsecClient {
         while let Some(ev) = self.ppp.poll_event() {
             match ev {
                 ppp::Event::Ipv4Up(p) => {
+                    self.network_up = true;
                     self.events.push_back(ClientEvent::PppUp { address: p.local, peer: p.peer, dns: p.dns })
                 }
                 ppp::Event::AuthFailed(f) => {
                     self.events.push_back(ClientEvent::Failed(format!("PPP auth: {f:?}")))
+                }
+                ppp::Event::LinkDown if !self.network_up => {
+                    // RFC 1661 §6.2: the link went down in negotiation; the usual cause is
+                    // an Authentication-Protocol the server insists on and we refuse.
+                    self.events.push_back(ClientEvent::Failed(format!(
+                        "PPP link down before IPCP: does the server demand an authentication \
+                         protocol this client does not accept? (it accepts {:?})",
+                        self.ppp_config.auth_methods
+                    )))
                 }
                 ppp::Event::LinkDown => self.events.push_back(ClientEvent::Failed("PPP link down".into())),
                 ppp::Event::Finished => {
@@ -526,6 +606,15 @@ impl L2tpIpsecClient {
             }
         }
     }
+}
+
+/// Wireshark's `esp_sa` lines of a pair of SAs (any addresses).
+fn esp_key_lines(
+    inbound: &l2sec_esp::SaParams,
+    outbound: &l2sec_esp::SaParams,
+) -> [(KeyLogTable, zeroize::Zeroizing<String>); 2] {
+    [inbound, outbound]
+        .map(|p| (KeyLogTable::Esp, zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(p, None, None))))
 }
 
 /// Moves every IKE message a machine has ready into `out`.

@@ -9,7 +9,8 @@
 //! | `listen` | `"0.0.0.0"` | address to bind |
 //! | `ike-port` | `500` | IKE (UDP) |
 //! | `natt-port` | `4500` | NAT-T: IKE with the non-ESP marker and ESP in UDP |
-//! | `psk` / `psk-file` | none (required) | the IPsec pre-shared key, or a file holding it |
+//! | `psk` / `psk-file` | none (required without `cert`) | the IPsec pre-shared key, or a file holding it |
+//! | `cert`, `key`, `ca` | none | our certificate (PEM chain or DER), its private key, and the CAs client certificates must chain to: IKEv1 and IKEv2 authenticate with them (see below) |
 //! | `users` | none | users file in pppd's `chap-secrets` format (required without RADIUS) |
 //! | `[[radius]]` `address`, `secret` | none | RADIUS servers, tried in order |
 //! | `radius-allow-unsigned` | `false` | accept RADIUS answers without Message-Authenticator |
@@ -25,6 +26,12 @@
 //! | `mss-clamp` | `true` | clamp the MSS of TCP SYNs through the tunnel |
 //!
 //! `examples/server.toml` in the repository sets every key.
+//!
+//! With `cert`, `key` and `ca` (all three), the server signs with its certificate (ID
+//! `ID_DER_ASN1_DN` of its subject) and requires every IKEv2 client, and every IKEv1
+//! client that proposes signatures, to present a certificate chaining to `ca`. If a `psk`
+//! is given too, IKEv1 clients that propose the pre-shared key are still accepted with
+//! it; IKEv2 clients cannot be (the IKEv2 responder chooses one method for all).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -131,15 +138,12 @@ pub struct ServerOptions {
     pub mtu: u16,
     /// Clamp TCP MSS in SYNs through the tunnel.
     pub mss_clamp: bool,
-    /// Certificates are not supported by this build: present only to be refused clearly.
-    #[serde(rename = "cert")]
-    cert: Option<PathBuf>,
-    /// See `cert`.
-    #[serde(rename = "key")]
-    key: Option<PathBuf>,
-    /// See `cert`.
-    #[serde(rename = "ca")]
-    ca: Option<PathBuf>,
+    /// Our certificate (PEM: end entity then intermediates; or DER).
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// The CAs client certificates must chain to.
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -209,7 +213,7 @@ pub enum ConfigError {
 
 /// The command line, for `--help` and errors.
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
-     [--psk TEXT | --psk-file F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
+     [--psk TEXT | --psk-file F] [--cert F --key F --ca F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
      [--radius-accounting-address HOST:PORT] [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
      [--mtu N] [--no-mss-clamp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
@@ -388,17 +392,27 @@ impl ServerOptions {
                 }
                 Ok(zeroize::Zeroizing::new(psk.as_bytes().to_vec()))
             }
-            (None, None) => Err(invalid("psk", "is required (psk or psk-file)")),
+            (None, None) => Err(invalid("psk", "is required (psk or psk-file; or cert, key and ca)")),
         }
     }
 
     /// Checks everything and builds the driver's configuration. `users_text` overrides the
     /// `users` file (the demo's built-in user).
     pub fn build(&self, users_text: Option<&str>) -> Result<ServerSetup, ConfigError> {
-        if self.cert.is_some() || self.key.is_some() || self.ca.is_some() {
-            return Err(invalid("cert", "certificates are not implemented yet in this version of l2sec"));
-        }
-        let psk = self.psk_bytes()?;
+        let certificate = match (&self.cert, &self.key, &self.ca) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(ca)) => {
+                let files = crate::cert::CertFiles { cert: cert.clone(), key: key.clone(), ca: ca.clone() };
+                Some(files.load().map_err(|e| invalid("cert", e))?)
+            }
+            (None, ..) => return Err(invalid("cert", "key and ca need cert")),
+            (_, None, _) => return Err(invalid("key", "cert needs its private key (key)")),
+            (.., None) => return Err(invalid("ca", "cert needs the CAs of the clients (ca)")),
+        };
+        let psk = match (&certificate, &self.psk, &self.psk_file) {
+            (Some(_), None, None) => None,
+            _ => Some(self.psk_bytes()?),
+        };
         let pool = match AddressPool::parse_cidr(&self.pool) {
             Some(Ok(p)) => p,
             Some(Err(e)) => return Err(invalid("pool", e)),
@@ -431,8 +445,18 @@ impl ServerOptions {
         };
         let users = l2sec_ppp::secrets::ChapSecrets::parse(&users_text).map_err(|e| invalid("users", e))?;
         let dns = [self.dns.first().copied(), self.dns.get(1).copied()];
-        let mut config =
-            ServerConfig::new(self.listen, self.ike_port, self.natt_port, &psk, users, pool, dns);
+        let mut config = ServerConfig::new(
+            self.listen,
+            self.ike_port,
+            self.natt_port,
+            psk.as_deref().map_or(&[][..], |p| p),
+            users,
+            pool,
+            dns,
+        );
+        if let Some(auth) = certificate {
+            config.use_certificate(auth, psk.is_some());
+        }
         config.l2tp_port = self.allow_plaintext_l2tp.then_some(self.l2tp_port);
         config.keylog.clone_from(&self.keylog);
         config.outer_mtu = Some(self.mtu);
@@ -536,6 +560,34 @@ mod tests {
     }
 
     #[test]
+    fn certificate_paths_are_loaded_into_both_ike_servers() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/certs");
+        let toml = format!(
+            "cert = \"{0}/server.pem\"\nkey = \"{0}/server.key\"\nca = \"{0}/ca.pem\"\n",
+            dir.display()
+        );
+        let o = ServerOptions::from_toml(&toml, Path::new("c.toml")).unwrap();
+        assert_eq!(o.cert.as_deref(), Some(dir.join("server.pem").as_path()));
+        let setup = o.build(Some("u * p *\n")).unwrap();
+        let (v1, v2) = (&setup.config.phase1, &setup.config.ikev2.template);
+        let subject = v1.certificate.as_ref().unwrap().chain[0].subject_der().to_vec();
+        assert_eq!(v1.local_id.data, subject);
+        assert_eq!(v2.local_id.data, subject);
+        assert!(v2.certificate.is_some());
+        assert!(setup.config.phase1_psk_fallback.is_none(), "no psk: certificates only");
+        // With a psk too, IKEv1 PSK clients keep being served.
+        let mut o = o;
+        o.apply_args(&args("--psk k")).unwrap();
+        let setup = o.build(Some("u * p *\n")).unwrap();
+        let fallback = setup.config.phase1_psk_fallback.unwrap();
+        assert!(fallback.certificate.is_none());
+        // A key that is not the certificate's is refused, naming the file.
+        o.apply_args(&args(&format!("--key {}/client.key", dir.display()))).unwrap();
+        let e = o.build(Some("u * p *\n")).unwrap_err().to_string();
+        assert!(e.starts_with("cert") && e.contains("client.key"), "{e}");
+    }
+
+    #[test]
     fn unknown_and_mistyped_keys_are_named() {
         let e = ServerOptions::from_toml("ike_port = 5\n", Path::new("s.toml")).unwrap_err().to_string();
         assert!(e.contains("ike_port") && e.contains("s.toml"), "{e}");
@@ -601,7 +653,10 @@ mod tests {
         assert_eq!(key(build("--dns 1.1.1.1 --dns 2.2.2.2 --dns 3.3.3.3 --psk k")), "dns");
         assert_eq!(key(build("")), "psk");
         assert_eq!(key(build("--mtu 100 --psk k")), "mtu");
-        assert_eq!(key(build("--cert c.pem --psk k")), "cert");
+        assert_eq!(key(build("--cert c.pem --psk k")), "key");
+        assert_eq!(key(build("--cert c.pem --key k.pem --psk k")), "ca");
+        assert_eq!(key(build("--ca c.pem --psk k")), "cert");
+        assert_eq!(key(build("--cert /nonexistent.pem --key k.pem --ca c.pem")), "cert");
         assert_eq!(key(build("--radius 127.0.0.1:1812 --psk k")), "radius");
         let none = ServerOptions::from_args(args("--psk k")).unwrap().0.build(None);
         assert_eq!(key(none), "users");

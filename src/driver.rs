@@ -71,9 +71,25 @@ pub struct ServerConfig {
     pub tun: Option<String>,
     /// Dead Peer Detection timing for every IKEv1 peer.
     pub dpd: l2sec_ike::v1::dpd::DpdConfig,
+    /// IKEv1 peers that propose a pre-shared key to a server that authenticates with a
+    /// certificate get this configuration ([`Self::use_certificate`] with `keep_psk`).
+    pub phase1_psk_fallback: Option<Phase1Config>,
 }
 
 impl ServerConfig {
+    /// Authenticates both IKE servers with `auth` (our certificate, key and the CAs that
+    /// client certificates must chain to), as ID_DER_ASN1_DN of our subject. IKEv2 clients
+    /// must then present a certificate (an IKEv2 responder has one method, chosen before
+    /// it learns the client's). With `keep_psk`, IKEv1 clients that propose the
+    /// pre-shared key are still served with it; without, they are refused.
+    pub fn use_certificate(&mut self, auth: l2sec_ike::cert::CertificateAuth, keep_psk: bool) {
+        self.phase1_psk_fallback = keep_psk.then(|| self.phase1.clone());
+        self.phase1.local_id = crate::cert::v1_identity(&auth);
+        self.ikev2.template.local_id = crate::cert::v2_identity(&auth);
+        self.ikev2.template.certificate = Some(auth.clone());
+        self.phase1.certificate = Some(auth);
+    }
+
     /// An L2TP/IPsec server with the usual defaults: IKEv1 PSK (Main Mode; AES-CBC with
     /// SHA1 or SHA2-256, MODP-2048), ESP transport mode for UDP/1701 with AES-128-CBC +
     /// HMAC-SHA1-96 (what built-in clients offer), AES-256-CBC + HMAC-SHA2-256-128 or
@@ -139,6 +155,7 @@ impl ServerConfig {
             mss_clamp: true,
             tun: None,
             dpd: l2sec_ike::v1::dpd::DpdConfig::default(),
+            phase1_psk_fallback: None,
         }
     }
 }
@@ -305,6 +322,19 @@ impl KeyLog {
     }
 }
 
+impl KeyLog {
+    /// Adds a line to its table and rewrites the tables.
+    fn add(&mut self, table: crate::client::KeyLogTable, line: zeroize::Zeroizing<String>) -> io::Result<()> {
+        use crate::client::KeyLogTable;
+        match table {
+            KeyLogTable::Ikev1 => self.ikev1.push(line),
+            KeyLogTable::Ikev2 => self.ikev2.push(line),
+            KeyLogTable::Esp => self.esp.push(line),
+        }
+        self.write()
+    }
+}
+
 fn os_seeded() -> io::Result<ChaCha20Rng> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
@@ -339,6 +369,7 @@ impl Server {
         let local = ike_socket.local_addr()?;
         let mut ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
         ike.set_dpd_config(config.dpd);
+        ike.set_psk_fallback(config.phase1_psk_fallback);
         let ike2 = crate::ike_v2::IkeV2Server::new(config.ikev2, local, &mut rng);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
@@ -698,6 +729,46 @@ pub struct ClientRun {
     pub timeout: Duration,
 }
 
+/// What a client adds to a [`ClientRun`]: certificate authentication, the PPP
+/// authentication protocols it accepts, a key log.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Authenticate IKE (v1 and v2) with this certificate instead of the PSK, and accept
+    /// only a server certificate that chains to its CAs and carries
+    /// [`Self::server_name`]. Its `now` is refreshed before each connection.
+    pub certificate: Option<l2sec_ike::cert::CertificateAuth>,
+    /// The name the server's certificate must carry (a dNSName, rfc822Name or iPAddress
+    /// subjectAltName, or the subject DN); `None`: the server's IP address.
+    pub server_name: Option<l2sec_ike::cert::PeerName>,
+    /// The PPP authentication protocols to accept, in preference order (`None`: all of
+    /// MS-CHAPv2, CHAP-MD5 and PAP).
+    pub auth: Option<Vec<l2sec_ppp::AuthMethod>>,
+    /// Write Wireshark decryption tables for our SAs into this directory, as the server
+    /// does ([`ServerConfig::keylog`]).
+    pub keylog: Option<std::path::PathBuf>,
+}
+
+impl ClientOptions {
+    /// Applies the options to the configuration of a connection to `server`.
+    pub fn apply(&self, config: &mut crate::client::ClientConfig, server: SocketAddr) {
+        if let Some(c) = &self.certificate {
+            let mut auth = c.clone();
+            auth.now = crate::cert::wall_clock();
+            auth.expected_peer =
+                Some(self.server_name.clone().unwrap_or(l2sec_ike::cert::PeerName::Ip(server.ip())));
+            config.phase1.local_id = crate::cert::v1_identity(&auth);
+            config.ikev2.local_id = crate::cert::v2_identity(&auth);
+            config.ikev2.certificate = Some(auth.clone());
+            config.phase1.certificate = Some(auth);
+        }
+        if let Some(a) = &self.auth {
+            config.auth_methods.clone_from(a);
+        }
+        config.keylog = self.keylog.is_some();
+    }
+}
+
 /// A client connection over UDP sockets: [`start`](Self::start) it, then call
 /// [`step`](Self::step) in a loop; once [`address`](Self::address) is set, IP flows with
 /// [`send_ip`](Self::send_ip) and [`poll_ip`](Self::poll_ip).
@@ -710,6 +781,7 @@ pub struct ClientConnection {
     address: Option<Ipv4Addr>,
     peer: Option<Ipv4Addr>,
     failure: Option<String>,
+    keylog: Option<KeyLog>,
 }
 
 impl ClientConnection {
@@ -729,6 +801,27 @@ impl ClientConnection {
         run: &ClientRun,
         tweak: impl FnOnce(&mut crate::client::ClientConfig),
     ) -> io::Result<Self> {
+        Self::start_with_options(run, &ClientOptions::default(), tweak)
+    }
+
+    /// [`start_with`](Self::start_with) with `options` (certificate, PPP
+    /// authentication, key log) applied before `tweak`.
+    pub fn start_with_options(
+        run: &ClientRun,
+        options: &ClientOptions,
+        tweak: impl FnOnce(&mut crate::client::ClientConfig),
+    ) -> io::Result<Self> {
+        Self::start_inner(run, options, None, tweak)
+    }
+
+    /// [`start_with_options`](Self::start_with_options), continuing `keylog` (a previous
+    /// connection's, so that a reconnecting client's tables keep every SA) if given.
+    fn start_inner(
+        run: &ClientRun,
+        options: &ClientOptions,
+        keylog: Option<KeyLog>,
+        tweak: impl FnOnce(&mut crate::client::ClientConfig),
+    ) -> io::Result<Self> {
         use crate::client::{ClientConfig, L2tpIpsecClient};
         let server = run.server;
         let any = SocketAddr::new(
@@ -741,7 +834,12 @@ impl ClientConnection {
         natt_socket.connect(SocketAddr::new(server.ip(), run.natt_port))?;
         let local = ike_socket.local_addr()?;
         let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
+        options.apply(&mut config, server);
         tweak(&mut config);
+        let keylog = match (keylog, &options.keylog) {
+            (Some(k), Some(_)) => Some(k),
+            (_, dir) => dir.clone().map(KeyLog::open).transpose()?,
+        };
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -752,6 +850,7 @@ impl ClientConnection {
             address: None,
             peer: None,
             failure: None,
+            keylog,
         };
         c.flush()?;
         Ok(c)
@@ -767,6 +866,13 @@ impl ClientConnection {
     #[must_use]
     pub fn peer(&self) -> Option<Ipv4Addr> {
         self.peer
+    }
+
+    /// Why the last message from the server was refused, if one was (the likely cause
+    /// when the tunnel does not come up: e.g. its certificate).
+    #[must_use]
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.client.last_refusal()
     }
 
     /// Why the connection failed, if it did.
@@ -816,6 +922,11 @@ impl ClientConnection {
                     self.failure = Some(e)
                 }
                 _ => {}
+            }
+        }
+        for (table, line) in self.client.take_keylog() {
+            if let Some(k) = self.keylog.as_mut() {
+                k.add(table, line)?;
             }
         }
         self.flush()?;
@@ -868,10 +979,20 @@ pub fn run_client(
 pub fn run_client_ike(
     run: &ClientRun,
     ike: crate::client::IkeVersion,
+    on_event: impl FnMut(&crate::client::ClientEvent),
+) -> io::Result<ClientReport> {
+    run_client_with(run, ike, &ClientOptions::default(), on_event)
+}
+
+/// [`run_client_ike`] with `options` (certificate, PPP authentication, key log).
+pub fn run_client_with(
+    run: &ClientRun,
+    ike: crate::client::IkeVersion,
+    options: &ClientOptions,
     mut on_event: impl FnMut(&crate::client::ClientEvent),
 ) -> io::Result<ClientReport> {
     use crate::client::icmp_echo_request;
-    let mut c = ClientConnection::start_ike(run, ike)?;
+    let mut c = ClientConnection::start_with_options(run, options, |config| config.ike = ike)?;
     let start = Instant::now();
     let mut report = ClientReport::default();
     let mut next_ping = None;

@@ -116,6 +116,9 @@ fn drain_transmits(
 /// IKEv1 responders for every peer of a server.
 pub struct IkeV1Server {
     phase1: Phase1Config,
+    /// With certificates in `phase1`: the pre-shared-key configuration tried for a peer
+    /// whose first message `phase1` refuses (it proposed PSK authentication).
+    psk_fallback: Option<Phase1Config>,
     quick: QuickModeConfig,
     local: SocketAddr,
     peers: HashMap<[u8; 8], Peer>,
@@ -148,6 +151,7 @@ impl IkeV1Server {
         rng.fill_bytes(&mut seed);
         Self {
             phase1,
+            psk_fallback: None,
             quick,
             local,
             peers: HashMap::new(),
@@ -164,6 +168,27 @@ impl IkeV1Server {
     /// that reconnects at once should meet the next server, not this one).
     pub fn refuse_new_peers(&mut self) {
         self.accepting = false;
+    }
+
+    /// Also accept peers that authenticate with a pre-shared key (`psk`, a configuration
+    /// without certificate) when the main configuration uses certificates: a new peer
+    /// whose first Main or Aggressive Mode message the main configuration refuses (it
+    /// proposed no signature method) gets a responder with `psk` instead. `None` (the
+    /// default): every peer must use the main configuration's method.
+    pub fn set_psk_fallback(&mut self, psk: Option<Phase1Config>) {
+        self.psk_fallback = psk.map(|mut c| {
+            c.certificate = None;
+            c
+        });
+    }
+
+    /// The wall-clock time against which the certificates of peers that start phase 1
+    /// from now on are checked (with certificate authentication; the owner, which reads
+    /// the clock, calls it before routing each datagram).
+    pub fn set_wall_clock(&mut self, now: l2sec_ike::cert::UnixTime) {
+        if let Some(c) = self.phase1.certificate.as_mut() {
+            c.now = now;
+        }
     }
 
     /// Dead Peer Detection timing for peers that complete phase 1 from now on.
@@ -207,13 +232,21 @@ impl IkeV1Server {
                     if message[8..16] != [0; 8] {
                         return Err(l2sec_ike::Error::UnexpectedMessage("unknown ISAKMP SA"));
                     }
-                    let mut config = self.phase1.clone();
-                    config.nat_traversal =
+                    let nat_traversal =
                         Some(NatTraversal { local: self.local, remote: from, force_encapsulation: false });
+                    let mut config = self.phase1.clone();
+                    config.nat_traversal = nat_traversal;
                     let rng = self.rng();
                     let conn = ConnId(self.next_conn);
                     let mut phase1 = Phase1::respond(config, rng, now);
-                    phase1.handle_input(now, message)?;
+                    if let Err(e) = phase1.handle_input(now, message) {
+                        // A peer proposing only PSK to a certificate server: its own
+                        // responder, if PSK peers are welcome too.
+                        let Some(mut config) = self.psk_fallback.clone() else { return Err(e) };
+                        config.nat_traversal = nat_traversal;
+                        phase1 = Phase1::respond(config, self.rng(), now);
+                        phase1.handle_input(now, message)?;
+                    }
                     self.next_conn += 1;
                     self.peers.insert(
                         icookie,

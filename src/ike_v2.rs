@@ -229,6 +229,15 @@ impl std::fmt::Debug for IkeV2Server {
 }
 
 impl IkeV2Server {
+    /// The wall-clock time against which the certificates of clients that start an IKE
+    /// SA from now on are checked (with certificate authentication; the owner, which reads
+    /// the clock, calls it before routing each datagram).
+    pub fn set_wall_clock(&mut self, now: l2sec_ike::cert::UnixTime) {
+        if let Some(c) = self.config.template.certificate.as_mut() {
+            c.now = now;
+        }
+    }
+
     /// A server answering IKE_SA_INIT and IKE_AUTH with `config`. `local` is the
     /// server's IKE address (UDP/500), for NAT detection.
     pub fn new<R: CryptoRng>(config: IkeV2Config, local: SocketAddr, rng: &mut R) -> Self {

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod cert;
 pub mod client;
 pub mod config;
 pub mod driver;

@@ -305,6 +305,11 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
     let (ike, natt) = (first.ike, first.natt);
     let run = first.run(ike, natt.port());
     let stop = Arc::new(AtomicBool::new(false));
+    // The client's key log keeps the SAs of both connections.
+    let keylog = std::env::temp_dir().join(format!("l2sec-faults-keylog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keylog);
+    let mut options = l2sec::driver::ClientOptions::default();
+    options.keylog = Some(keylog.clone());
     let client = {
         let (run, stop) = (run.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -321,6 +326,7 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
                 dpd: Some(dpd),
                 outer_mtu: None,
                 ike: l2sec::client::IkeVersion::V1,
+                options,
             }
             .run(|_: &ClientEvent| {})
         })
@@ -344,6 +350,14 @@ fn a_server_crash_and_restart_makes_the_client_reconnect_through_dpd() {
     stop.store(true, Ordering::Relaxed);
     let report = client.join().unwrap().unwrap();
     assert_eq!(report.connections, 2, "{report:?}");
+    let lines = |name: &str| {
+        let text = std::fs::read_to_string(keylog.join(name)).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with('"') || l.chars().next().is_some_and(|c| c.is_ascii_hexdigit()))
+            .count()
+    };
+    assert_eq!((lines("ikev1_decryption_table"), lines("esp_sa")), (2, 4), "both connections' SAs");
+    std::fs::remove_dir_all(&keylog).ok();
 }
 
 #[test]
@@ -363,6 +377,7 @@ fn a_server_restart_makes_the_client_reconnect() {
                 dpd: None,
                 outer_mtu: None,
                 ike: l2sec::client::IkeVersion::V1,
+                options: Default::default(),
             }
             .run(|_: &ClientEvent| {})
         })

@@ -106,6 +106,7 @@ fn ppp_users_are_authenticated_by_freeradius() {
             dpd: None,
             outer_mtu: None,
             ike: l2sec::client::IkeVersion::V1,
+            options: Default::default(),
         }
         .run(|_| {})
         .map(|r| r.last)

@@ -175,6 +175,11 @@ impl L2tpIpsecClient {
         while let Some(ev) = sa.poll_event() {
             match ev {
                 Event::Established { child, .. } => {
+                    if let (Some(k), Some(line)) =
+                        (self.keylog.as_mut(), l2sec_ike::keylog::ikev2_line_for_sa(sa))
+                    {
+                        k.push((super::KeyLogTable::Ikev2, line));
+                    }
                     self.events.push_back(ClientEvent::IkeUp);
                     children.push(child);
                 }
@@ -217,6 +222,7 @@ impl L2tpIpsecClient {
         };
         match (OutboundSa::new(&outbound), InboundSa::new(&inbound)) {
             (Ok(tx), Ok(rx)) => {
+                self.log_esp(&inbound, &outbound);
                 self.events.push_back(ClientEvent::EspUp { spi_in: inbound.spi, spi_out: outbound.spi });
                 self.sas = Some((tx, rx));
                 if let Err(e) = self.lac.connect(now, 0).and_then(|t| self.lac.open_session(now, t)) {

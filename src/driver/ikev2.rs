@@ -45,6 +45,11 @@ impl Server {
         via_natt: bool,
         on_event: &mut impl FnMut(&ServerEvent),
     ) {
+        // Certificates are checked against the wall clock, read here (the machines read
+        // no clock).
+        let wall = crate::cert::wall_clock();
+        self.ike.set_wall_clock(wall);
+        self.ike2.set_wall_clock(wall);
         let result = match ike_major_version(message) {
             Some(1) => self.ike.handle_input(now, from, message),
             Some(2) => self.ike2.handle_input(now, from, message, via_natt),

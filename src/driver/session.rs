@@ -49,6 +49,8 @@ pub struct ClientSession<'a> {
     pub dpd: Option<l2sec_ike::v1::dpd::DpdConfig>,
     /// The outer path MTU (1500 when `None`), from which PPP's MRU is computed.
     pub outer_mtu: Option<u16>,
+    /// Certificate, PPP authentication protocols, key log.
+    pub options: super::ClientOptions,
 }
 
 impl ClientConnection {
@@ -74,9 +76,11 @@ impl ClientSession<'_> {
     /// `run.timeout`, or it failed and `reconnect` is off.
     pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
+        // The key log carries over reconnections: every connection's SAs stay in it.
+        let mut keylog = None;
         loop {
             let (dpd, mtu, ike) = (self.dpd, self.outer_mtu, self.ike);
-            let mut c = ClientConnection::start_with(self.run, |config| {
+            let mut c = ClientConnection::start_inner(self.run, &self.options, keylog.take(), |config| {
                 config.ike = ike;
                 if let Some(d) = dpd {
                     config.dpd = d;
@@ -103,6 +107,7 @@ impl ClientSession<'_> {
                     return Err(e);
                 }
                 _ => {
+                    keylog = c.keylog.take();
                     // The server went away: a fresh connection after a pause.
                     let until = Instant::now() + RECONNECT_PAUSE;
                     while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
@@ -151,7 +156,11 @@ impl ClientSession<'_> {
                     }
                 } else if start.elapsed() >= self.run.timeout {
                     result.last = report;
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no tunnel within the timeout"));
+                    let why = c.last_refusal().map(|r| format!(" (last refusal: {r})")).unwrap_or_default();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no tunnel within the timeout{why}"),
+                    ));
                 }
             }
             while let Some(p) = c.poll_ip() {
