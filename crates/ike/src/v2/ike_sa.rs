@@ -1578,7 +1578,8 @@ impl<R: CryptoRng> IkeSa<R> {
                 nat_transport_view(answer, ours).ok_or(Error::NoProposalChosen)
             };
             (own(&p.tsi, &self.config.child.local_ts)?, own(&p.tsr, &self.config.child.remote_ts)?)
-        } else if within(&p.tsi, &self.config.child.local_ts) && within(&p.tsr, &self.config.child.remote_ts) {
+        } else if within(&p.tsi, &self.config.child.local_ts) && within(&p.tsr, &self.config.child.remote_ts)
+        {
             (p.tsi.clone(), p.tsr.clone())
         } else {
             return Err(Error::NoProposalChosen);
