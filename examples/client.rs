@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example client -- --server HOST[:PORT] --psk TEXT --user NAME
 //!  --password TEXT [--ike v1|v2] [--natt-port N] [--ping IP --count N] [--reconnect]
-//!  [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]`
+//!  [--tun NAME] [--mtu N] [--raw-esp] [--events json] [--timeout SECONDS]`
 //!
 //! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK, NAT-T, ESP transport mode
 //! in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
@@ -15,6 +15,9 @@
 //! server's tunnel address as its point-to-point peer, and carries IP between it and the
 //! tunnel (TCP MSS clamped to the tunnel MTU) until SIGINT/SIGTERM. PPP offers the MRU
 //! that fits an outer path of `--mtu N` bytes (1500) after ESP, UDP and L2TP overhead.
+//!
+//! `--raw-esp` (root) does not pretend a NAT: without one, ESP travels as IP protocol 50
+//! (a raw socket) instead of in UDP/4500; the server must allow it (its `--raw-esp`).
 //!
 //! Not implemented yet (they exit with an error saying so): `--auth` other
 //! than the server's choice, `--keylog`.
@@ -29,7 +32,7 @@ use l2sec::driver::{ClientRun, ClientSession};
 
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] --psk TEXT --user NAME --password TEXT [--ike v1|v2] [--natt-port N] \
-     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--mtu N] [--events json] [--timeout SECONDS]"
+     [--ping IP|peer --count N] [--reconnect] [--tun NAME] [--mtu N] [--raw-esp] [--events json] [--timeout SECONDS]"
 }
 
 /// What the command line asks beyond the connection itself.
@@ -39,6 +42,7 @@ struct Extra {
     tun: Option<String>,
     mtu: Option<u16>,
     ike: IkeVersion,
+    raw_esp: bool,
 }
 
 fn parse() -> Result<(ClientRun, Extra), String> {
@@ -51,6 +55,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
     let mut tun = None;
     let mut mtu = None;
     let mut ike = IkeVersion::V1;
+    let mut raw_esp = false;
     let mut timeout = Duration::from_secs(30);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,6 +95,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
             "--reconnect" => reconnect = true,
+            "--raw-esp" => raw_esp = true,
             "--tun" => tun = Some(value("--tun")?),
             "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
@@ -112,7 +118,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        Extra { json, reconnect, tun, mtu, ike },
+        Extra { json, reconnect, tun, mtu, ike, raw_esp },
     ))
 }
 
@@ -132,7 +138,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike }) = match parse() {
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, raw_esp }) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -159,16 +165,19 @@ fn main() -> ExitCode {
     }
     let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
     let session = ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike };
-    let report = session.run(|e| {
-        if as_json {
-            println!("{}", json(e));
-        } else {
-            eprintln!("{e:?}");
-        }
-        if let (ClientEvent::PppUp { address, peer, .. }, false) = (e, as_json) {
-            println!("tunnel up: address {address}, server {peer}");
-        }
-    });
+    let report = session.run_with(
+        |c| c.raw_esp = raw_esp,
+        |e| {
+            if as_json {
+                println!("{}", json(e));
+            } else {
+                eprintln!("{e:?}");
+            }
+            if let (ClientEvent::PppUp { address, peer, .. }, false) = (e, as_json) {
+                println!("tunnel up: address {address}, server {peer}");
+            }
+        },
+    );
     match report.map(|r| r.last) {
         Ok(r) => {
             let Some(address) = r.address else {

@@ -53,6 +53,9 @@ pub struct ClientConfig {
     /// The outer path MTU: PPP offers the MRU that fits it after ESP, UDP and L2TP
     /// ([`crate::mtu::ppp_mru`]).
     pub outer_mtu: u16,
+    /// Do not pretend a NAT: without one, ESP goes as IP protocol 50 (the driver opens a
+    /// raw socket for it, see [`crate::driver::raw_esp`]); behind one, still in UDP.
+    pub raw_esp: bool,
 }
 
 impl ClientConfig {
@@ -106,6 +109,7 @@ impl ClientConfig {
             ikev2: ikev2::default_config(local, server, psk),
             dpd: DpdConfig::default(),
             outer_mtu: 1500,
+            raw_esp: false,
         }
     }
 }
@@ -180,6 +184,8 @@ pub struct L2tpIpsecClient {
     /// The outer path MTU and the MRU we offer.
     outer_mtu: u16,
     mru: u16,
+    /// The SA's ESP travels in UDP (false: IP protocol 50).
+    esp_udp: bool,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -196,6 +202,13 @@ impl L2tpIpsecClient {
         rng: &mut R,
         now: Instant,
     ) -> Result<Self, l2sec_ike::Error> {
+        let mut config = config;
+        if config.raw_esp {
+            if let Some(n) = config.phase1.nat_traversal.as_mut() {
+                n.force_encapsulation = false;
+            }
+            config.ikev2.force_encapsulation = false;
+        }
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut seeds = ChaCha20Rng::from_seed(seed);
@@ -231,6 +244,7 @@ impl L2tpIpsecClient {
             mru: ppp_cfg.lcp.mru,
             ppp_config: ppp_cfg,
             outer_mtu: config.outer_mtu,
+            esp_udp: true,
         };
         c.progress(now);
         Ok(c)
@@ -270,7 +284,6 @@ impl L2tpIpsecClient {
         now: Instant,
         datagram: &mut [u8],
     ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
-        use crate::ipsec_lns::IpsecLnsError;
         match natt::classify(datagram)? {
             Udp4500::Keepalive => Ok(()),
             Udp4500::Ike => {
@@ -279,30 +292,61 @@ impl L2tpIpsecClient {
                 let _ = self.handle_ike(now, &m);
                 Ok(())
             }
-            Udp4500::Esp { .. } => {
-                let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
-                let d = rx.decapsulate(datagram)?;
-                if let Some(dpd) = self.dpd.as_mut() {
-                    dpd.traffic_seen(now);
-                }
-                if let Some(s) = self.ikev2.as_mut() {
-                    s.traffic_seen(now);
-                }
-                if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
-                    return Err(IpsecLnsError::NotL2tp);
-                }
-                let l2tp_datagram: &[u8] = &d.payload[8..];
-                let input = self.lac.handle_input(now, 0, l2tp_datagram);
-                self.lac_events(now);
-                if let Ok(Input::Data { ppp: frame, .. }) = input
-                    && let Ok(Some(Datagram::Ipv4(p))) = self.ppp.handle_input(now, frame)
-                {
-                    self.ip_in.push_back(p.to_vec());
-                }
-                self.progress(now);
-                Ok(())
-            }
+            Udp4500::Esp { .. } => self.esp_input(now, datagram),
         }
+    }
+
+    /// True while the SA's ESP travels in UDP/4500; false when it was negotiated without
+    /// UDP encapsulation (send it as IP protocol 50).
+    #[must_use]
+    pub fn esp_udp_encapsulated(&self) -> bool {
+        self.esp_udp
+    }
+
+    /// An ESP packet (SPI first) that arrived as IP protocol 50. Packets for any SPI but
+    /// our inbound SA's are refused as unknown (a raw socket sees every host's ESP).
+    pub fn handle_esp(
+        &mut self,
+        now: Instant,
+        packet: &mut [u8],
+    ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
+        let spi = match packet.get(..4) {
+            Some(s) if packet.len() >= 8 => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+            _ => return Err(l2sec_esp::ParseError::Truncated.into()),
+        };
+        if self.esp_udp || self.sas.as_ref().is_none_or(|(_, rx)| rx.spi() != spi) {
+            return Err(l2sec_esp::Error::UnknownSpi(spi).into());
+        }
+        self.esp_input(now, packet)
+    }
+
+    fn esp_input(
+        &mut self,
+        now: Instant,
+        datagram: &mut [u8],
+    ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
+        use crate::ipsec_lns::IpsecLnsError;
+        let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
+        let d = rx.decapsulate(datagram)?;
+        if let Some(dpd) = self.dpd.as_mut() {
+            dpd.traffic_seen(now);
+        }
+        if let Some(s) = self.ikev2.as_mut() {
+            s.traffic_seen(now);
+        }
+        if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
+            return Err(IpsecLnsError::NotL2tp);
+        }
+        let l2tp_datagram: &[u8] = &d.payload[8..];
+        let input = self.lac.handle_input(now, 0, l2tp_datagram);
+        self.lac_events(now);
+        if let Ok(Input::Data { ppp: frame, .. }) = input
+            && let Ok(Some(Datagram::Ipv4(p))) = self.ppp.handle_input(now, frame)
+        {
+            self.ip_in.push_back(p.to_vec());
+        }
+        self.progress(now);
+        Ok(())
     }
 
     /// Sends an IPv4 packet through the tunnel (once PPP is up).
@@ -464,6 +508,7 @@ impl L2tpIpsecClient {
                                         spi_out: outbound.spi,
                                     });
                                     self.sas = Some((tx, rx));
+                                    self.esp_udp = !crate::driver::raw_esp::is_raw(&child);
                                     match self.lac.connect(now, 0).and_then(|t| self.lac.open_session(now, t))
                                     {
                                         Ok(_) => {}

@@ -25,6 +25,7 @@ use crate::ipsec_lns::{IpsecLns, Received};
 use crate::lns::{LnsConfig, LnsEvent};
 
 mod accounting;
+pub mod raw_esp;
 mod session;
 mod shutdown;
 mod tun_sink;
@@ -71,6 +72,9 @@ pub struct ServerConfig {
     pub tun: Option<String>,
     /// Dead Peer Detection timing for every IKEv1 peer.
     pub dpd: l2sec_ike::v1::dpd::DpdConfig,
+    /// Also speak ESP as IP protocol 50 (raw socket, needs root): the IKE servers stop
+    /// forcing UDP encapsulation and NAT detection decides ([`raw_esp`]).
+    pub raw_esp: bool,
 }
 
 impl ServerConfig {
@@ -139,6 +143,7 @@ impl ServerConfig {
             mss_clamp: true,
             tun: None,
             dpd: l2sec_ike::v1::dpd::DpdConfig::default(),
+            raw_esp: false,
         }
     }
 }
@@ -268,6 +273,8 @@ pub struct Server {
     keylog: Option<KeyLog>,
     /// The TUN device that replaces the virtual network, if any (tun_sink module).
     tun: Option<crate::tun::TunDevice>,
+    /// ESP as IP protocol 50, when enabled (raw_esp module).
+    raw_esp: Option<raw_esp::RawEspSocket>,
 }
 
 /// Wireshark's decryption tables, rewritten whole as SAs appear.
@@ -337,9 +344,15 @@ impl Server {
         let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
+        let raw_esp = config.raw_esp.then(|| raw_esp::RawEspSocket::open(config.listen)).transpose()?;
         let mut ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
         ike.set_dpd_config(config.dpd);
-        let ike2 = crate::ike_v2::IkeV2Server::new(config.ikev2, local, &mut rng);
+        ike.set_raw_esp(config.raw_esp);
+        let mut ikev2 = config.ikev2;
+        if config.raw_esp {
+            ikev2.force_encapsulation = false;
+        }
+        let ike2 = crate::ike_v2::IkeV2Server::new(ikev2, local, &mut rng);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
@@ -369,6 +382,7 @@ impl Server {
             radius,
             keylog: config.keylog.map(KeyLog::open).transpose()?,
             tun,
+            raw_esp,
         })
     }
 
@@ -450,6 +464,7 @@ impl Server {
                 self.data.handle_timeout(now);
             }
             busy |= self.read_tun(&mut out)?;
+            busy |= self.read_raw_esp(now, &mut buf, &mut out, &mut on_event)?;
             self.flush(now, &mut out, &mut on_event)?;
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
@@ -505,12 +520,11 @@ impl Server {
 
     fn send_data(&self, t: crate::ipsec_lns::OuterTransmit, buf: &[u8]) -> io::Result<()> {
         let bytes = &buf[t.start..t.start + t.len];
-        let socket = if t.plaintext {
-            self.l2tp_socket.as_ref().unwrap_or(&self.natt_socket)
-        } else {
-            &self.natt_socket
-        };
-        socket.send_to(bytes, t.destination).map(|_| ())
+        if t.plaintext {
+            let socket = self.l2tp_socket.as_ref().unwrap_or(&self.natt_socket);
+            return socket.send_to(bytes, t.destination).map(|_| ());
+        }
+        self.send_esp(bytes, t.destination, t.raw_esp)
     }
 
     fn flush(
@@ -543,6 +557,7 @@ impl Server {
                         .install_child_sa(conn, remote, &inbound, &outbound)
                     {
                         Ok(()) => {
+                            self.note_child_encapsulation(conn, &child);
                             if let Some(k) = self.keylog.as_mut() {
                                 k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
                                     &inbound, None, None,
@@ -710,6 +725,8 @@ pub struct ClientConnection {
     address: Option<Ipv4Addr>,
     peer: Option<Ipv4Addr>,
     failure: Option<String>,
+    /// ESP as IP protocol 50, with [`ClientConfig::raw_esp`](crate::client::ClientConfig::raw_esp).
+    raw_esp: Option<raw_esp::RawEspSocket>,
 }
 
 impl ClientConnection {
@@ -742,6 +759,7 @@ impl ClientConnection {
         let local = ike_socket.local_addr()?;
         let mut config = ClientConfig::new(local, server, &run.psk, &run.user, &run.password);
         tweak(&mut config);
+        let raw_esp = config.raw_esp.then(|| raw_esp::RawEspSocket::open(any.ip())).transpose()?;
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -752,6 +770,7 @@ impl ClientConnection {
             address: None,
             peer: None,
             failure: None,
+            raw_esp,
         };
         c.flush()?;
         Ok(c)
@@ -797,6 +816,7 @@ impl ClientConnection {
                 Err(e) => return Err(e),
             }
         }
+        busy |= self.read_raw_esp(now)?;
         if self.client.poll_timeout().is_some_and(|t| t <= now) {
             self.client.handle_timeout(now);
         }
@@ -845,9 +865,18 @@ impl ClientConnection {
                     m.extend_from_slice(&message);
                     self.natt_socket.send(&m)?;
                 }
-                ClientTransmit::Esp(p) => {
-                    self.natt_socket.send(&p)?;
-                }
+                ClientTransmit::Esp(p) => match &self.raw_esp {
+                    Some(r) if !self.client.esp_udp_encapsulated() => {
+                        r.send_to(&p, self.natt_socket.peer_addr()?.ip())?;
+                    }
+                    Some(r) => {
+                        r.count_udp_sent();
+                        self.natt_socket.send(&p)?;
+                    }
+                    None => {
+                        self.natt_socket.send(&p)?;
+                    }
+                },
             }
         }
         Ok(())
