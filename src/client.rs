@@ -56,6 +56,9 @@ pub struct ClientConfig {
     /// Do not pretend a NAT: without one, ESP goes as IP protocol 50 (the driver opens a
     /// raw socket for it, see [`crate::driver::raw_esp`]); behind one, still in UDP.
     pub raw_esp: bool,
+    /// Open IPV6CP too (RFC 5072): IPv6 between the link-local addresses of the two ends
+    /// ([`ClientEvent::Ipv6Up`]) through [`L2tpIpsecClient::send_ip`].
+    pub ipv6: bool,
 }
 
 impl ClientConfig {
@@ -110,6 +113,7 @@ impl ClientConfig {
             dpd: DpdConfig::default(),
             outer_mtu: 1500,
             raw_esp: false,
+            ipv6: false,
         }
     }
 }
@@ -137,6 +141,13 @@ pub enum ClientEvent {
         peer: Ipv4Addr,
         /// DNS servers it pushed.
         dns: [Option<Ipv4Addr>; 2],
+    },
+    /// IPV6CP is open: IPv6 flows between the two link-local addresses.
+    Ipv6Up {
+        /// Our link-local address.
+        local: std::net::Ipv6Addr,
+        /// The server's link-local address.
+        peer: std::net::Ipv6Addr,
     },
     /// Something failed; the connection is down.
     Failed(String),
@@ -224,6 +235,7 @@ impl L2tpIpsecClient {
         let lac = l2tp::Endpoint::new(config.l2tp, next());
         let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
         ppp_cfg.ipcp.request_dns = true;
+        ppp_cfg.ipv6cp = config.ipv6;
         let ppp = ppp::Session::new(ppp_cfg.clone(), next());
         let mut c = Self {
             phase1,
@@ -341,7 +353,7 @@ impl L2tpIpsecClient {
         let input = self.lac.handle_input(now, 0, l2tp_datagram);
         self.lac_events(now);
         if let Ok(Input::Data { ppp: frame, .. }) = input
-            && let Ok(Some(Datagram::Ipv4(p))) = self.ppp.handle_input(now, frame)
+            && let Ok(Some(Datagram::Ipv4(p) | Datagram::Ipv6(p))) = self.ppp.handle_input(now, frame)
         {
             self.ip_in.push_back(p.to_vec());
         }
@@ -349,10 +361,15 @@ impl L2tpIpsecClient {
         Ok(())
     }
 
-    /// Sends an IPv4 packet through the tunnel (once PPP is up).
+    /// Sends an IPv4 packet (or, with IPV6CP open, an IPv6 one) through the tunnel (once PPP is up).
     pub fn send_ip(&mut self, packet: &[u8]) -> Result<(), ppp::Error> {
         let mut frame = Vec::new();
-        self.ppp.encode_datagram(Datagram::Ipv4(packet), &mut frame)?;
+        let datagram = if packet.first().is_some_and(|b| b >> 4 == 6) {
+            Datagram::Ipv6(packet)
+        } else {
+            Datagram::Ipv4(packet)
+        };
+        self.ppp.encode_datagram(datagram, &mut frame)?;
         if let Some(h) = self.session {
             self.send_ppp(h, &frame);
         }
@@ -373,7 +390,7 @@ impl L2tpIpsecClient {
         self.sas.as_ref().map(|(_, rx)| rx.spi())
     }
 
-    /// The next IPv4 packet received through the tunnel.
+    /// The next IP packet (IPv4 or IPv6) received through the tunnel.
     pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
         self.ip_in.pop_front()
     }
@@ -556,6 +573,10 @@ impl L2tpIpsecClient {
         }
         while let Some(ev) = self.ppp.poll_event() {
             match ev {
+                ppp::Event::Ipv6Up(p) => self.events.push_back(ClientEvent::Ipv6Up {
+                    local: p.local_link_local(),
+                    peer: p.peer_link_local(),
+                }),
                 ppp::Event::Ipv4Up(p) => {
                     self.events.push_back(ClientEvent::PppUp { address: p.local, peer: p.peer, dns: p.dns })
                 }

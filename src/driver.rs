@@ -429,7 +429,7 @@ impl Server {
                     Ok((n, from)) => {
                         busy = true;
                         match self.data.handle_udp1701(now, from, &buf[..n]) {
-                            Ok(Received::Ip { packet: Datagram::Ipv4(p), .. }) => {
+                            Ok(Received::Ip { packet: Datagram::Ipv4(p) | Datagram::Ipv6(p), .. }) => {
                                 self.answer_ip(p, &mut out)?;
                             }
                             Ok(_) => {}
@@ -485,9 +485,8 @@ impl Server {
             Ok(Received::Ike(message)) => self.ike_input(now, from, message, true, on_event),
             Ok(Received::Ip { peer, packet }) => {
                 self.seen(now, peer);
-                if let Datagram::Ipv4(p) = packet {
-                    self.answer_ip(p, out)?;
-                }
+                let (Datagram::Ipv4(p) | Datagram::Ipv6(p)) = packet;
+                self.answer_ip(p, out)?;
             }
             Ok(Received::Control { peer }) => self.seen(now, peer),
             Ok(_) => {}
@@ -510,7 +509,8 @@ impl Server {
             return self.write_tun(packet);
         }
         let mut reply = Vec::new();
-        if crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
+        if (crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
+            || crate::virtual_net::answer_v6(packet, &mut reply))
             && let Ok(t) = self.data.send_ip(&reply, out)
         {
             self.send_data(t, out)?;
@@ -842,13 +842,13 @@ impl ClientConnection {
         Ok(busy)
     }
 
-    /// Sends an IPv4 packet through the tunnel.
+    /// Sends an IPv4 or IPv6 packet through the tunnel.
     pub fn send_ip(&mut self, packet: &[u8]) -> io::Result<()> {
         self.client.send_ip(packet).map_err(|e| io::Error::other(e.to_string()))?;
         self.flush()
     }
 
-    /// The next IPv4 packet that came through the tunnel.
+    /// The next IP packet (IPv4 or IPv6) that came through the tunnel.
     pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
         self.client.poll_ip()
     }

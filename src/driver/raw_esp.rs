@@ -186,9 +186,8 @@ impl Server {
                 match received {
                     Received::Ip { peer, packet } => {
                         self.seen(now, peer);
-                        if let Datagram::Ipv4(p) = packet {
-                            self.answer_ip(p, out)?;
-                        }
+                        let (Datagram::Ipv4(p) | Datagram::Ipv6(p)) = packet;
+                        self.answer_ip(p, out)?;
                     }
                     Received::Control { peer } => self.seen(now, peer),
                     _ => {}
