@@ -76,7 +76,11 @@ fn read_capture(pcap: &Path, spis: [u32; 2], natt_port: u16) -> Captured {
 /// Brings a raw-ESP client up against a raw-ESP server, pings the server's tunnel address
 /// `PINGS` times while capturing the loopback interface; returns (client stats, server
 /// stats, server events, capture).
-fn ping_over_raw_esp(ike: IkeVersion) -> (RawEspStats, RawEspStats, String, Captured) {
+/// `client_raw` false: the client keeps the default (pretends a NAT, ESP in UDP).
+fn ping_over_raw_esp(
+    ike: IkeVersion,
+    client_raw: bool,
+) -> (Option<RawEspStats>, RawEspStats, String, Captured) {
     let users = ChapSecrets::parse("alice * alicepass *\n").unwrap();
     let pool = AddressPool::parse_cidr("198.51.100.0/24").unwrap().unwrap();
     let mut config = ServerConfig::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 0, PSK, users, pool, [None, None]);
@@ -84,7 +88,7 @@ fn ping_over_raw_esp(ike: IkeVersion) -> (RawEspStats, RawEspStats, String, Capt
     let mut server = Server::bind(config)
         .unwrap_or_else(|e| panic!("raw-ESP server (run as root: it needs a raw socket): {e}"));
     let (ike_addr, natt) = server.local_addrs().unwrap();
-    let dir = std::env::temp_dir().join(format!("l2sec-raw-esp-{}-{ike:?}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("l2sec-raw-esp-{}-{ike:?}-{client_raw}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("lo.pcapng");
     let _ = std::fs::remove_file(&pcap);
@@ -124,7 +128,7 @@ fn ping_over_raw_esp(ike: IkeVersion) -> (RawEspStats, RawEspStats, String, Capt
     };
     let mut client = ClientConnection::start_with(&run, |c| {
         c.ike = ike;
-        c.raw_esp = true;
+        c.raw_esp = client_raw;
     })
     .unwrap_or_else(|e| panic!("raw-ESP client (run as root: it needs a raw socket): {e}"));
     let start = Instant::now();
@@ -163,7 +167,8 @@ fn ping_over_raw_esp(ike: IkeVersion) -> (RawEspStats, RawEspStats, String, Capt
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let client_stats = client.raw_esp_stats().expect("client opened a raw socket");
+    let client_stats = client.raw_esp_stats();
+    assert_eq!(client_stats.is_some(), client_raw, "the client opens a raw socket only with raw_esp");
     drop(client);
     stop.store(true, Ordering::Relaxed);
     let server_stats = thread.join().unwrap().unwrap().expect("server opened a raw socket");
@@ -178,7 +183,8 @@ fn ping_over_raw_esp(ike: IkeVersion) -> (RawEspStats, RawEspStats, String, Capt
 }
 
 fn check(ike: IkeVersion) {
-    let (client, server, events, captured) = ping_over_raw_esp(ike);
+    let (client, server, events, captured) = ping_over_raw_esp(ike, true);
+    let client = client.expect("client raw socket");
     println!("{ike:?}: client {client:?}, server {server:?}, capture {captured:?}");
     for e in ["ike_up", "esp_up", "ppp_auth_ok", "ipcp_up"] {
         assert!(events.contains(&format!("\"event\":\"{e}\"")), "missing {e} in\n{events}");
@@ -219,4 +225,28 @@ fn ikev1_l2tp_over_raw_esp_pings() {
 #[ignore = "interop: needs root for a raw socket; run by .ci/run with --ignored"]
 fn ikev2_l2tp_over_raw_esp_pings() {
     check(IkeVersion::V2);
+}
+
+/// A client that pretends a NAT (the default) still gets ESP in UDP from a raw-ESP
+/// server: NAT detection decides, per client.
+fn check_nat_client(ike: IkeVersion) {
+    let (client, server, events, captured) = ping_over_raw_esp(ike, false);
+    println!("{ike:?} behind a (pretended) NAT: server {server:?}, capture {captured:?}");
+    assert!(client.is_none());
+    assert!(server.udp_sent > u64::from(PINGS), "server {server:?}\n{events}");
+    assert_eq!((server.raw_sent, server.raw_received), (0, 0), "server {server:?}");
+    assert_eq!(captured.esp, 0, "no protocol-50 ESP of this session: {captured:?}");
+    assert!(captured.natt > 2 * u64::from(PINGS), "ESP (and IKE) on the NAT-T port: {captured:?}");
+}
+
+#[test]
+#[ignore = "interop: needs root for a raw socket; run by .ci/run with --ignored"]
+fn ikev1_client_behind_nat_keeps_udp_with_a_raw_esp_server() {
+    check_nat_client(IkeVersion::V1);
+}
+
+#[test]
+#[ignore = "interop: needs root for a raw socket; run by .ci/run with --ignored"]
+fn ikev2_client_behind_nat_keeps_udp_with_a_raw_esp_server() {
+    check_nat_client(IkeVersion::V2);
 }
