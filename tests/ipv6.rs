@@ -1,7 +1,8 @@
 //! IPv6 through the tunnel: the l2sec client and server open IPV6CP (RFC 5072) beside
 //! IPCP over real UDP sockets on 127.0.0.1, and the client pings the server's link-local
 //! address over ICMPv6; the built-in virtual network answers. IPv4 keeps working in the
-//! same session. IKEv1 and IKEv2.
+//! same session; IPv6 from any other source than the client's link-local address is
+//! refused. IKEv1 and IKEv2.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +88,19 @@ fn ping6(ike: IkeVersion) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    // An IPv6 packet from a source that is not the client's link-local address: the
+    // server refuses it (no answer, an error event naming the forged source).
+    let mut forged_answered = false;
+    if let Some((_, peer)) = v6 {
+        let forged: Ipv6Addr = "fe80::bad:bad:bad:bad".parse().unwrap();
+        client.send_ip(&icmpv6_echo(forged, peer, false, 0x3636, 99, b"forged")).unwrap();
+        let until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < until {
+            client.step(&mut |_| {}).unwrap();
+            forged_answered |= client.poll_ip().is_some();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     drop(client);
     stop.store(true, Ordering::Relaxed);
     thread.join().unwrap().unwrap();
@@ -98,6 +112,8 @@ fn ping6(ike: IkeVersion) {
         (PINGS, PINGS),
         "ICMPv6 and ICMP replies; client events {log:?}\n{events}"
     );
+    assert!(!forged_answered, "a packet from a forged IPv6 source was answered");
+    assert!(events.contains("sent an IPv6 packet from fe80::bad:bad:bad:bad"), "no refusal in\n{events}");
 }
 
 #[test]
