@@ -3,7 +3,7 @@
 //! `cargo run --release --example client -- --server HOST[:PORT] (--psk TEXT | --cert F
 //!  --key F --ca F [--server-name NAME]) --user NAME --password TEXT [--ike v1|v2]
 //!  [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP --count N] [--reconnect]
-//!  [--tun NAME] [--mtu N] [--keylog DIR] [--events json] [--timeout SECONDS]`
+//!  [--tun NAME] [--mtu N] [--raw-esp] [--keylog DIR] [--events json] [--timeout SECONDS]`
 //!
 //! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK or certificates, NAT-T,
 //! ESP transport mode in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
@@ -26,6 +26,9 @@
 //! fails. `--keylog DIR` writes Wireshark's decryption tables (`ikev1_decryption_table`
 //! or `ikev2_decryption_table`, `esp_sa`, `preferences`) for our SAs into DIR, as the
 //! server's `--keylog` does; point `WIRESHARK_CONFIG_DIR` at it.
+//!
+//! `--raw-esp` (root) does not pretend a NAT: without one, ESP travels as IP protocol 50
+//! (a raw socket) instead of in UDP/4500; the server must allow it (its `--raw-esp`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -40,7 +43,7 @@ use l2sec::ppp::AuthMethod;
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] (--psk TEXT | --cert F --key F --ca F [--server-name NAME]) --user NAME \
      --password TEXT [--ike v1|v2] [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP|peer --count N] \
-     [--reconnect] [--tun NAME] [--mtu N] [--keylog DIR] [--events json] [--timeout SECONDS]"
+     [--reconnect] [--tun NAME] [--mtu N] [--raw-esp] [--keylog DIR] [--events json] [--timeout SECONDS]"
 }
 
 /// What the command line asks beyond the connection itself.
@@ -51,6 +54,7 @@ struct Extra {
     mtu: Option<u16>,
     ike: IkeVersion,
     options: ClientOptions,
+    raw_esp: bool,
 }
 
 /// `--auth`: a comma-separated list of PPP authentication protocols.
@@ -84,6 +88,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
     let mut tun = None;
     let mut mtu = None;
     let mut ike = IkeVersion::V1;
+    let mut raw_esp = false;
     let mut timeout = Duration::from_secs(30);
     let (mut cert, mut key, mut ca) = (None, None, None);
     let mut options = ClientOptions::default();
@@ -130,6 +135,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
                     Duration::from_secs(value("--timeout")?.parse().map_err(|e| format!("--timeout: {e}"))?)
             }
             "--reconnect" => reconnect = true,
+            "--raw-esp" => raw_esp = true,
             "--tun" => tun = Some(value("--tun")?),
             "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
@@ -174,7 +180,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        Extra { json, reconnect, tun, mtu, ike, options },
+        Extra { json, reconnect, tun, mtu, ike, options, raw_esp },
     ))
 }
 
@@ -194,7 +200,7 @@ fn json(e: &ClientEvent) -> String {
 }
 
 fn main() -> ExitCode {
-    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, options }) = match parse() {
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, options, raw_esp }) = match parse() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{e}");
@@ -222,16 +228,19 @@ fn main() -> ExitCode {
     let sink = tun.as_mut().map(|t| t as &mut dyn l2sec::driver::PacketSink);
     let session =
         ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike, options };
-    let report = session.run(|e| {
-        if as_json {
-            println!("{}", json(e));
-        } else {
-            eprintln!("{e:?}");
-        }
-        if let (ClientEvent::PppUp { address, peer, .. }, false) = (e, as_json) {
-            println!("tunnel up: address {address}, server {peer}");
-        }
-    });
+    let report = session.run_with(
+        |c| c.raw_esp = raw_esp,
+        |e| {
+            if as_json {
+                println!("{}", json(e));
+            } else {
+                eprintln!("{e:?}");
+            }
+            if let (ClientEvent::PppUp { address, peer, .. }, false) = (e, as_json) {
+                println!("tunnel up: address {address}, server {peer}");
+            }
+        },
+    );
     match report.map(|r| r.last) {
         Ok(r) => {
             let Some(address) = r.address else {

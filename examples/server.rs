@@ -4,12 +4,15 @@
 //!  [--natt-port N] [--psk TEXT | --psk-file F] [--cert F --key F --ca F] [--users FILE] [--pool CIDR] [--dns IP ...]
 //!  [--radius HOST:PORT --radius-secret TEXT ... [--radius-allow-unsigned]]
 //!  [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] [--events json] [--tun NAME]
-//!  [--mtu N] [--no-mss-clamp]`
+//!  [--mtu N] [--no-mss-clamp] [--raw-esp]`
 //!
 //! Built-in clients of Windows, macOS/iOS, Android and Linux connect with IKEv1 + PSK, ESP
 //! transport mode over NAT-T, L2TP and PPP with MS-CHAPv2. Each client gets an address from
 //! the pool; the server's tunnel address (the pool's first host) answers ping and UDP echo.
 //! IKEv2 clients (PSK, the L2TP transport-mode Child SA) are answered on the same ports.
+//!
+//! `--raw-esp` (root) also speaks ESP as IP protocol 50: clients not behind a NAT are no
+//! longer made to encapsulate ESP in UDP/4500 (NAT detection decides).
 //!
 //! `--config FILE` reads every option from a TOML file (see `examples/server.toml` and
 //! [`l2sec::config`]); flags on the command line override it.

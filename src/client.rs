@@ -60,6 +60,12 @@ pub struct ClientConfig {
     /// Collect the Wireshark decryption-table lines of our SAs
     /// ([`L2tpIpsecClient::take_keylog`]). Off by default: the lines hold keys.
     pub keylog: bool,
+    /// Do not pretend a NAT: without one, ESP goes as IP protocol 50 (the driver opens a
+    /// raw socket for it, see [`crate::driver::raw_esp`]); behind one, still in UDP.
+    pub raw_esp: bool,
+    /// Open IPV6CP too (RFC 5072): IPv6 between the link-local addresses of the two ends
+    /// ([`ClientEvent::Ipv6Up`]) through [`L2tpIpsecClient::send_ip`].
+    pub ipv6: bool,
 }
 
 /// The Wireshark table a key-log line belongs to.
@@ -126,6 +132,8 @@ impl ClientConfig {
             outer_mtu: 1500,
             auth_methods: vec![ppp::AuthMethod::MsChapV2, ppp::AuthMethod::ChapMd5, ppp::AuthMethod::Pap],
             keylog: false,
+            raw_esp: false,
+            ipv6: false,
         }
     }
 }
@@ -153,6 +161,13 @@ pub enum ClientEvent {
         peer: Ipv4Addr,
         /// DNS servers it pushed.
         dns: [Option<Ipv4Addr>; 2],
+    },
+    /// IPV6CP is open: IPv6 flows between the two link-local addresses.
+    Ipv6Up {
+        /// Our link-local address.
+        local: std::net::Ipv6Addr,
+        /// The server's link-local address.
+        peer: std::net::Ipv6Addr,
     },
     /// Something failed; the connection is down.
     Failed(String),
@@ -206,6 +221,8 @@ pub struct L2tpIpsecClient {
     network_up: bool,
     /// Why the last IKE message from the server was refused (e.g. its certificate).
     last_refusal: Option<String>,
+    /// The SA's ESP travels in UDP (false: IP protocol 50).
+    esp_udp: bool,
 }
 
 impl std::fmt::Debug for L2tpIpsecClient {
@@ -222,6 +239,13 @@ impl L2tpIpsecClient {
         rng: &mut R,
         now: Instant,
     ) -> Result<Self, l2sec_ike::Error> {
+        let mut config = config;
+        if config.raw_esp {
+            if let Some(n) = config.phase1.nat_traversal.as_mut() {
+                n.force_encapsulation = false;
+            }
+            config.ikev2.force_encapsulation = false;
+        }
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let mut seeds = ChaCha20Rng::from_seed(seed);
@@ -238,6 +262,7 @@ impl L2tpIpsecClient {
         let mut ppp_cfg = ppp::Config::peer(PeerCredentials::new(config.user, config.password));
         ppp_cfg.ipcp.request_dns = true;
         ppp_cfg.auth_methods = config.auth_methods;
+        ppp_cfg.ipv6cp = config.ipv6;
         let ppp = ppp::Session::new(ppp_cfg.clone(), next());
         let mut c = Self {
             phase1,
@@ -261,6 +286,7 @@ impl L2tpIpsecClient {
             keylog: config.keylog.then(Vec::new),
             network_up: false,
             last_refusal: None,
+            esp_udp: true,
         };
         c.progress(now);
         Ok(c)
@@ -336,7 +362,6 @@ impl L2tpIpsecClient {
         now: Instant,
         datagram: &mut [u8],
     ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
-        use crate::ipsec_lns::IpsecLnsError;
         match natt::classify(datagram)? {
             Udp4500::Keepalive => Ok(()),
             Udp4500::Ike => {
@@ -345,36 +370,72 @@ impl L2tpIpsecClient {
                 let _ = self.handle_ike(now, &m);
                 Ok(())
             }
-            Udp4500::Esp { .. } => {
-                let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
-                let d = rx.decapsulate(datagram)?;
-                if let Some(dpd) = self.dpd.as_mut() {
-                    dpd.traffic_seen(now);
-                }
-                if let Some(s) = self.ikev2.as_mut() {
-                    s.traffic_seen(now);
-                }
-                if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
-                    return Err(IpsecLnsError::NotL2tp);
-                }
-                let l2tp_datagram: &[u8] = &d.payload[8..];
-                let input = self.lac.handle_input(now, 0, l2tp_datagram);
-                self.lac_events(now);
-                if let Ok(Input::Data { ppp: frame, .. }) = input
-                    && let Ok(Some(Datagram::Ipv4(p))) = self.ppp.handle_input(now, frame)
-                {
-                    self.ip_in.push_back(p.to_vec());
-                }
-                self.progress(now);
-                Ok(())
-            }
+            Udp4500::Esp { .. } => self.esp_input(now, datagram),
         }
     }
 
-    /// Sends an IPv4 packet through the tunnel (once PPP is up).
+    /// True while the SA's ESP travels in UDP/4500; false when it was negotiated without
+    /// UDP encapsulation (send it as IP protocol 50).
+    #[must_use]
+    pub fn esp_udp_encapsulated(&self) -> bool {
+        self.esp_udp
+    }
+
+    /// An ESP packet (SPI first) that arrived as IP protocol 50. Packets for any SPI but
+    /// our inbound SA's are refused as unknown (a raw socket sees every host's ESP).
+    pub fn handle_esp(
+        &mut self,
+        now: Instant,
+        packet: &mut [u8],
+    ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
+        let spi = match packet.get(..4) {
+            Some(s) if packet.len() >= 8 => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+            _ => return Err(l2sec_esp::ParseError::Truncated.into()),
+        };
+        if self.esp_udp || self.sas.as_ref().is_none_or(|(_, rx)| rx.spi() != spi) {
+            return Err(l2sec_esp::Error::UnknownSpi(spi).into());
+        }
+        self.esp_input(now, packet)
+    }
+
+    fn esp_input(
+        &mut self,
+        now: Instant,
+        datagram: &mut [u8],
+    ) -> Result<(), crate::ipsec_lns::IpsecLnsError> {
+        use crate::ipsec_lns::IpsecLnsError;
+        let (_, rx) = self.sas.as_mut().ok_or(l2sec_esp::Error::UnknownSpi(0))?;
+        let d = rx.decapsulate(datagram)?;
+        if let Some(dpd) = self.dpd.as_mut() {
+            dpd.traffic_seen(now);
+        }
+        if let Some(s) = self.ikev2.as_mut() {
+            s.traffic_seen(now);
+        }
+        if d.next_header != l2sec_esp::NEXT_HEADER_UDP || d.payload[2..4] != L2TP_PORT.to_be_bytes() {
+            return Err(IpsecLnsError::NotL2tp);
+        }
+        let l2tp_datagram: &[u8] = &d.payload[8..];
+        let input = self.lac.handle_input(now, 0, l2tp_datagram);
+        self.lac_events(now);
+        if let Ok(Input::Data { ppp: frame, .. }) = input
+            && let Ok(Some(Datagram::Ipv4(p) | Datagram::Ipv6(p))) = self.ppp.handle_input(now, frame)
+        {
+            self.ip_in.push_back(p.to_vec());
+        }
+        self.progress(now);
+        Ok(())
+    }
+
+    /// Sends an IPv4 packet (or, with IPV6CP open, an IPv6 one) through the tunnel (once PPP is up).
     pub fn send_ip(&mut self, packet: &[u8]) -> Result<(), ppp::Error> {
         let mut frame = Vec::new();
-        self.ppp.encode_datagram(Datagram::Ipv4(packet), &mut frame)?;
+        let datagram = if packet.first().is_some_and(|b| b >> 4 == 6) {
+            Datagram::Ipv6(packet)
+        } else {
+            Datagram::Ipv4(packet)
+        };
+        self.ppp.encode_datagram(datagram, &mut frame)?;
         if let Some(h) = self.session {
             self.send_ppp(h, &frame);
         }
@@ -395,7 +456,7 @@ impl L2tpIpsecClient {
         self.sas.as_ref().map(|(_, rx)| rx.spi())
     }
 
-    /// The next IPv4 packet received through the tunnel.
+    /// The next IP packet (IPv4 or IPv6) received through the tunnel.
     pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
         self.ip_in.pop_front()
     }
@@ -534,6 +595,7 @@ impl L2tpIpsecClient {
                                         spi_out: outbound.spi,
                                     });
                                     self.sas = Some((tx, rx));
+                                    self.esp_udp = !crate::driver::raw_esp::is_raw(&child);
                                     match self.lac.connect(now, 0).and_then(|t| self.lac.open_session(now, t))
                                     {
                                         Ok(_) => {}
@@ -581,6 +643,10 @@ impl L2tpIpsecClient {
         }
         while let Some(ev) = self.ppp.poll_event() {
             match ev {
+                ppp::Event::Ipv6Up(p) => self.events.push_back(ClientEvent::Ipv6Up {
+                    local: p.local_link_local(),
+                    peer: p.peer_link_local(),
+                }),
                 ppp::Event::Ipv4Up(p) => {
                     self.network_up = true;
                     self.events.push_back(ClientEvent::PppUp { address: p.local, peer: p.peer, dns: p.dns })

@@ -24,6 +24,7 @@
 //! | `tun` | none | a Linux TUN device as the packet sink instead of the virtual network |
 //! | `mtu` | `1500` | MTU of the outer path, from which the PPP MRU is computed |
 //! | `mss-clamp` | `true` | clamp the MSS of TCP SYNs through the tunnel |
+//! | `raw-esp` | `false` | ESP as IP protocol 50 for clients not behind a NAT (root) |
 //!
 //! `examples/server.toml` in the repository sets every key.
 //!
@@ -144,6 +145,8 @@ pub struct ServerOptions {
     pub key: Option<PathBuf>,
     /// The CAs client certificates must chain to.
     pub ca: Option<PathBuf>,
+    /// ESP as IP protocol 50 too (a raw socket): UDP encapsulation only behind a NAT.
+    pub raw_esp: bool,
 }
 
 impl Default for ServerOptions {
@@ -167,6 +170,7 @@ impl Default for ServerOptions {
             tun: None,
             mtu: 1500,
             mss_clamp: true,
+            raw_esp: false,
             cert: None,
             key: None,
             ca: None,
@@ -215,7 +219,7 @@ pub enum ConfigError {
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
      [--psk TEXT | --psk-file F] [--cert F --key F --ca F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
      [--radius-accounting-address HOST:PORT] [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
-     [--mtu N] [--no-mss-clamp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
+     [--mtu N] [--no-mss-clamp] [--raw-esp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
 
 fn invalid(key: &'static str, message: impl std::fmt::Display) -> ConfigError {
@@ -365,6 +369,7 @@ impl ServerOptions {
                 "--tun" => self.tun = Some(value("--tun")?.to_owned()),
                 "--mtu" => self.mtu = num("--mtu", value("--mtu")?)?,
                 "--no-mss-clamp" => self.mss_clamp = false,
+                "--raw-esp" => self.raw_esp = true,
                 "--cert" => self.cert = Some(value("--cert")?.into()),
                 "--key" => self.key = Some(value("--key")?.into()),
                 "--ca" => self.ca = Some(value("--ca")?.into()),
@@ -461,6 +466,7 @@ impl ServerOptions {
         config.keylog.clone_from(&self.keylog);
         config.outer_mtu = Some(self.mtu);
         config.mss_clamp = self.mss_clamp;
+        config.raw_esp = self.raw_esp;
         config.tun.clone_from(&self.tun);
         if !self.radius.is_empty() {
             let mut servers = Vec::new();
@@ -714,6 +720,16 @@ mod tests {
         assert_eq!(o, defaults);
         let s = o.build(Some("alice * secret *\n")).unwrap();
         assert_eq!((s.config.ike_port, s.config.natt_port, s.config.l2tp_port), (500, 4500, None));
+    }
+
+    #[test]
+    fn raw_esp_from_the_file_or_the_flag() {
+        let o = ServerOptions::from_toml("raw-esp = true\npsk = \"k\"\n", Path::new("x.toml")).unwrap();
+        assert!(o.raw_esp && o.build(Some("")).unwrap().config.raw_esp);
+        let (o, _) = ServerOptions::from_args(args("--psk k")).unwrap();
+        assert!(!o.raw_esp && !o.build(Some("")).unwrap().config.raw_esp);
+        let (o, _) = ServerOptions::from_args(args("--psk k --raw-esp")).unwrap();
+        assert!(o.raw_esp && o.build(Some("")).unwrap().config.raw_esp);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::ipsec_lns::{IpsecLns, Received};
 use crate::lns::{LnsConfig, LnsEvent};
 
 mod accounting;
+pub mod raw_esp;
 mod session;
 mod shutdown;
 mod tun_sink;
@@ -74,6 +75,9 @@ pub struct ServerConfig {
     /// IKEv1 peers that propose a pre-shared key to a server that authenticates with a
     /// certificate get this configuration ([`Self::use_certificate`] with `keep_psk`).
     pub phase1_psk_fallback: Option<Phase1Config>,
+    /// Also speak ESP as IP protocol 50 (raw socket, needs root): the IKE servers stop
+    /// forcing UDP encapsulation and NAT detection decides ([`raw_esp`]).
+    pub raw_esp: bool,
 }
 
 impl ServerConfig {
@@ -156,6 +160,7 @@ impl ServerConfig {
             tun: None,
             dpd: l2sec_ike::v1::dpd::DpdConfig::default(),
             phase1_psk_fallback: None,
+            raw_esp: false,
         }
     }
 }
@@ -285,6 +290,8 @@ pub struct Server {
     keylog: Option<KeyLog>,
     /// The TUN device that replaces the virtual network, if any (tun_sink module).
     tun: Option<crate::tun::TunDevice>,
+    /// ESP as IP protocol 50, when enabled (raw_esp module).
+    raw_esp: Option<raw_esp::RawEspSocket>,
 }
 
 /// Wireshark's decryption tables, rewritten whole as SAs appear.
@@ -367,10 +374,16 @@ impl Server {
         let l2tp_socket = config.l2tp_port.map(|p| udp(SocketAddr::new(config.listen, p))).transpose()?;
         let mut rng = os_seeded()?;
         let local = ike_socket.local_addr()?;
+        let raw_esp = config.raw_esp.then(|| raw_esp::RawEspSocket::open(config.listen)).transpose()?;
         let mut ike = IkeV1Server::new(config.phase1, config.quick, local, &mut rng);
         ike.set_dpd_config(config.dpd);
         ike.set_psk_fallback(config.phase1_psk_fallback);
-        let ike2 = crate::ike_v2::IkeV2Server::new(config.ikev2, local, &mut rng);
+        ike.set_raw_esp(config.raw_esp);
+        let mut ikev2 = config.ikev2;
+        if config.raw_esp {
+            ikev2.force_encapsulation = false;
+        }
+        let ike2 = crate::ike_v2::IkeV2Server::new(ikev2, local, &mut rng);
         let mut data = IpsecLns::new(config.lns, os_seeded()?, l2tp_socket.is_some());
         data.set_outer_mtu(config.outer_mtu);
         let radius = match config.radius {
@@ -400,6 +413,7 @@ impl Server {
             radius,
             keylog: config.keylog.map(KeyLog::open).transpose()?,
             tun,
+            raw_esp,
         })
     }
 
@@ -446,7 +460,7 @@ impl Server {
                     Ok((n, from)) => {
                         busy = true;
                         match self.data.handle_udp1701(now, from, &buf[..n]) {
-                            Ok(Received::Ip { packet: Datagram::Ipv4(p), .. }) => {
+                            Ok(Received::Ip { packet: Datagram::Ipv4(p) | Datagram::Ipv6(p), .. }) => {
                                 self.answer_ip(p, &mut out)?;
                             }
                             Ok(_) => {}
@@ -481,6 +495,7 @@ impl Server {
                 self.data.handle_timeout(now);
             }
             busy |= self.read_tun(&mut out)?;
+            busy |= self.read_raw_esp(now, &mut buf, &mut out, &mut on_event)?;
             self.flush(now, &mut out, &mut on_event)?;
             if !busy {
                 std::thread::sleep(Duration::from_millis(1));
@@ -501,9 +516,8 @@ impl Server {
             Ok(Received::Ike(message)) => self.ike_input(now, from, message, true, on_event),
             Ok(Received::Ip { peer, packet }) => {
                 self.seen(now, peer);
-                if let Datagram::Ipv4(p) = packet {
-                    self.answer_ip(p, out)?;
-                }
+                let (Datagram::Ipv4(p) | Datagram::Ipv6(p)) = packet;
+                self.answer_ip(p, out)?;
             }
             Ok(Received::Control { peer }) => self.seen(now, peer),
             Ok(_) => {}
@@ -526,7 +540,8 @@ impl Server {
             return self.write_tun(packet);
         }
         let mut reply = Vec::new();
-        if crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
+        if (crate::virtual_net::answer(packet, self.tunnel_address, &mut reply)
+            || crate::virtual_net::answer_v6(packet, &mut reply))
             && let Ok(t) = self.data.send_ip(&reply, out)
         {
             self.send_data(t, out)?;
@@ -536,12 +551,11 @@ impl Server {
 
     fn send_data(&self, t: crate::ipsec_lns::OuterTransmit, buf: &[u8]) -> io::Result<()> {
         let bytes = &buf[t.start..t.start + t.len];
-        let socket = if t.plaintext {
-            self.l2tp_socket.as_ref().unwrap_or(&self.natt_socket)
-        } else {
-            &self.natt_socket
-        };
-        socket.send_to(bytes, t.destination).map(|_| ())
+        if t.plaintext {
+            let socket = self.l2tp_socket.as_ref().unwrap_or(&self.natt_socket);
+            return socket.send_to(bytes, t.destination).map(|_| ());
+        }
+        self.send_esp(bytes, t.destination, t.raw_esp)
     }
 
     fn flush(
@@ -574,6 +588,7 @@ impl Server {
                         .install_child_sa(conn, remote, &inbound, &outbound)
                     {
                         Ok(()) => {
+                            self.note_child_encapsulation(conn, &child);
                             if let Some(k) = self.keylog.as_mut() {
                                 k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
                                     &inbound, None, None,
@@ -782,6 +797,8 @@ pub struct ClientConnection {
     peer: Option<Ipv4Addr>,
     failure: Option<String>,
     keylog: Option<KeyLog>,
+    /// ESP as IP protocol 50, with [`ClientConfig::raw_esp`](crate::client::ClientConfig::raw_esp).
+    raw_esp: Option<raw_esp::RawEspSocket>,
 }
 
 impl ClientConnection {
@@ -840,6 +857,7 @@ impl ClientConnection {
             (Some(k), Some(_)) => Some(k),
             (_, dir) => dir.clone().map(KeyLog::open).transpose()?,
         };
+        let raw_esp = config.raw_esp.then(|| raw_esp::RawEspSocket::open(any.ip())).transpose()?;
         let client = L2tpIpsecClient::connect(config, &mut os_seeded()?, Instant::now())
             .map_err(|e| io::Error::other(e.to_string()))?;
         let mut c = Self {
@@ -851,6 +869,7 @@ impl ClientConnection {
             peer: None,
             failure: None,
             keylog,
+            raw_esp,
         };
         c.flush()?;
         Ok(c)
@@ -903,6 +922,7 @@ impl ClientConnection {
                 Err(e) => return Err(e),
             }
         }
+        busy |= self.read_raw_esp(now)?;
         if self.client.poll_timeout().is_some_and(|t| t <= now) {
             self.client.handle_timeout(now);
         }
@@ -933,13 +953,13 @@ impl ClientConnection {
         Ok(busy)
     }
 
-    /// Sends an IPv4 packet through the tunnel.
+    /// Sends an IPv4 or IPv6 packet through the tunnel.
     pub fn send_ip(&mut self, packet: &[u8]) -> io::Result<()> {
         self.client.send_ip(packet).map_err(|e| io::Error::other(e.to_string()))?;
         self.flush()
     }
 
-    /// The next IPv4 packet that came through the tunnel.
+    /// The next IP packet (IPv4 or IPv6) that came through the tunnel.
     pub fn poll_ip(&mut self) -> Option<Vec<u8>> {
         self.client.poll_ip()
     }
@@ -956,9 +976,18 @@ impl ClientConnection {
                     m.extend_from_slice(&message);
                     self.natt_socket.send(&m)?;
                 }
-                ClientTransmit::Esp(p) => {
-                    self.natt_socket.send(&p)?;
-                }
+                ClientTransmit::Esp(p) => match &self.raw_esp {
+                    Some(r) if !self.client.esp_udp_encapsulated() => {
+                        r.send_to(&p, self.natt_socket.peer_addr()?.ip())?;
+                    }
+                    Some(r) => {
+                        r.count_udp_sent();
+                        self.natt_socket.send(&p)?;
+                    }
+                    None => {
+                        self.natt_socket.send(&p)?;
+                    }
+                },
             }
         }
         Ok(())

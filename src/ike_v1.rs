@@ -129,6 +129,9 @@ pub struct IkeV1Server {
     dpd_config: DpdConfig,
     /// False while shutting down: new phase-1 exchanges are refused.
     accepting: bool,
+    /// The data path takes plain ESP (IP protocol 50) too: only NAT detection asks for
+    /// UDP encapsulation.
+    raw_esp: bool,
 }
 
 impl std::fmt::Debug for IkeV1Server {
@@ -161,6 +164,7 @@ impl IkeV1Server {
             events: VecDeque::new(),
             dpd_config: DpdConfig::default(),
             accepting: true,
+            raw_esp: false,
         }
     }
 
@@ -194,6 +198,14 @@ impl IkeV1Server {
     /// Dead Peer Detection timing for peers that complete phase 1 from now on.
     pub fn set_dpd_config(&mut self, config: DpdConfig) {
         self.dpd_config = config;
+    }
+
+    /// `true`: the data path receives plain ESP (IP protocol 50), so Quick Mode asks for
+    /// UDP encapsulation only when NAT detection found a NAT (RFC 3947 §5); `false` (the
+    /// default): also for every peer not on port 500, whose ESP could not be received
+    /// otherwise.
+    pub fn set_raw_esp(&mut self, raw_esp: bool) {
+        self.raw_esp = raw_esp;
     }
 
     fn rng(&mut self) -> ChaCha20Rng {
@@ -269,6 +281,7 @@ impl IkeV1Server {
             EXCHANGE_QUICK => {
                 let rng = self.rng();
                 let quick_template = self.quick.clone();
+                let raw_esp = self.raw_esp;
                 let peer = self
                     .peers
                     .get_mut(&icookie)
@@ -280,7 +293,7 @@ impl IkeV1Server {
                     None => {
                         let mut config = quick_template;
                         config.encapsulation = if peer.nat.is_some_and(|n| n.nat_detected())
-                            || from.port() != 500
+                            || (!raw_esp && from.port() != 500)
                         {
                             EspEncapsulation::Udp { local_port: self.local.port(), remote_port: from.port() }
                         } else {

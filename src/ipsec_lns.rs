@@ -74,6 +74,9 @@ pub struct OuterTransmit {
     pub destination: SocketAddr,
     /// True for plaintext L2TP (send from the UDP/1701 socket), false for ESP (UDP/4500).
     pub plaintext: bool,
+    /// ESP of an SA without UDP encapsulation: send as IP protocol 50 (raw socket), not
+    /// on UDP/4500 (see [`IpsecLns::set_udp_encapsulated`]).
+    pub raw_esp: bool,
     /// Offset of the datagram in the buffer.
     pub start: usize,
     /// Its length.
@@ -109,6 +112,8 @@ struct Conn {
     outbound: OutboundSa,
     remote: SocketAddr,
     inbound_spis: Vec<u32>,
+    /// ESP in UDP (RFC 3948); false: plain ESP, IP protocol 50.
+    udp: bool,
 }
 
 /// ESP transport mode in front of an [`Lns`].
@@ -175,10 +180,19 @@ impl<R: CryptoRng> IpsecLns<R> {
                 c.inbound_spis.push(inbound.spi);
             }
             Entry::Vacant(e) => {
-                e.insert(Conn { outbound: tx, remote, inbound_spis: vec![inbound.spi] });
+                e.insert(Conn { outbound: tx, remote, inbound_spis: vec![inbound.spi], udp: true });
             }
         }
         Ok(())
+    }
+
+    /// Whether a connection's ESP travels in UDP (the default) or as IP protocol 50
+    /// (an SA negotiated without UDP encapsulation, with a raw socket to send it): its
+    /// transmits say so in [`OuterTransmit::raw_esp`].
+    pub fn set_udp_encapsulated(&mut self, conn: ConnId, udp: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.udp = udp;
+        }
     }
 
     /// Sessions through ESP offer the PPP MRU that fits an outer path of `mtu` bytes with
@@ -251,25 +265,56 @@ impl<R: CryptoRng> IpsecLns<R> {
         match natt::classify(datagram)? {
             Udp4500::Keepalive => Ok(Received::Keepalive),
             Udp4500::Ike => Ok(Received::Ike(&datagram[natt::NON_ESP_MARKER.len()..])),
-            Udp4500::Esp { spi } => {
-                let conn = *self.spi_conn.get(&spi).ok_or(esp::Error::UnknownSpi(spi))?;
-                let (_, d) = self.inbound.decapsulate(datagram)?;
-                // Authenticated: follow the client if its NAT mapping moved.
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.remote = from;
-                }
-                if d.next_header != esp::NEXT_HEADER_UDP {
-                    return Err(IpsecLnsError::NotL2tp);
-                }
-                let udp: &'d [u8] = d.payload;
-                // ESP already trimmed the segment to its UDP length (≥ 8).
-                let port = u16::from_be_bytes([udp[0], udp[1]]);
-                if u16::from_be_bytes([udp[2], udp[3]]) != L2TP_PORT {
-                    return Err(IpsecLnsError::NotL2tp);
-                }
-                self.l2tp_input(now, L2tpPeer::Ipsec { conn, port }, &udp[8..])
-            }
+            Udp4500::Esp { spi } => self.esp_input(now, spi, from, datagram),
         }
+    }
+
+    /// An ESP packet (SPI first) received as IP protocol 50 from `from`, decrypted in
+    /// place. Only connections without UDP encapsulation take it; anything else (another
+    /// host's SA, our own packets seen on loopback) is an unknown SPI, to drop quietly.
+    pub fn handle_esp<'d>(
+        &mut self,
+        now: Instant,
+        from: std::net::IpAddr,
+        packet: &'d mut [u8],
+    ) -> Result<Received<'d>, IpsecLnsError> {
+        let spi = match packet.get(..4) {
+            Some(s) if packet.len() >= 8 => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+            _ => return Err(esp::ParseError::Truncated.into()),
+        };
+        let remote = match self.spi_conn.get(&spi).and_then(|c| self.conns.get(c)) {
+            Some(c) if !c.udp && spi != 0 => c.remote,
+            _ => return Err(esp::Error::UnknownSpi(spi).into()),
+        };
+        // Authenticated packets move the peer's address, as in UDP; the port stays (it is
+        // the IKE port, which raw ESP does not use).
+        self.esp_input(now, spi, SocketAddr::new(from, remote.port()), packet)
+    }
+
+    /// ESP for inbound SA `spi` from `from`.
+    fn esp_input<'d>(
+        &mut self,
+        now: Instant,
+        spi: u32,
+        from: SocketAddr,
+        datagram: &'d mut [u8],
+    ) -> Result<Received<'d>, IpsecLnsError> {
+        let conn = *self.spi_conn.get(&spi).ok_or(esp::Error::UnknownSpi(spi))?;
+        let (_, d) = self.inbound.decapsulate(datagram)?;
+        // Authenticated: follow the client if its NAT mapping moved.
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.remote = from;
+        }
+        if d.next_header != esp::NEXT_HEADER_UDP {
+            return Err(IpsecLnsError::NotL2tp);
+        }
+        let udp: &'d [u8] = d.payload;
+        // ESP already trimmed the segment to its UDP length (≥ 8).
+        let port = u16::from_be_bytes([udp[0], udp[1]]);
+        if u16::from_be_bytes([udp[2], udp[3]]) != L2TP_PORT {
+            return Err(IpsecLnsError::NotL2tp);
+        }
+        self.l2tp_input(now, L2tpPeer::Ipsec { conn, port }, &udp[8..])
     }
 
     /// A datagram received on UDP/1701 outside ESP.
@@ -332,6 +377,7 @@ impl<R: CryptoRng> IpsecLns<R> {
                 return Some(OuterTransmit {
                     destination: to,
                     plaintext: true,
+                    raw_esp: false,
                     start: HEADROOM,
                     len: t.size,
                 });
@@ -351,7 +397,7 @@ impl<R: CryptoRng> IpsecLns<R> {
         buf.resize(end + c.outbound.tailroom(), 0);
         let start = udp - c.outbound.headroom();
         let len = c.outbound.encapsulate(buf, udp..end, esp::NEXT_HEADER_UDP).ok()?.len();
-        Some(OuterTransmit { destination: c.remote, plaintext: false, start, len })
+        Some(OuterTransmit { destination: c.remote, plaintext: false, raw_esp: !c.udp, start, len })
     }
 
     /// The next event of the L2TP/PPP layer.

@@ -13,7 +13,7 @@
 //! and returns it when the session ends, whichever layer ends it.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use l2sec_l2tp::{self as l2tp, Input, SessionHandle, TunnelId};
@@ -156,6 +156,9 @@ pub enum LnsError {
     /// No client has this tunnel address.
     #[error("no session for {0}")]
     NoRoute(Ipv4Addr),
+    /// No client has this IPv6 (link-local) address.
+    #[error("no session for {0}")]
+    NoRouteV6(Ipv6Addr),
     /// A client sent a packet whose source is not the address it was given.
     #[error("session {session:?} sent a packet from {from}, not its address")]
     Spoofed {
@@ -163,6 +166,14 @@ pub enum LnsError {
         session: SessionHandle,
         /// The forged source address.
         from: Ipv4Addr,
+    },
+    /// A client sent an IPv6 packet whose source is not its link-local address.
+    #[error("session {session:?} sent an IPv6 packet from {from}, not its address")]
+    SpoofedV6 {
+        /// The session.
+        session: SessionHandle,
+        /// The forged source address.
+        from: Ipv6Addr,
     },
 }
 
@@ -186,6 +197,9 @@ pub struct Lns<P, R> {
     l2tp: l2tp::Endpoint<P, R>,
     clients: HashMap<SessionHandle, Client>,
     by_address: HashMap<Ipv4Addr, SessionHandle>,
+    /// Clients' IPv6 link-local addresses (RFC 5072 §5: fe80:: + the interface identifier
+    /// IPV6CP agreed), once IPV6CP is open on their session.
+    by_ipv6: HashMap<Ipv6Addr, SessionHandle>,
     pool: AddressPool,
     ppp_template: ppp::Config,
     /// Seeds one generator per PPP session (magic numbers, challenges).
@@ -224,6 +238,7 @@ where
             l2tp: l2tp::Endpoint::new(config.l2tp, rng),
             clients: HashMap::new(),
             by_address: HashMap::new(),
+            by_ipv6: HashMap::new(),
             pool: config.pool,
             ppp_template: config.ppp,
             seeds: ChaCha20Rng::from_seed(seed),
@@ -280,6 +295,17 @@ where
                             (Some(from), _) => Err(LnsError::Spoofed { session, from }),
                             (None, _) => Ok(None),
                         }
+                    }
+                    Some(Datagram::Ipv6(packet)) => {
+                        let Some(source) = ipv6_at(packet, 8) else { return Ok(None) };
+                        if self.by_ipv6.get(&source) != Some(&session) {
+                            return Err(LnsError::SpoofedV6 { session, from: source });
+                        }
+                        if let Some(c) = self.clients.get_mut(&session) {
+                            c.usage.input_packets += 1;
+                            c.usage.input_octets += packet.len() as u64;
+                        }
+                        Ok(Some((session, Datagram::Ipv6(packet))))
                     }
                     other => Ok(other.map(|d| (session, d))),
                 }
@@ -425,15 +451,21 @@ where
 
     /// Sends an IPv4 packet to the client whose tunnel address is its destination: writes
     /// the L2TP datagram carrying it into `buf`.
+    /// An IPv6 packet goes to the client whose link-local address is its destination.
     pub fn send_ip(&mut self, packet: &[u8], buf: &mut Vec<u8>) -> Result<l2tp::Transmit<P>, LnsError> {
-        let dst = packet.get(16..20).map(|d| Ipv4Addr::new(d[0], d[1], d[2], d[3]));
-        let dst = dst.ok_or(LnsError::NoRoute(Ipv4Addr::UNSPECIFIED))?;
-        let session = *self.by_address.get(&dst).ok_or(LnsError::NoRoute(dst))?;
+        let (session, datagram) = if packet.first().is_some_and(|b| b >> 4 == 6) {
+            let dst = ipv6_at(packet, 24).ok_or(LnsError::NoRouteV6(Ipv6Addr::UNSPECIFIED))?;
+            (*self.by_ipv6.get(&dst).ok_or(LnsError::NoRouteV6(dst))?, Datagram::Ipv6(packet))
+        } else {
+            let dst = packet.get(16..20).map(|d| Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+            let dst = dst.ok_or(LnsError::NoRoute(Ipv4Addr::UNSPECIFIED))?;
+            (*self.by_address.get(&dst).ok_or(LnsError::NoRoute(dst))?, Datagram::Ipv4(packet))
+        };
         let c = self.clients.get(&session).ok_or(LnsError::UnknownSession)?;
-        // Validate first (IPCP open, size within the peer's MRU) so that the framing inside
-        // the L2TP encoder cannot fail.
+        // Validate first (IPCP/IPV6CP open, size within the peer's MRU) so that the
+        // framing inside the L2TP encoder cannot fail.
         self.frame.clear();
-        c.ppp.datagram_header(Datagram::Ipv4(packet), &mut self.frame)?;
+        c.ppp.datagram_header(datagram, &mut self.frame)?;
         let header = &self.frame;
         let t = self.l2tp.encapsulate_with(session, buf, |b| {
             b.extend_from_slice(header);
@@ -572,6 +604,7 @@ where
                 }
                 self.by_address.remove(&a);
             }
+            self.by_ipv6.retain(|_, s| *s != session);
             let mut usage = c.usage;
             usage.username = c.username;
             usage.cause = c.cause.unwrap_or_default();
@@ -604,6 +637,10 @@ where
                         });
                     }
                 }
+                ppp::Event::Ipv6Up(params) => {
+                    self.by_ipv6.insert(params.peer_link_local(), session);
+                }
+                ppp::Event::Ipv6Down => self.by_ipv6.retain(|_, s| *s != session),
                 ppp::Event::EchoTimeout => {
                     c.cause.get_or_insert(DownCause::LostCarrier);
                 }
@@ -628,4 +665,10 @@ where
             }
         }
     }
+}
+
+/// The IPv6 address at `offset` of an IPv6 header (8: source, 24: destination).
+fn ipv6_at(packet: &[u8], offset: usize) -> Option<Ipv6Addr> {
+    let b: [u8; 16] = packet.get(offset..offset + 16)?.try_into().ok()?;
+    Some(Ipv6Addr::from(b))
 }

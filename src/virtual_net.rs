@@ -1,8 +1,9 @@
 //! A tiny built-in network behind the server's tunnel address, for users without a TUN
 //! device: it answers ICMP echo requests and UDP echo (port 7) addressed to the server,
-//! so a client can check its tunnel with `ping` or a UDP probe.
+//! so a client can check its tunnel with `ping` or a UDP probe; over IPv6 (IPV6CP) it
+//! answers ICMPv6 echo to the server's link-local address.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The UDP echo port (RFC 862).
 pub const UDP_ECHO_PORT: u16 = 7;
@@ -74,6 +75,68 @@ pub fn answer(packet: &[u8], server: Ipv4Addr, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// ICMPv6 (RFC 4443 §4.1, §4.2): echo request and reply types.
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+/// IPv6 next header of ICMPv6.
+const NEXT_HEADER_ICMPV6: u8 = 58;
+
+/// An IPv6 packet carrying one ICMPv6 echo message (`reply`: type 129, else 128) with
+/// identifier `id`, sequence `seq` and `data`, its checksum over the pseudo-header
+/// (RFC 8200 §8.1) filled in.
+#[must_use]
+pub fn icmpv6_echo(src: Ipv6Addr, dst: Ipv6Addr, reply: bool, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let len = 8 + data.len();
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(len as u16).to_be_bytes());
+    p.extend_from_slice(&[NEXT_HEADER_ICMPV6, 64]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&[if reply { ICMPV6_ECHO_REPLY } else { ICMPV6_ECHO_REQUEST }, 0, 0, 0]);
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(data);
+    let sum = checksum(&p[40..], icmpv6_pseudo(&p));
+    p[42..44].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// The pseudo-header sum of an IPv6 packet's ICMPv6 body (RFC 8200 §8.1).
+fn icmpv6_pseudo(packet: &[u8]) -> u32 {
+    packet[8..40].chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum::<u32>()
+        + (packet.len() - 40) as u32
+        + u32::from(NEXT_HEADER_ICMPV6)
+}
+
+/// If `packet` is an IPv6 ICMPv6 echo request (no extension headers) to a link-local
+/// address, writes the echo reply into `out` (cleared first) and returns true. A PPP
+/// link has two ends, so a link-local destination through the tunnel is the server's
+/// (RFC 5072 §5). Anything else is left alone.
+pub fn answer_v6(packet: &[u8], out: &mut Vec<u8>) -> bool {
+    if packet.len() < 48 || packet[0] >> 4 != 6 || packet[6] != NEXT_HEADER_ICMPV6 {
+        return false;
+    }
+    let len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+    if len < 8 || 40 + len > packet.len() {
+        return false;
+    }
+    let packet = &packet[..40 + len];
+    let addr = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&packet[o..o + 16]).expect("16 bytes"));
+    let (src, dst) = (addr(8), addr(24));
+    if packet[40] != ICMPV6_ECHO_REQUEST
+        || packet[41] != 0
+        || !dst.is_unicast_link_local()
+        || src == dst
+        || checksum(&packet[40..], icmpv6_pseudo(packet)) != 0
+    {
+        return false;
+    }
+    let id = u16::from_be_bytes([packet[44], packet[45]]);
+    let seq = u16::from_be_bytes([packet[46], packet[47]]);
+    *out = icmpv6_echo(dst, src, true, id, seq, &packet[48..]);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +192,27 @@ mod tests {
             !answer(&ip(1, [198, 51, 100, 7], SERVER, &reply), SERVER, &mut out),
             "echo replies are not answered"
         );
+    }
+
+    #[test]
+    fn answers_icmpv6_echo_to_the_link_local_address() {
+        let client: Ipv6Addr = "fe80::1:2:3:4".parse().unwrap();
+        let server: Ipv6Addr = "fe80::a:b:c:d".parse().unwrap();
+        let req = icmpv6_echo(client, server, false, 0x1234, 9, b"ping six");
+        // RFC 4443 §2.3: the checksum verifies over the pseudo-header.
+        assert_eq!(checksum(&req[40..], icmpv6_pseudo(&req)), 0);
+        let mut out = Vec::new();
+        assert!(answer_v6(&req, &mut out));
+        assert_eq!(out, icmpv6_echo(server, client, true, 0x1234, 9, b"ping six"));
+        assert_eq!(out[40], 129, "echo reply");
+        assert_eq!(checksum(&out[40..], icmpv6_pseudo(&out)), 0);
+        // A bad checksum, a reply, a global destination, truncation: no answer.
+        let mut bad = req.clone();
+        bad[50] ^= 1;
+        assert!(!answer_v6(&bad, &mut out));
+        assert!(!answer_v6(&icmpv6_echo(client, server, true, 1, 1, b"x"), &mut out));
+        let global: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert!(!answer_v6(&icmpv6_echo(client, global, false, 1, 1, b"x"), &mut out));
+        assert!(!answer_v6(&req[..47], &mut out));
     }
 }

@@ -225,6 +225,7 @@ impl L2tpIpsecClient {
                 self.log_esp(&inbound, &outbound);
                 self.events.push_back(ClientEvent::EspUp { spi_in: inbound.spi, spi_out: outbound.spi });
                 self.sas = Some((tx, rx));
+                self.esp_udp = !crate::driver::raw_esp::is_raw(child);
                 if let Err(e) = self.lac.connect(now, 0).and_then(|t| self.lac.open_session(now, t)) {
                     self.events.push_back(ClientEvent::Failed(format!("L2TP: {e}")));
                 }

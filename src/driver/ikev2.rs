@@ -100,6 +100,7 @@ impl Server {
                         on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}")));
                         continue;
                     }
+                    self.note_child_encapsulation(conn, &child);
                     if let Some(k) = self.keylog.as_mut() {
                         for p in [&inbound, &outbound] {
                             k.esp

@@ -74,7 +74,17 @@ impl ClientSession<'_> {
     /// Runs until the pings are answered (with `run.ping`), or until `stop` (without);
     /// then disconnects politely. Errors: the tunnel did not come up within
     /// `run.timeout`, or it failed and `reconnect` is off.
-    pub fn run(mut self, mut on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
+    pub fn run(self, on_event: impl FnMut(&ClientEvent)) -> io::Result<SessionReport> {
+        self.run_with(|_| {}, on_event)
+    }
+
+    /// [`run`](Self::run), with a last say on each connection's client configuration
+    /// (e.g. [`raw_esp`](crate::client::ClientConfig::raw_esp)).
+    pub fn run_with(
+        mut self,
+        tweak: impl Fn(&mut crate::client::ClientConfig),
+        mut on_event: impl FnMut(&ClientEvent),
+    ) -> io::Result<SessionReport> {
         let mut result = SessionReport::default();
         // The key log carries over reconnections: every connection's SAs stay in it.
         let mut keylog = None;
@@ -88,6 +98,7 @@ impl ClientSession<'_> {
                 if let Some(m) = mtu {
                     config.outer_mtu = m;
                 }
+                tweak(config);
             })?;
             let outcome = self.one_connection(&mut c, &mut result, &mut on_event);
             let stopping = self.stop.load(Ordering::Relaxed);

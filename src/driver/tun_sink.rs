@@ -34,10 +34,14 @@ impl Server {
             let Some(n) = tun.read_packet(&mut buf)? else { break };
             any = true;
             let packet = &mut buf[..n];
-            if packet.first().is_none_or(|b| b >> 4 != 4) {
-                continue;
-            }
-            if let Some(mtu) = address(packet, 16).and_then(|a| self.data.lns().session_mtu(a)) {
+            let v4 = match packet.first().map(|b| b >> 4) {
+                Some(4) => true,
+                // IPv6 (IPV6CP sessions): routed by the link-local destination.
+                Some(6) => false,
+                _ => continue,
+            };
+            if let Some(mtu) = address(packet, 16).filter(|_| v4).and_then(|a| self.data.lns().session_mtu(a))
+            {
                 crate::mtu::clamp_mss(packet, crate::mtu::mss_for_mtu(mtu));
             }
             // No session for the destination, or too large for it: dropped.
