@@ -725,8 +725,10 @@ fn ike_rekey_completes_without_retransmissions() {
         // Later on, nothing is sent again on the old IKE SA.
         let mut later = Vec::new();
         run(&mut i, &mut r, now, now + Duration::from_secs(120), &mut later, &|_| Fate::Deliver);
-        let old: Vec<_> =
-            later.iter().filter(|(_, d)| Message::parse(d).unwrap().header.initiator_spi == old_spis.0).collect();
+        let old: Vec<_> = later
+            .iter()
+            .filter(|(_, d)| Message::parse(d).unwrap().header.initiator_spi == old_spis.0)
+            .collect();
         assert!(old.is_empty(), "retransmitted on the old IKE SA: {} datagram(s)", old.len());
         assert_eq!((i.state(), r.state()), (State::Established, State::Established));
     }
