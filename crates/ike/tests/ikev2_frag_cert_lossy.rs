@@ -301,8 +301,8 @@ fn a_lost_response_is_sent_again_when_fragment_1_of_the_request_returns() {
 /// Established-phase exchanges go in fragments too: with 200-byte IKE messages (the
 /// smallest `fragment_size` takes) a CREATE_CHILD_SA for a new Child SA with PFS, its rekey by the responder,
 /// and a Child SA the responder creates, all through a lossy, duplicating, reordering
-/// link. (Not the IKE SA rekey: its answer leaves through the retired SA's queue, which
-/// sends whole messages.)
+/// link. (Not the IKE SA rekey over a lossy link: a retired IKE SA does not reassemble
+/// a retransmitted fragmented request; `ikev2_fragment_pair.rs` has its lossless case.)
 #[test]
 fn create_child_sa_exchanges_are_fragmented_too() {
     let link = Link { loss: 15, dup: 15, corrupt: 3, reorder: true };

@@ -324,3 +324,48 @@ fn fragments_of_other_exchanges_are_refused() {
     // Nothing outstanding: a late fragment of our own last exchange is refused too.
     assert!(i.handle_input(now, &response[1]).is_err());
 }
+
+/// An IKE SA rekey with a MODP-2048 KE: the answer, sent on the old IKE SA right as the
+/// new one takes over, goes in fragments too, and the rekey completes with no timer
+/// firing.
+#[test]
+fn ike_sa_rekey_answer_is_fragmented() {
+    for initiator_rekeys in [true, false] {
+        let (mut i, mut r, _) = establish(IkeSuite::aes128_sha256(DhGroup::Modp2048), &|_, _| {});
+        assert_established(&mut i, &mut r);
+        let now = Instant::now();
+        let old = i.spis();
+        if initiator_rekeys {
+            i.rekey_ike(now).unwrap();
+        } else {
+            r.rekey_ike(now).unwrap();
+        }
+        let mut wire = Vec::new();
+        for _ in 0..6 {
+            for (from_i, d) in drain(&mut i, now)
+                .into_iter()
+                .map(|d| (true, d))
+                .chain(drain(&mut r, now).into_iter().map(|d| (false, d)))
+            {
+                let _ = if from_i { r.handle_input(now, &d) } else { i.handle_input(now, &d) };
+                wire.push(d);
+            }
+        }
+        for m in [&mut i, &mut r] {
+            let rekeyed = std::iter::from_fn(|| m.poll_event())
+                .filter(|e| matches!(e, Event::IkeSaRekeyed { .. }))
+                .count();
+            assert_eq!(rekeyed, 1, "rekeyed by the initiator: {initiator_rekeys}");
+        }
+        assert_ne!(i.spis(), old);
+        let answers: Vec<_> = wire
+            .iter()
+            .filter(|d| {
+                let h = Message::parse(d).unwrap().header;
+                h.exchange_type == ExchangeType::CreateChildSa && h.flags.response()
+            })
+            .collect();
+        assert!(answers.len() >= 2, "the rekey's answer went whole");
+        assert!(answers.iter().all(|d| is_fragment(d) && d.len() <= SIZE));
+    }
+}
