@@ -252,3 +252,120 @@ mod proptests {
         }
     }
 }
+
+/// One CREATE_CHILD_SA with a MODP-2048 KE from the initiator, delivered whole both
+/// ways; returns the request's and the response's fragments.
+fn fragmented_create_child(i: &mut Sa, r: &mut Sa, now: Instant) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut c = ChildConfig::l2tp("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    c.pfs = Some(DhGroup::Modp2048);
+    i.create_child(now, c).unwrap();
+    let request = drain(i, now);
+    for d in &request {
+        r.handle_input(now, d).unwrap();
+    }
+    let response = drain(r, now);
+    for d in &response {
+        i.handle_input(now, d).unwrap();
+    }
+    (request, response)
+}
+
+/// RFC 7383 §2.6: a fragment is kept only when it belongs to the exchange expected (a
+/// request with the peer's next Message ID, or the answer to our outstanding request):
+/// stale fragments of older exchanges, arriving while another message is being put back
+/// together, are refused without disturbing it, so the message completes at once.
+/// RFC 7383 §2.6.1: a retransmitted first fragment of the request answered last brings
+/// that answer again (the same fragments); its other fragments are ignored.
+#[test]
+fn fragments_of_other_exchanges_are_refused() {
+    let (mut i, mut r, _) = establish(IkeSuite::aes128_sha256(DhGroup::Modp2048), &|_, _| {});
+    assert_established(&mut i, &mut r);
+    let now = Instant::now();
+    let (old_request, old_response) = fragmented_create_child(&mut i, &mut r, now);
+    let (last_request, last_response) = fragmented_create_child(&mut i, &mut r, now);
+    assert!(old_request.len() >= 2 && old_response.len() >= 2);
+    assert!(old_request.iter().chain(&old_response).all(|d| is_fragment(d)));
+
+    let mut c = ChildConfig::l2tp("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    c.pfs = Some(DhGroup::Modp2048);
+    i.create_child(now, c).unwrap();
+    let request = drain(&mut i, now);
+    assert!(request.len() >= 2);
+    r.handle_input(now, &request[0]).unwrap();
+    // Two exchanges back: refused.
+    for d in &old_request {
+        assert!(r.handle_input(now, d).is_err(), "a stale request fragment was kept");
+    }
+    // The last answered request's second fragment: ignored; its first: the same answer.
+    r.handle_input(now, &last_request[1]).unwrap();
+    assert!(drain(&mut r, now).is_empty());
+    r.handle_input(now, &last_request[0]).unwrap();
+    assert_eq!(drain(&mut r, now), last_response, "the cached answer, fragment for fragment");
+    for d in &request[1..] {
+        r.handle_input(now, d).unwrap();
+    }
+    let response = drain(&mut r, now);
+    assert!(response.len() >= 2, "the responder answers at once: {} datagram(s)", response.len());
+
+    i.handle_input(now, &response[0]).unwrap();
+    // Answers to requests no longer outstanding: refused.
+    for d in old_response.iter().chain(&last_response) {
+        assert!(i.handle_input(now, d).is_err(), "a stale response fragment was kept");
+    }
+    for d in &response[1..] {
+        i.handle_input(now, d).unwrap();
+    }
+    for m in [&mut i, &mut r] {
+        let created = std::iter::from_fn(|| m.poll_event())
+            .filter(|e| matches!(e, Event::ChildSaCreated { .. }))
+            .count();
+        assert_eq!(created, 3);
+    }
+    // Nothing outstanding: a late fragment of our own last exchange is refused too.
+    assert!(i.handle_input(now, &response[1]).is_err());
+}
+
+/// An IKE SA rekey with a MODP-2048 KE: the answer, sent on the old IKE SA right as the
+/// new one takes over, goes in fragments too, and the rekey completes with no timer
+/// firing.
+#[test]
+fn ike_sa_rekey_answer_is_fragmented() {
+    for initiator_rekeys in [true, false] {
+        let (mut i, mut r, _) = establish(IkeSuite::aes128_sha256(DhGroup::Modp2048), &|_, _| {});
+        assert_established(&mut i, &mut r);
+        let now = Instant::now();
+        let old = i.spis();
+        if initiator_rekeys {
+            i.rekey_ike(now).unwrap();
+        } else {
+            r.rekey_ike(now).unwrap();
+        }
+        let mut wire = Vec::new();
+        for _ in 0..6 {
+            for (from_i, d) in drain(&mut i, now)
+                .into_iter()
+                .map(|d| (true, d))
+                .chain(drain(&mut r, now).into_iter().map(|d| (false, d)))
+            {
+                let _ = if from_i { r.handle_input(now, &d) } else { i.handle_input(now, &d) };
+                wire.push(d);
+            }
+        }
+        for m in [&mut i, &mut r] {
+            let rekeyed = std::iter::from_fn(|| m.poll_event())
+                .filter(|e| matches!(e, Event::IkeSaRekeyed { .. }))
+                .count();
+            assert_eq!(rekeyed, 1, "rekeyed by the initiator: {initiator_rekeys}");
+        }
+        assert_ne!(i.spis(), old);
+        let answers: Vec<_> = wire
+            .iter()
+            .filter(|d| {
+                let h = Message::parse(d).unwrap().header;
+                h.exchange_type == ExchangeType::CreateChildSa && h.flags.response()
+            })
+            .collect();
+        assert!(answers.len() >= 2, "the rekey's answer went whole");
+        assert!(answers.iter().all(|d| is_fragment(d) && d.len() <= SIZE));
+    }
+}

@@ -693,3 +693,43 @@ fn hard_lifetime_ends_an_ike_sa_that_could_not_be_rekeyed() {
     );
     assert!(tries >= 2, "the IKE SA rekey was tried and resent");
 }
+
+/// The answer to an IKE SA rekey goes out at once (not on the peer's retransmission),
+/// and the answer to the old IKE SA's Delete is accepted at once (checked with the
+/// peer's keys), so nothing is retransmitted afterwards: exactly one request and one
+/// answer of each exchange cross, with no timer running.
+#[test]
+fn ike_rekey_completes_without_retransmissions() {
+    for initiator_rekeys in [true, false] {
+        let now = Instant::now();
+        let (ic, rc) = configs();
+        let (mut i, mut r, _, _) = established_pair(now, ic, rc);
+        let old_spis = i.spis();
+        if initiator_rekeys {
+            i.rekey_ike(now).unwrap();
+        } else {
+            r.rekey_ike(now).unwrap();
+        }
+        // No timer may fire: everything has to happen on the first transmission.
+        let mut wire = Vec::new();
+        run(&mut i, &mut r, now, now, &mut wire, &|_| Fate::Deliver);
+        for m in [&mut i, &mut r] {
+            match events(m).as_slice() {
+                [Event::IkeSaRekeyed { spis, .. }] => assert_eq!(*spis, m.spis()),
+                other => panic!("rekeying side {initiator_rekeys}: expected one IkeSaRekeyed: {other:?}"),
+            }
+        }
+        assert_eq!(i.spis(), r.spis());
+        assert_ne!(i.spis(), old_spis);
+        assert_eq!(kinds(&wire).len(), 4, "CREATE_CHILD_SA and the old SA's Delete, each answered once");
+        // Later on, nothing is sent again on the old IKE SA.
+        let mut later = Vec::new();
+        run(&mut i, &mut r, now, now + Duration::from_secs(120), &mut later, &|_| Fate::Deliver);
+        let old: Vec<_> = later
+            .iter()
+            .filter(|(_, d)| Message::parse(d).unwrap().header.initiator_spi == old_spis.0)
+            .collect();
+        assert!(old.is_empty(), "retransmitted on the old IKE SA: {} datagram(s)", old.len());
+        assert_eq!((i.state(), r.state()), (State::Established, State::Established));
+    }
+}

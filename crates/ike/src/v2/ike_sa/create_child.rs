@@ -913,13 +913,20 @@ impl<R: CryptoRng> IkeSa<R> {
     /// Makes `new` the IKE SA; the current one is kept as retired, deleted by us when
     /// `delete_old`.
     fn switch_ike(&mut self, now: Instant, new: NewIke, delete_old: bool) {
-        let (Some(suite), Some(keys)) = (self.suite, self.keys.take()) else { return };
-        if self.response_pending
-            && let Some(r) = &self.last_response
-        {
-            // An answer on the old IKE SA not sent yet goes first.
-            self.ext.outbox.push_back((r.clone(), self.last_response_encapsulated));
+        if self.suite.is_none() || self.keys.is_none() {
+            return;
         }
+        if self.response_pending
+            && let Some(r) = self.last_response.clone()
+        {
+            // An answer on the old IKE SA not sent yet goes first, in fragments (RFC 7383)
+            // when it is too long, cut while the old keys are still ours.
+            let parts = self.fragments_for(&r).unwrap_or_else(|| vec![r]);
+            for part in parts {
+                self.ext.outbox.push_back((part, self.last_response_encapsulated));
+            }
+        }
+        let (Some(suite), Some(keys)) = (self.suite, self.keys.take()) else { return };
         let old = Retired {
             spi_i: self.spi_i,
             spi_r: self.spi_r,

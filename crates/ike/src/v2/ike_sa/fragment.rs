@@ -3,13 +3,15 @@
 //! [`IkeSaConfig::fragment_size`](super::IkeSaConfig::fragment_size) goes out as several
 //! Encrypted Fragment (SKF) messages, each protected on its own; the peer's fragments are
 //! checked one by one and put back together (with bounds on their number and total size)
-//! before the message is handled like any other.
+//! before the message is handled like any other. Only fragments of the exchange expected
+//! are kept: a request with the peer's next Message ID or the answer to our outstanding
+//! request; the first fragment of the request answered last brings that answer again.
 
 use zeroize::Zeroizing;
 
 use rand_core::CryptoRng;
 
-use super::{IkeSa, MAX_REMEMBERED, Role};
+use super::{IkeSa, MAX_REMEMBERED, Role, State};
 use crate::Error;
 use crate::v2::keys::{open_any, seal_fragment, seal_with_iv};
 use crate::wire::v2::{Fragment, Message, PayloadType};
@@ -18,6 +20,17 @@ use crate::wire::v2::{Fragment, Message, PayloadType};
 pub const MAX_FRAGMENTS: u16 = 64;
 /// The smallest fragment size we use: room for headers and some content.
 const MIN_FRAGMENT_SIZE: usize = 200;
+
+/// What a fragment's Message ID says about it (RFC 7383 §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// Part of the exchange we expect: kept.
+    Keep,
+    /// Part of the request we answered last: its first fragment brings the answer again.
+    Answered,
+    /// Part of no exchange we expect: dropped.
+    Stray,
+}
 
 /// A message of the peer's being put back together.
 #[derive(Debug)]
@@ -58,12 +71,24 @@ impl<R: CryptoRng> IkeSa<R> {
         if h.flags.initiator() != peer_is_initiator {
             return Err(Error::UnexpectedMessage("IKE fragment not from the peer"));
         }
+        let response = h.flags.response();
+        let expected = self.fragment_expected(response, h.message_id);
+        if expected == Expected::Stray {
+            return Err(Error::UnexpectedMessage("IKE fragment of an exchange not expected"));
+        }
         let (fragment, opened) = open_any(&suite, keys.sender(peer_is_initiator), m)?;
         let Fragment { number, total } = fragment.ok_or(Error::UnexpectedMessage("not a fragment"))?;
         if total > MAX_FRAGMENTS {
             return Err(Error::UnexpectedMessage("too many IKE fragments"));
         }
-        let response = h.flags.response();
+        if expected == Expected::Answered {
+            // RFC 7383 §2.6.1: only the first fragment of a retransmitted request brings
+            // the answer again; the others are ignored.
+            if number == 1 {
+                self.response_pending = true;
+            }
+            return Ok(None);
+        }
         let r = match &mut self.frag.reassembly {
             Some(r)
                 if r.message_id == h.message_id
@@ -109,6 +134,34 @@ impl<R: CryptoRng> IkeSa<R> {
         let whole =
             seal_with_iv(&suite, keys.sender(peer_is_initiator), &h, r.first_inner, None, &chain, &iv)?;
         Ok(Some(whole))
+    }
+
+    /// RFC 7383 §2.6: whether a fragment with Message ID `id` belongs to an exchange we
+    /// expect: a request with the peer's next Message ID, the answer to our outstanding
+    /// request, or (a retransmission) the request we answered last.
+    fn fragment_expected(&self, response: bool, id: u32) -> Expected {
+        if response {
+            let awaited = match self.state {
+                State::Established => matches!(self.outstanding, Some((o, _)) if o == id),
+                // RFC 7296 §1.2: the IKE_AUTH request is Message ID 1.
+                State::AuthSent => id == 1,
+                _ => false,
+            };
+            return if awaited { Expected::Keep } else { Expected::Stray };
+        }
+        let next = match (self.role, self.state) {
+            // Before IKE_AUTH the peer's next request is Message ID 1.
+            (Role::Responder, State::InitReplied) if self.peer_next_id == 0 => 1,
+            (Role::Responder, State::InitReplied) | (_, State::Established) => self.peer_next_id,
+            _ => return Expected::Stray,
+        };
+        if id == next {
+            Expected::Keep
+        } else if id.wrapping_add(1) == next && self.last_response.is_some() {
+            Expected::Answered
+        } else {
+            Expected::Stray
+        }
     }
 
     /// RFC 7383 §2.5: our message `msg` as fragments, when fragmentation is negotiated and
