@@ -3,7 +3,7 @@
 //! `cargo run --release --example client -- --server HOST[:PORT] (--psk TEXT | --cert F
 //!  --key F --ca F [--server-name NAME]) --user NAME --password TEXT [--ike v1|v2]
 //!  [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP --count N] [--reconnect]
-//!  [--tun NAME] [--mtu N] [--raw-esp] [--keylog DIR] [--events json] [--timeout SECONDS]`
+//!  [--tun NAME] [--mtu N] [--raw-esp] [--ipv6] [--keylog DIR] [--events json] [--timeout SECONDS]`
 //!
 //! Brings the tunnel up (IKEv1 or, with `--ike v2`, IKEv2; PSK or certificates, NAT-T,
 //! ESP transport mode in UDP, L2TP, PPP) and prints the assigned address. With `--ping` it sends N echo requests through the tunnel
@@ -29,6 +29,8 @@
 //!
 //! `--raw-esp` (root) does not pretend a NAT: without one, ESP travels as IP protocol 50
 //! (a raw socket) instead of in UDP/4500; the server must allow it (its `--raw-esp`).
+//! `--ipv6` also opens IPV6CP: IPv6 between the link-local addresses of both ends (the
+//! server needs its `--ipv6`); an `ipv6cp_up` event names them.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -43,7 +45,7 @@ use l2sec::ppp::AuthMethod;
 fn usage() -> &'static str {
     "usage: client --server HOST[:PORT] (--psk TEXT | --cert F --key F --ca F [--server-name NAME]) --user NAME \
      --password TEXT [--ike v1|v2] [--auth pap|chap|mschapv2[,...]] [--natt-port N] [--ping IP|peer --count N] \
-     [--reconnect] [--tun NAME] [--mtu N] [--raw-esp] [--keylog DIR] [--events json] [--timeout SECONDS]"
+     [--reconnect] [--tun NAME] [--mtu N] [--raw-esp] [--ipv6] [--keylog DIR] [--events json] [--timeout SECONDS]"
 }
 
 /// What the command line asks beyond the connection itself.
@@ -55,6 +57,7 @@ struct Extra {
     ike: IkeVersion,
     options: ClientOptions,
     raw_esp: bool,
+    ipv6: bool,
 }
 
 /// `--auth`: a comma-separated list of PPP authentication protocols.
@@ -89,6 +92,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
     let mut mtu = None;
     let mut ike = IkeVersion::V1;
     let mut raw_esp = false;
+    let mut ipv6 = false;
     let mut timeout = Duration::from_secs(30);
     let (mut cert, mut key, mut ca) = (None, None, None);
     let mut options = ClientOptions::default();
@@ -136,6 +140,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             }
             "--reconnect" => reconnect = true,
             "--raw-esp" => raw_esp = true,
+            "--ipv6" => ipv6 = true,
             "--tun" => tun = Some(value("--tun")?),
             "--mtu" => mtu = Some(value("--mtu")?.parse().map_err(|e| format!("--mtu: {e}"))?),
             "--ike" => ike = value("--ike")?.parse().map_err(|e| format!("--ike: {e}"))?,
@@ -180,7 +185,7 @@ fn parse() -> Result<(ClientRun, Extra), String> {
             ping: ping.map(|target| (target, count)),
             timeout,
         },
-        Extra { json, reconnect, tun, mtu, ike, options, raw_esp },
+        Extra { json, reconnect, tun, mtu, ike, options, raw_esp, ipv6 },
     ))
 }
 
@@ -194,19 +199,23 @@ fn json(e: &ClientEvent) -> String {
         ClientEvent::PppUp { address, peer, .. } => {
             format!(r#"{{"event":"ipcp_up","address":"{address}","peer":"{peer}"}}"#)
         }
+        ClientEvent::Ipv6Up { local, peer } => {
+            format!(r#"{{"event":"ipv6cp_up","local":"{local}","peer":"{peer}"}}"#)
+        }
         ClientEvent::Failed(m) => format!(r#"{{"event":"session_down","cause":{:?}}}"#, m),
         other => format!(r#"{{"event":"other","detail":{:?}}}"#, format!("{other:?}")),
     }
 }
 
 fn main() -> ExitCode {
-    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, options, raw_esp }) = match parse() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (run, Extra { json: as_json, reconnect, tun: tun_name, mtu, ike, options, raw_esp, ipv6 }) =
+        match parse() {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     let stop = match l2sec::signals::stop_on_signals() {
         Ok(s) => s,
         Err(e) => {
@@ -229,7 +238,10 @@ fn main() -> ExitCode {
     let session =
         ClientSession { run: &run, stop: &stop, reconnect, sink, dpd: None, outer_mtu: mtu, ike, options };
     let report = session.run_with(
-        |c| c.raw_esp = raw_esp,
+        |c| {
+            c.raw_esp = raw_esp;
+            c.ipv6 = ipv6;
+        },
         |e| {
             if as_json {
                 println!("{}", json(e));

@@ -25,6 +25,7 @@
 //! | `mtu` | `1500` | MTU of the outer path, from which the PPP MRU is computed |
 //! | `mss-clamp` | `true` | clamp the MSS of TCP SYNs through the tunnel |
 //! | `raw-esp` | `false` | ESP as IP protocol 50 for clients not behind a NAT (root) |
+//! | `ipv6` | `false` | PPP also opens IPV6CP: IPv6 between the link-local addresses of each session |
 //!
 //! `examples/server.toml` in the repository sets every key.
 //!
@@ -147,6 +148,8 @@ pub struct ServerOptions {
     pub ca: Option<PathBuf>,
     /// ESP as IP protocol 50 too (a raw socket): UDP encapsulation only behind a NAT.
     pub raw_esp: bool,
+    /// PPP also negotiates IPV6CP (RFC 5072): IPv6 between link-local addresses.
+    pub ipv6: bool,
 }
 
 impl Default for ServerOptions {
@@ -171,6 +174,7 @@ impl Default for ServerOptions {
             mtu: 1500,
             mss_clamp: true,
             raw_esp: false,
+            ipv6: false,
             cert: None,
             key: None,
             ca: None,
@@ -219,7 +223,7 @@ pub enum ConfigError {
 pub const USAGE: &str = "usage: server [--config FILE] [--listen ADDR] [--ike-port N] [--natt-port N] \
      [--psk TEXT | --psk-file F] [--cert F --key F --ca F] [--users FILE] [--radius HOST:PORT --radius-secret TEXT ...] \
      [--radius-accounting-address HOST:PORT] [--radius-allow-unsigned] [--no-radius-accounting] [--pool CIDR] [--dns IP ...] [--tun NAME] \
-     [--mtu N] [--no-mss-clamp] [--raw-esp] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
+     [--mtu N] [--no-mss-clamp] [--raw-esp] [--ipv6] [--allow-plaintext-l2tp [--l2tp-port N]] [--keylog DIR] \
      [--events json|text]";
 
 fn invalid(key: &'static str, message: impl std::fmt::Display) -> ConfigError {
@@ -370,6 +374,7 @@ impl ServerOptions {
                 "--mtu" => self.mtu = num("--mtu", value("--mtu")?)?,
                 "--no-mss-clamp" => self.mss_clamp = false,
                 "--raw-esp" => self.raw_esp = true,
+                "--ipv6" => self.ipv6 = true,
                 "--cert" => self.cert = Some(value("--cert")?.into()),
                 "--key" => self.key = Some(value("--key")?.into()),
                 "--ca" => self.ca = Some(value("--ca")?.into()),
@@ -467,6 +472,7 @@ impl ServerOptions {
         config.outer_mtu = Some(self.mtu);
         config.mss_clamp = self.mss_clamp;
         config.raw_esp = self.raw_esp;
+        config.lns.ppp.ipv6cp = self.ipv6;
         config.tun.clone_from(&self.tun);
         if !self.radius.is_empty() {
             let mut servers = Vec::new();
@@ -720,6 +726,16 @@ mod tests {
         assert_eq!(o, defaults);
         let s = o.build(Some("alice * secret *\n")).unwrap();
         assert_eq!((s.config.ike_port, s.config.natt_port, s.config.l2tp_port), (500, 4500, None));
+    }
+
+    #[test]
+    fn ipv6_from_the_file_or_the_flag() {
+        let o = ServerOptions::from_toml("ipv6 = true\npsk = \"k\"\n", Path::new("x.toml")).unwrap();
+        assert!(o.ipv6 && o.build(Some("")).unwrap().config.lns.ppp.ipv6cp);
+        let o = ServerOptions::from_toml("psk = \"k\"\n", Path::new("x.toml")).unwrap();
+        assert!(!o.ipv6 && !o.build(Some("")).unwrap().config.lns.ppp.ipv6cp);
+        let (o, _) = ServerOptions::from_args(args("--psk k --ipv6")).unwrap();
+        assert!(o.ipv6 && o.build(Some("")).unwrap().config.lns.ppp.ipv6cp);
     }
 
     #[test]
