@@ -468,6 +468,26 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         self.sas.iter().rev().find(|s| s.established() && !s.replaced).map(IsakmpSa::cookies)
     }
 
+    /// The line of Wireshark's `ikev1_decryption_table` for the ISAKMP SA `cookies`
+    /// ([`crate::keylog`]): available once its keys are derived (so at
+    /// [`ConnectionEvent::Phase1Established`] and [`ConnectionEvent::Phase1Rekeyed`] for
+    /// the new SA), `None` for an SA this connection does not hold. Owners that keep a
+    /// key log append it at each of those events, so that a capture stays decryptable
+    /// across phase-1 rekeys. **The line holds the SA's encryption key.**
+    #[must_use]
+    pub fn keylog_line(&self, cookies: Cookies) -> Option<zeroize::Zeroizing<String>> {
+        let sa = self.sas.iter().find(|s| s.cookies() == cookies)?;
+        crate::keylog::ikev1_line_for_phase1(&sa.phase1)
+    }
+
+    /// The keys and IV state of the established ISAKMP SA `cookies`, for an owner that
+    /// sends informational messages of its own ([`info::encode`]) or keeps a key log
+    /// ([`crate::keylog::ikev1_line_for_context`]). **It holds the SA's keys.**
+    #[must_use]
+    pub fn isakmp_context(&self, cookies: Cookies) -> Option<&IsakmpContext> {
+        self.sas.iter().find(|s| s.cookies() == cookies)?.ctx.as_ref()
+    }
+
     /// The ISAKMP SAs (established or not) this connection holds.
     #[must_use]
     pub fn isakmp_sas(&self) -> Vec<Cookies> {
@@ -690,8 +710,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         });
     }
 
-    /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are the peer's inbound ones (our
-    /// outbound); ISAKMP SPIs are cookie pairs.
+    /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are normally the peer's inbound
+    /// ones (our outbound), but §3.15 does not say whose, so our inbound SPI names the
+    /// pair too; ISAKMP SPIs are cookie pairs.
     fn peer_delete(&mut self, protocol_id: ProtocolId, spis: &[Vec<u8>]) {
         for spi in spis {
             match protocol_id {
@@ -699,7 +720,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                     let Ok(spi) = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes) else {
                         continue;
                     };
-                    if let Some(i) = self.children.iter().position(|c| c.spi_out == spi) {
+                    // Normally the peer names its inbound SPI (our outbound); charon,
+                    // when it could not install a pair, names the SPI it would have sent
+                    // to (our inbound). Either names one pair; the peer's own SPI wins.
+                    let i = self
+                        .children
+                        .iter()
+                        .position(|c| c.spi_out == spi)
+                        .or_else(|| self.children.iter().position(|c| c.spi_in == spi));
+                    if let Some(i) = i {
                         self.remove_child(i, DeleteReason::PeerDeleted, false);
                     }
                 }
@@ -1199,6 +1228,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
 
 /// Phase-1 responders for many peers, with a limit on half-open ISAKMP SAs over all of
 /// them: one [`Connection`] per peer address, created by the first datagram from it.
+/// A peer whose port changes (the float to 4500 after NAT detection, RFC 3947 §4, or a
+/// NAT rebinding) is found again by the cookies of its ISAKMP SA and keyed by its new
+/// address after the first encrypted message that its connection accepts from there.
 pub struct Responders<R> {
     template: ConnectionConfig,
     max_half_open_total: usize,
@@ -1244,6 +1276,9 @@ impl<R: CryptoRng + SeedableRng> Responders<R> {
         if opens && self.half_open() >= self.max_half_open_total {
             return Err(Error::ResourceLimit("half-open ISAKMP SAs in total"));
         }
+        if !self.peers.contains_key(&from) && !opens {
+            return self.moved_peer_input(now, from, &h, data);
+        }
         if !self.peers.contains_key(&from) {
             if !opens {
                 return Err(Error::UnexpectedMessage("unknown peer"));
@@ -1262,6 +1297,39 @@ impl<R: CryptoRng + SeedableRng> Responders<R> {
             return Ok(());
         }
         self.peers.get_mut(&from).map_or(Ok(()), |c| c.handle_input(now, data))
+    }
+
+    /// A datagram from an address we hold no connection for, which does not open an SA:
+    /// RFC 3947 §4 moves the peer to port 4500 after the NAT detection (and a NAT may
+    /// change the port of its mapping later). It goes to the connection with the same IP
+    /// address that holds the ISAKMP SA its cookies name; if that connection accepts it
+    /// and the message was encrypted (so it decrypted under the SA's keys and passed its
+    /// hash check), the peer is known under the new address from then on.
+    fn moved_peer_input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &Header,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let cookies = (h.initiator_spi, h.responder_spi);
+        let old = self
+            .peers
+            .iter()
+            .find(|(addr, c)| addr.ip() == from.ip() && c.sas.iter().any(|s| s.cookies() == cookies))
+            .map(|(addr, _)| *addr)
+            .ok_or(Error::UnexpectedMessage("unknown peer"))?;
+        let c = self.peers.get_mut(&old).ok_or(Error::UnexpectedMessage("unknown peer"))?;
+        c.handle_input(now, data)?;
+        if h.flags.encrypted()
+            && let Some(mut c) = self.peers.remove(&old)
+        {
+            if let Some(n) = &mut c.config.phase1.nat_traversal {
+                n.remote = from;
+            }
+            self.peers.insert(from, c);
+        }
+        Ok(())
     }
 
     /// The connection with `peer`, if any.
