@@ -881,3 +881,36 @@ fn responders_follow_a_peer_floating_to_port_4500() {
     }
     assert!(table.get_mut(&public_4500).unwrap().installed_children().is_empty());
 }
+
+#[test]
+fn simultaneous_child_rekeys_end_with_one_pair() {
+    for seed in 0..4 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(40 + seed, 0, 0, 0));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(1));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        // Both sides rekey the same pair at the same instant: the Quick Modes cross.
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_millis(500));
+        // Both Quick Modes completed, and both sides chose the same survivor.
+        let rekeys =
+            |ev: &[ConnectionEvent]| count(ev, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        assert!(rekeys(&p.ev_a) >= 1 && rekeys(&p.ev_b) >= 1, "seed {seed}");
+        assert_children_match(&p);
+        let survivor = p.a.active_children()[0];
+        assert_ne!(survivor, a_old);
+        // The redundant pair and the old one are deleted; one pair is left.
+        p.run_for(Duration::from_secs(5));
+        assert_eq!(p.a.installed_children(), vec![survivor], "seed {seed}");
+        assert_eq!(p.b.installed_children().len(), 1, "seed {seed}");
+        assert_children_match(&p);
+        let deleted =
+            |ev: &[ConnectionEvent]| count(ev, |e| matches!(e, ConnectionEvent::ChildSaDeleted { .. }));
+        assert_eq!((deleted(&p.ev_a), deleted(&p.ev_b)), (2, 2), "seed {seed}");
+    }
+}

@@ -273,6 +273,15 @@ pub enum ConnectionEvent {
     PeerDead,
 }
 
+/// What [`Connection::child_up`] needs of a finished Quick Mode.
+struct QuickModeDone {
+    rekey_of: Option<u32>,
+    /// We started it.
+    ours: bool,
+    started_at: Instant,
+    lowest_nonce: Vec<u8>,
+}
+
 /// A command that cannot be carried out.
 fn no_child() -> Error {
     Error::UnexpectedMessage("no such ESP SA")
@@ -318,6 +327,7 @@ struct Exchange<R> {
     cookies: Cookies,
     rekey_of: Option<u32>,
     done_at: Option<Instant>,
+    started_at: Instant,
 }
 
 struct Child {
@@ -335,6 +345,15 @@ struct Child {
     /// A rekey Quick Mode for it is under way.
     rekeying: bool,
     delete_at: Option<Instant>,
+    /// The pair this one replaced (by our rekey or the peer's).
+    replaces: Option<u32>,
+    /// When it came up.
+    up_at: Instant,
+    /// The lower of its Quick Mode's two nonces (Ni_b, Nr_b), which settles
+    /// simultaneous rekeys.
+    lowest_nonce: Vec<u8>,
+    /// We started its Quick Mode.
+    initiated: bool,
 }
 
 /// The IKEv1 SAs with one peer, as a sans-IO machine (see the module documentation).
@@ -616,7 +635,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             Err(e) => return Err(e),
         };
         sa.remember(message_id);
-        self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None });
+        self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None, started_at: now });
         Ok(())
     }
 
@@ -900,7 +919,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         if let Some(c) = rekey_of.and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s)) {
             c.rekeying = true;
         }
-        self.exchanges.push(Exchange { qm, cookies, rekey_of, done_at: None });
+        self.exchanges.push(Exchange { qm, cookies, rekey_of, done_at: None, started_at: now });
         Ok(())
     }
 
@@ -1035,16 +1054,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 match e {
                     QuickModeEvent::Established { child, traffic_selectors, peer_original_addresses } => {
                         self.exchanges[i].done_at = Some(now);
-                        let initiator = self.exchanges[i].qm.is_initiator();
-                        let rekey_of = self.exchanges[i].rekey_of;
-                        self.child_up(
-                            now,
-                            child,
-                            traffic_selectors,
-                            peer_original_addresses,
-                            rekey_of,
-                            initiator,
-                        );
+                        let x = &self.exchanges[i];
+                        let (ni, nr) = x.qm.nonces();
+                        let done = QuickModeDone {
+                            rekey_of: x.rekey_of,
+                            ours: x.qm.is_initiator(),
+                            started_at: x.started_at,
+                            lowest_nonce: ni.min(nr).to_vec(),
+                        };
+                        self.child_up(now, child, traffic_selectors, peer_original_addresses, done);
                     }
                     QuickModeEvent::Failed(error) => {
                         let x = &mut self.exchanges[i];
@@ -1167,19 +1185,33 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         child: Box<ChildSa>,
         traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
         peer_original_addresses: Vec<IpAddr>,
-        rekey_of: Option<u32>,
-        ours: bool,
+        done: QuickModeDone,
     ) {
+        let QuickModeDone { rekey_of, ours, started_at, lowest_nonce } = done;
         // RFC 2409 §5.5: IDci names the initiator's side; keep them as (ours, peer's).
         let selectors = traffic_selectors.clone().map(|(ci, cr)| if ours { (ci, cr) } else { (cr, ci) });
         // A pair the peer started with the selectors of a pair we have is its rekey.
-        let replaces = rekey_of.or_else(|| {
+        let mut replaces = rekey_of.or_else(|| {
             self.children
                 .iter()
                 .rev()
                 .find(|c| !ours && !c.replaced && c.selectors == selectors)
                 .map(|c| c.spi_in)
         });
+        // Simultaneous rekeys: both sides rekeyed the same pair at once, so two new pairs
+        // replace it. Found either way round: our rekey finds its pair already replaced
+        // by the peer's, or the peer's Quick Mode finds the pair our rekey brought up
+        // while it ran.
+        let sibling = match replaces.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
+            Some(c) if rekey_of.is_some() && c.replaced => {
+                self.children.iter().find(|w| w.replaces == Some(c.spi_in) && !w.replaced).map(|w| w.spi_in)
+            }
+            Some(c) if rekey_of.is_none() && c.replaces.is_some() && c.up_at >= started_at => {
+                replaces = c.replaces;
+                Some(c.spi_in)
+            }
+            _ => None,
+        };
         let margin = if ours { self.config.rekey_margin } else { self.config.rekey_margin / 2 };
         let soft_at = child.hard_lifetime.time.and_then(|hard| {
             now.checked_add(soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng))
@@ -1198,7 +1230,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             replaced: false,
             rekeying: false,
             delete_at: None,
+            replaces,
+            up_at: now,
+            lowest_nonce,
+            initiated: ours,
         });
+        if let Some(w) = sibling {
+            self.settle_simultaneous_rekey(now, child, traffic_selectors, peer_original_addresses, w);
+            return;
+        }
         let old = replaces
             .and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s && c.spi_in != child.spi_in));
         match old {
@@ -1222,6 +1262,66 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 traffic_selectors,
                 peer_original_addresses,
             }),
+        }
+    }
+
+    /// Two new pairs (the one just up, the last in the list, and `sibling`) replace the
+    /// same pair because both sides rekeyed it at once. As RFC 7296 §2.8.1 settles the
+    /// same race in IKEv2 (IKEv1 has no rule), the pair whose Quick Mode used the lowest
+    /// of the four nonces is redundant: both sides stop using it and the side that
+    /// started it deletes it (after [`ConnectionConfig::delete_rekeyed_after`]). The
+    /// other pair carries on alone; the pair both replaced is deleted as after any rekey.
+    fn settle_simultaneous_rekey(
+        &mut self,
+        now: Instant,
+        child: Box<ChildSa>,
+        traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+        peer_original_addresses: Vec<IpAddr>,
+        sibling: u32,
+    ) {
+        let n = self.children.len() - 1;
+        let Some(w) = self.children.iter().position(|c| c.spi_in == sibling) else { return };
+        let key = |c: &Child| (c.lowest_nonce.clone(), c.spi_in.min(c.spi_out));
+        let new_wins = key(&self.children[n]) > key(&self.children[w]);
+        let (winner, loser) = if new_wins { (n, w) } else { (w, n) };
+        let delete_after = self.config.delete_rekeyed_after;
+        let l = &mut self.children[loser];
+        l.replaced = true;
+        l.soft_at = None;
+        l.soft_bytes = None;
+        l.rekeying = false;
+        if l.initiated {
+            l.delete_at = now.checked_add(delete_after);
+        }
+        let loser_spi = l.spi_in;
+        // The pair both replaced: gone as after any rekey (once, not twice).
+        if let Some(old) = self.children[winner].replaces
+            && let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old)
+        {
+            o.replaced = true;
+            o.rekeying = false;
+            o.soft_at = None;
+            o.soft_bytes = None;
+            if o.delete_at.is_none() {
+                o.delete_at = now.checked_add(delete_after);
+            }
+        }
+        if new_wins {
+            // The owner sends on the new pair from now on; the redundant one receives
+            // until it is deleted.
+            self.events.push_back(ConnectionEvent::ChildSaRekeyed {
+                old_spi_in: loser_spi,
+                child,
+                traffic_selectors,
+            });
+        } else {
+            // Redundant from the start: installed so that whatever the peer sends on it
+            // arrives, and deleted soon (by us or by the peer).
+            self.events.push_back(ConnectionEvent::ChildSaUp {
+                child,
+                traffic_selectors,
+                peer_original_addresses,
+            });
         }
     }
 }
