@@ -914,3 +914,45 @@ fn simultaneous_child_rekeys_end_with_one_pair() {
         assert_eq!((deleted(&p.ev_a), deleted(&p.ev_b)), (2, 2), "seed {seed}");
     }
 }
+
+#[test]
+fn simultaneous_child_rekeys_settle_over_a_reordering_link() {
+    for seed in 0..8 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(60 + seed, 0, 10, 30));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(10));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_secs(20));
+        assert_children_match(&p);
+        assert_eq!(p.a.installed_children().len(), 1, "seed {seed}: A {:?}", p.a.installed_children());
+        assert_eq!(p.b.installed_children().len(), 1, "seed {seed}: B {:?}", p.b.installed_children());
+        assert_ne!(p.a.active_children()[0], a_old, "seed {seed}");
+    }
+}
+
+/// With loss a Delete can go missing (IKEv1 does not acknowledge them), so a redundant
+/// pair may linger until it expires; but both sides still send on the same pair.
+#[test]
+fn simultaneous_child_rekeys_agree_over_a_lossy_link() {
+    for seed in 0..8 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(80 + seed, 10, 10, 30));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(10));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_secs(20));
+        assert_children_match(&p);
+        assert_ne!(p.a.active_children()[0], a_old, "seed {seed}");
+    }
+}

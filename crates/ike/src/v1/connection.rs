@@ -14,7 +14,9 @@
 //!   Delete (ESP, our inbound SPI) after [`ConnectionConfig::delete_rekeyed_after`].
 //!   A Quick Mode started by the peer with the traffic selectors of an existing pair is
 //!   taken as the peer's rekey of that pair; the old pair then lives until the peer
-//!   deletes it or it expires.
+//!   deletes it or it expires. When both sides rekey one pair at once, two new pairs
+//!   replace it: as in IKEv2 (RFC 7296 §2.8.1), the one whose Quick Mode used the lowest
+//!   nonce is redundant, both sides stop sending on it and its initiator deletes it.
 //! - **Phase-1 rekey**: a new Main (or Aggressive) Mode with the same peer, without
 //!   INITIAL-CONTACT; Quick Modes then use the newest ISAKMP SA, and the old one is
 //!   deleted (ISAKMP Delete with both cookies). A new phase 1 started by the peer while one
@@ -1201,12 +1203,18 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         // Simultaneous rekeys: both sides rekeyed the same pair at once, so two new pairs
         // replace it. Found either way round: our rekey finds its pair already replaced
         // by the peer's, or the peer's Quick Mode finds the pair our rekey brought up
-        // while it ran.
+        // while it ran or so recently that the pair it replaced is still installed (the
+        // peer started before it saw our rekey end: its first message may come after our
+        // last one).
         let sibling = match replaces.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
             Some(c) if rekey_of.is_some() && c.replaced => {
                 self.children.iter().find(|w| w.replaces == Some(c.spi_in) && !w.replaced).map(|w| w.spi_in)
             }
-            Some(c) if rekey_of.is_none() && c.replaces.is_some() && c.up_at >= started_at => {
+            Some(c)
+                if rekey_of.is_none()
+                    && c.replaces.is_some()
+                    && (c.up_at >= started_at || (c.initiated && self.replaced_pair_installed(c))) =>
+            {
                 replaces = c.replaces;
                 Some(c.spi_in)
             }
@@ -1263,6 +1271,12 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 peer_original_addresses,
             }),
         }
+    }
+
+    /// The pair `c` replaced by a rekey of ours is still installed (its Delete is due
+    /// [`ConnectionConfig::delete_rekeyed_after`] after the rekey).
+    fn replaced_pair_installed(&self, c: &Child) -> bool {
+        c.replaces.is_some_and(|r| self.children.iter().any(|o| o.spi_in == r))
     }
 
     /// Two new pairs (the one just up, the last in the list, and `sibling`) replace the
