@@ -2,13 +2,18 @@
 //! connections exchange their genuine datagrams while the input decides what is
 //! delivered, dropped, duplicated or replaced by arbitrary bytes, when the clock jumps
 //! (short lifetimes, so rekeys and expiries happen) and which commands run. The
-//! responder side also gets arbitrary datagrams straight away. Nothing may panic.
+//! responder side also gets arbitrary datagrams straight away. A third connection talks
+//! to a `Responders` table from ports the input picks (as after a NAT-T float or a NAT
+//! rebinding), and the table gets arbitrary datagrams from such ports too. Nothing may
+//! panic.
 #![no_main]
 
 use std::time::{Duration, Instant};
 
 use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
-use l2sec_ike::v1::connection::{Connection, ConnectionConfig};
+use std::net::SocketAddr;
+
+use l2sec_ike::v1::connection::{Connection, ConnectionConfig, Responders};
 use l2sec_ike::v1::phase1::{Identity, Phase1Config};
 use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig};
 use libfuzzer_sys::fuzz_target;
@@ -58,6 +63,13 @@ fuzz_target!(|data: &[u8]| {
     let mut a = C::new(config("a"), ChaCha20Rng::seed_from_u64(1));
     let mut b = C::new(config("b"), ChaCha20Rng::seed_from_u64(2));
     let _ = a.connect(now);
+    let mut table = Responders::new(config("b"), 4, 4, ChaCha20Rng::seed_from_u64(3));
+    let mut c = C::new(config("c"), ChaCha20Rng::seed_from_u64(4));
+    let _ = c.connect(now);
+    let local: SocketAddr = ([192, 0, 2, 2], 500).into();
+    let port = |arg: u8| -> SocketAddr {
+        ([192, 0, 2, 1 + (arg >> 6)], [500, 4500, 1024, 65535][usize::from(arg >> 4) % 4]).into()
+    };
     let mut to_b: Vec<Vec<u8>> = Vec::new();
     let mut to_a: Vec<Vec<u8>> = Vec::new();
     let mut rest = data;
@@ -135,6 +147,31 @@ fuzz_target!(|data: &[u8]| {
                 1 => b.delete(now),
                 2 => {
                     let _ = a.connect(now);
+                }
+                // C and the table: C's datagrams from a port the input picks, answers
+                // from every connection of the table back to C.
+                3 | 4 => {
+                    for m in drain(&mut c, now) {
+                        let _ = table.handle_input(now, local, port(*arg), &m);
+                    }
+                    for (_, r) in table.iter_mut() {
+                        for m in drain(r, now) {
+                            let _ = c.handle_input(now, &m);
+                        }
+                    }
+                }
+                5 => {
+                    let n = usize::from(*arg).min(rest.len());
+                    let (chunk, after) = rest.split_at(n);
+                    rest = after;
+                    let _ = table.handle_input(now, local, port(*arg), chunk);
+                }
+                6 => {
+                    c.handle_timeout(now);
+                    for (_, r) in table.iter_mut() {
+                        r.handle_timeout(now);
+                    }
+                    table.prune();
                 }
                 _ => {}
             },

@@ -759,3 +759,200 @@ fn absurdly_long_lifetimes_do_not_overflow() {
     p.run_for(Duration::from_secs(3600));
     assert_eq!(p.a.active_children().len(), 1);
 }
+
+#[test]
+fn key_log_lines_follow_phase1_rekeys() {
+    use l2sec_ike::keylog;
+    // Phase 1 lives 300 s: A rekeys it at least twice in 10 minutes.
+    let mut p = Pair::new(config("a", 300, 3600), config("b", 300, 3600), Link::new(31, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let first = p.a.current_isakmp_sa().unwrap();
+    let line = p.a.keylog_line(first).expect("a line for the first ISAKMP SA");
+    assert_eq!(Some(&line), p.b.keylog_line(first).as_ref(), "both ends log the same SA");
+    assert_eq!(line, keylog::ikev1_line_for_context(p.a.isakmp_context(first).unwrap()));
+    let cky: String = first.0.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(line.starts_with(&format!("{cky},")), "{} starts with CKY-I", line.as_str());
+    let mut lines = vec![line];
+    // Take the line at each rekey event, as an owner would (the old SA goes away soon).
+    let mut seen = 0;
+    for _ in 0..600 {
+        p.run_for(Duration::from_secs(1));
+        for e in &p.ev_a[seen..] {
+            if let ConnectionEvent::Phase1Rekeyed { new, .. } = e {
+                let l = p.a.keylog_line(*new).expect("a line for the new ISAKMP SA");
+                assert_eq!(Some(&l), p.b.keylog_line(*new).as_ref());
+                lines.push(l);
+            }
+        }
+        seen = p.ev_a.len();
+    }
+    assert!(lines.len() >= 3, "{} ISAKMP SAs", lines.len());
+    let mut unique: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "each ISAKMP SA has its own cookie and key");
+    assert!(p.a.keylog_line(([9; 8], [9; 8])).is_none());
+}
+
+#[test]
+fn a_delete_naming_our_inbound_spi_deletes_the_pair() {
+    use l2sec_ike::v1::info::{self, Informational};
+    use l2sec_ike::wire::v1::ProtocolId;
+    let mut p = Pair::new(config("a", 3600, 600), config("b", 3600, 600), Link::new(32, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let a_in = p.a.active_children()[0];
+    // B names the SPI it sends to (A's inbound one), as charon does when it could not
+    // install the pair.
+    let sa = p.b.current_isakmp_sa().unwrap();
+    let ctx = p.b.isakmp_context(sa).unwrap().clone();
+    let delete =
+        Informational::Delete { protocol_id: ProtocolId::IpsecEsp, spis: vec![a_in.to_be_bytes().to_vec()] };
+    let msg = info::encode(&ctx, &delete, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+    p.a.handle_input(p.now, &msg).unwrap();
+    p.drain();
+    assert!(p.a.installed_children().is_empty(), "A dropped the pair");
+    assert_eq!(
+        count(
+            &p.ev_a,
+            |e| matches!(e, ConnectionEvent::ChildSaDeleted { spi_in, reason: DeleteReason::PeerDeleted, .. } if *spi_in == a_in)
+        ),
+        1
+    );
+}
+
+#[test]
+fn responders_follow_a_peer_floating_to_port_4500() {
+    use l2sec_ike::v1::phase1::NatTraversal;
+    let now = Instant::now();
+    let local: std::net::SocketAddr = "192.0.2.2:500".parse().unwrap();
+    let local_natt: std::net::SocketAddr = "192.0.2.2:4500".parse().unwrap();
+    // The NAT maps the peer's 500 and 4500 to these public ports.
+    let public_500: std::net::SocketAddr = "198.51.100.7:31000".parse().unwrap();
+    let public_4500: std::net::SocketAddr = "198.51.100.7:31001".parse().unwrap();
+    let mut b_config = config("b", 3600, 600);
+    b_config.phase1.nat_traversal = Some(NatTraversal { local, remote: local, force_encapsulation: false });
+    let mut table = Responders::new(b_config, 8, 10, ChaCha20Rng::seed_from_u64(9));
+    let mut a_config = config("a", 3600, 600);
+    a_config.phase1.nat_traversal = Some(NatTraversal {
+        local: "10.0.0.1:500".parse().unwrap(),
+        remote: local,
+        force_encapsulation: false,
+    });
+    let mut a = C::new(a_config, ChaCha20Rng::seed_from_u64(10));
+    a.connect(now).unwrap();
+    let mut buf = Vec::new();
+    let mut floated = 0;
+    for _ in 0..10 {
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            let (from, to) = if t.udp_encapsulated { (public_4500, local_natt) } else { (public_500, local) };
+            floated += usize::from(t.udp_encapsulated);
+            table.handle_input(now, to, from, &buf).unwrap();
+            buf.clear();
+        }
+        for (_, b) in table.iter_mut() {
+            while b.poll_transmit(now, &mut buf).is_some() {
+                a.handle_input(now, &buf).unwrap();
+                buf.clear();
+            }
+        }
+    }
+    assert!(floated >= 2, "A moved to port 4500 after MM4 ({floated} datagrams there)");
+    assert!(table.get_mut(&public_500).is_none(), "the peer is no longer known at its old port");
+    let b = table.get_mut(&public_4500).expect("the peer is known at its new port");
+    let mut up = 0;
+    while let Some(e) = b.poll_event() {
+        up += usize::from(matches!(e, ConnectionEvent::ChildSaUp { .. }));
+    }
+    assert_eq!(up, 1);
+    assert_eq!(table.half_open(), 0);
+    assert_eq!(table.iter_mut().count(), 1, "one connection for the peer");
+    // Another host behind a different address cannot take the SA over with its cookies.
+    a.close(now);
+    let mut closing = Vec::new();
+    while a.poll_transmit(now, &mut buf).is_some() {
+        closing.push(std::mem::take(&mut buf));
+    }
+    let other_host = "198.51.100.8:31001".parse().unwrap();
+    assert!(table.handle_input(now, local_natt, other_host, &closing[0]).is_err());
+    for m in &closing {
+        table.handle_input(now, local_natt, public_4500, m).unwrap();
+    }
+    assert!(table.get_mut(&public_4500).unwrap().installed_children().is_empty());
+}
+
+#[test]
+fn simultaneous_child_rekeys_end_with_one_pair() {
+    for seed in 0..4 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(40 + seed, 0, 0, 0));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(1));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        // Both sides rekey the same pair at the same instant: the Quick Modes cross.
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_millis(500));
+        // Both Quick Modes completed, and both sides chose the same survivor.
+        let rekeys =
+            |ev: &[ConnectionEvent]| count(ev, |e| matches!(e, ConnectionEvent::ChildSaRekeyed { .. }));
+        assert!(rekeys(&p.ev_a) >= 1 && rekeys(&p.ev_b) >= 1, "seed {seed}");
+        assert_children_match(&p);
+        let survivor = p.a.active_children()[0];
+        assert_ne!(survivor, a_old);
+        // The redundant pair and the old one are deleted; one pair is left.
+        p.run_for(Duration::from_secs(5));
+        assert_eq!(p.a.installed_children(), vec![survivor], "seed {seed}");
+        assert_eq!(p.b.installed_children().len(), 1, "seed {seed}");
+        assert_children_match(&p);
+        let deleted =
+            |ev: &[ConnectionEvent]| count(ev, |e| matches!(e, ConnectionEvent::ChildSaDeleted { .. }));
+        assert_eq!((deleted(&p.ev_a), deleted(&p.ev_b)), (2, 2), "seed {seed}");
+    }
+}
+
+#[test]
+fn simultaneous_child_rekeys_settle_over_a_reordering_link() {
+    for seed in 0..8 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(60 + seed, 0, 10, 30));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(10));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_secs(20));
+        assert_children_match(&p);
+        assert_eq!(p.a.installed_children().len(), 1, "seed {seed}: A {:?}", p.a.installed_children());
+        assert_eq!(p.b.installed_children().len(), 1, "seed {seed}: B {:?}", p.b.installed_children());
+        assert_ne!(p.a.active_children()[0], a_old, "seed {seed}");
+    }
+}
+
+/// With loss a Delete can go missing (IKEv1 does not acknowledge them), so a redundant
+/// pair may linger until it expires; but both sides still send on the same pair.
+#[test]
+fn simultaneous_child_rekeys_agree_over_a_lossy_link() {
+    for seed in 0..8 {
+        let mut a = config("a", 3600, 600);
+        let mut b = config("b", 3600, 600);
+        a.auto_rekey = false;
+        b.auto_rekey = false;
+        let mut p = Pair::new(a, b, Link::new(80 + seed, 10, 10, 30));
+        p.a.connect(p.now).unwrap();
+        p.run_for(Duration::from_secs(10));
+        let (a_old, b_old) = (p.a.active_children()[0], p.b.active_children()[0]);
+        p.a.rekey_child(p.now, a_old).unwrap();
+        p.b.rekey_child(p.now, b_old).unwrap();
+        p.run_for(Duration::from_secs(20));
+        assert_children_match(&p);
+        assert_ne!(p.a.active_children()[0], a_old, "seed {seed}");
+    }
+}

@@ -439,8 +439,30 @@ fn check_rekeys(i: &[Value], r: &[Value], pings: u64, children: usize, ikes: usi
 #[test]
 fn ikepeer_v1_rekeys_both_phases_loopback() {
     let life = ["--lifetime", "4", "--ike-lifetime", "7"];
-    let (i, r) = rekey_pair((15570, 15571), 13, &[&["--ike", "v1"][..], &life].concat(), &life);
+    // The initiator keeps a key log: it must follow every rekey.
+    let ws = std::env::temp_dir().join(format!("ikepeer-v1-rekey-keylog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ws);
+    let keylog = ["--keylog", ws.to_str().unwrap()];
+    let (i, r) = rekey_pair((15570, 15571), 13, &[&["--ike", "v1"][..], &life, &keylog].concat(), &life);
     check_rekeys(&i, &r, 13, 3, 1);
+    // One ISAKMP line per SA (the first and each rekey), named by its CKY-I, and both
+    // ESP SAs of every pair.
+    let read = |name: &str| std::fs::read_to_string(ws.join(name)).unwrap_or_default();
+    let ikev1 = read("ikev1_decryption_table");
+    let esp = read("esp_sa");
+    let _ = std::fs::remove_dir_all(&ws);
+    let lines: Vec<&str> = ikev1.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut sas = vec![find(&i, "ike_up")["spi"].as_str().unwrap().to_owned()];
+    sas.extend(named(&i, "rekeyed", "ike").iter().map(|e| e["spi"].as_str().unwrap().to_owned()));
+    assert_eq!(lines.len(), sas.len(), "{ikev1}\n{sas:?}");
+    for (line, sa) in lines.iter().zip(&sas) {
+        assert_eq!(line.split(',').next(), Some(&sa[..16]), "{line} for {sa}");
+    }
+    let mut spis = vec![find(&i, "child_up")["spi_in"].as_str().unwrap().to_owned()];
+    spis.extend(named(&i, "rekeyed", "child").iter().map(|e| e["spi_in"].as_str().unwrap().to_owned()));
+    for spi in &spis {
+        assert!(esp.contains(&format!("0x{spi}")), "ESP key line for {spi}:\n{esp}");
+    }
 }
 
 /// IKEv2 with the same lifetimes: CREATE_CHILD_SA rekeys of the Child SA and the IKE SA.

@@ -876,12 +876,15 @@ fn check_initiator_rekeys(events: &[Value], version: u64, pings: u64, children: 
 
 /// ikepeer as IKEv1 initiator with an 8 s ESP and a 14 s ISAKMP lifetime against
 /// charon's `r-v1-mm`: Quick Mode rekeys and a new Main Mode of ours, the replaced SAs
-/// deleted (charon logs our Deletes), one ping a second answered throughout.
+/// deleted (charon logs our Deletes), one ping a second answered throughout; and the
+/// `--keylog` tables, which follow every rekey, let tshark decrypt the whole capture.
 #[test]
-#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+#[ignore = "interop: needs strongSwan (charon, swanctl), tshark and root; run by .ci/run with --ignored"]
 fn ikepeer_v1_initiator_rekeys_both_phases_against_charon() {
     let lab = Lab::up("hpeer2i", INNER_ENV);
     lab.run(&["start", "srv", "hpeer2i-b", "responder"]);
+    lab.run(&["cap-start", "t", "hpeer2i-b", "hpeer2ib0"]);
+    let ws = lab.state.join("keylog");
     let args = [
         "--role",
         "initiator",
@@ -903,10 +906,19 @@ fn ikepeer_v1_initiator_rekeys_both_phases_against_charon() {
         "18",
         "--timeout",
         "40",
+        "--keylog",
+        ws.to_str().unwrap(),
     ];
     let (out, events) = Ikepeer::start(&lab, "a", &args).finish(Duration::from_secs(45));
+    lab.run(&["cap-stop", "t"]);
     assert!(out.status.success(), "{}\n--- charon:\n{}", stderr(&out), lab.charon_log("srv", 80));
     check_initiator_rekeys(&events, 1, 18, 2, 1);
+    // Every Quick Mode, informational and ESP packet of every SA, old and new, decrypts.
+    let summary = decode(&lab, "t", &ws);
+    let table = std::fs::read_to_string(ws.join("ikev1_decryption_table")).unwrap();
+    let isakmp_sas = 1 + named(&events, "rekeyed", "ike").len();
+    assert_eq!(table.lines().filter(|l| !l.starts_with('#')).count(), isakmp_sas, "{table}");
+    assert!(count(&summary, "ike_encrypted") >= 12 && count(&summary, "esp") >= 36, "{summary}");
     let ike = named(&events, "rekeyed", "ike")[0];
     println!("charon: {}", charon_knows_ike_sa(&lab, "srv", &ike["spi"]));
     for needle in ["received 8s lifetime", "received DELETE for ESP CHILD_SA", "received DELETE for IKE_SA"] {

@@ -11,7 +11,6 @@ mod cli;
 mod dataplane;
 mod events;
 mod v1;
-mod v1_single;
 mod v2;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -296,17 +295,6 @@ impl<'a> Peer<'a> {
     ) -> Result<Box<dyn IkePeer>, String> {
         let rng = child_rng(&mut self.rng);
         Ok(match version {
-            // Two gaps of the library's IKEv1 Connection send these runs to the
-            // hand-composed machines (one SA pair, no rekeying): the Wireshark key log
-            // needs the ISAKMP keys, which Connection does not hand out; and charon,
-            // failing to install a transport-mode SA (kernel-libipsec has none), deletes
-            // it naming our inbound SPI, which Connection does not match.
-            Version::V1 if self.args.keylog.is_some() || self.args.mode == EspMode::Transport => {
-                if self.args.lifetime.is_some() || self.args.ike_lifetime.is_some() {
-                    eprintln!("ikepeer: IKEv1 with --keylog or in transport mode does not rekey");
-                }
-                Box::new(v1_single::V1Peer::new(self.args, rng, remote, now)?)
-            }
             Version::V1 => Box::new(v1::V1Peer::new(self.args, rng, remote, now)?),
             Version::V2 => Box::new(v2::V2Peer::new(self.args, rng, remote, now)?),
         })

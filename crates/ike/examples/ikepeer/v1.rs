@@ -17,7 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::json;
 
 use crate::cli::{Args, Role};
-use crate::{By, IkePeer, PeerEvent, id_text};
+use crate::{By, IkePeer, KeyTable, PeerEvent, id_text};
 
 /// What a responder accepts when `--proposal` is not given.
 const DEFAULT_RESPONDER_IKE: &str = "aes128-aes256-aes192-sha1-sha256-sha384-sha512-\
@@ -34,7 +34,7 @@ const DEFAULT_RESPONDER_ESP: &str =
 pub const IKE_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 pub const ESP_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// The settings shared by both IKEv1 implementations of ikepeer.
+/// The phase-1, Quick Mode and DPD settings of a run.
 pub struct Settings {
     pub phase1: Phase1Config,
     pub quick: QuickModeConfig,
@@ -194,11 +194,20 @@ impl V1Peer {
         })
     }
 
+    /// The Wireshark key-log line of an ISAKMP SA that came up (first or by a rekey), so
+    /// that `--keylog` decrypts the whole run.
+    fn keylog(&mut self, cookies: Cookies) {
+        if let Some(line) = self.conn.keylog_line(cookies) {
+            self.events.push_back(PeerEvent::Keylog(KeyTable::V1, line));
+        }
+    }
+
     /// Turns the connection's events into ours.
     fn pump(&mut self) {
         while let Some(e) = self.conn.poll_event() {
             match e {
                 ConnectionEvent::Phase1Established { cookies, peer_id, proposal, nat } => {
+                    self.keylog(cookies);
                     let aggressive = if self.initiator {
                         self.aggressive
                     } else {
@@ -217,6 +226,7 @@ impl V1Peer {
                     })));
                 }
                 ConnectionEvent::Phase1Rekeyed { old, new, proposal } => {
+                    self.keylog(new);
                     self.replaced_sas.push(old);
                     self.events.push_back(PeerEvent::IkeRekeyed {
                         old: cookies_hex(&old),

@@ -14,7 +14,9 @@
 //!   Delete (ESP, our inbound SPI) after [`ConnectionConfig::delete_rekeyed_after`].
 //!   A Quick Mode started by the peer with the traffic selectors of an existing pair is
 //!   taken as the peer's rekey of that pair; the old pair then lives until the peer
-//!   deletes it or it expires.
+//!   deletes it or it expires. When both sides rekey one pair at once, two new pairs
+//!   replace it: as in IKEv2 (RFC 7296 §2.8.1), the one whose Quick Mode used the lowest
+//!   nonce is redundant, both sides stop sending on it and its initiator deletes it.
 //! - **Phase-1 rekey**: a new Main (or Aggressive) Mode with the same peer, without
 //!   INITIAL-CONTACT; Quick Modes then use the newest ISAKMP SA, and the old one is
 //!   deleted (ISAKMP Delete with both cookies). A new phase 1 started by the peer while one
@@ -273,6 +275,15 @@ pub enum ConnectionEvent {
     PeerDead,
 }
 
+/// What [`Connection::child_up`] needs of a finished Quick Mode.
+struct QuickModeDone {
+    rekey_of: Option<u32>,
+    /// We started it.
+    ours: bool,
+    started_at: Instant,
+    lowest_nonce: Vec<u8>,
+}
+
 /// A command that cannot be carried out.
 fn no_child() -> Error {
     Error::UnexpectedMessage("no such ESP SA")
@@ -318,6 +329,7 @@ struct Exchange<R> {
     cookies: Cookies,
     rekey_of: Option<u32>,
     done_at: Option<Instant>,
+    started_at: Instant,
 }
 
 struct Child {
@@ -335,6 +347,15 @@ struct Child {
     /// A rekey Quick Mode for it is under way.
     rekeying: bool,
     delete_at: Option<Instant>,
+    /// The pair this one replaced (by our rekey or the peer's).
+    replaces: Option<u32>,
+    /// When it came up.
+    up_at: Instant,
+    /// The lower of its Quick Mode's two nonces (Ni_b, Nr_b), which settles
+    /// simultaneous rekeys.
+    lowest_nonce: Vec<u8>,
+    /// We started its Quick Mode.
+    initiated: bool,
 }
 
 /// The IKEv1 SAs with one peer, as a sans-IO machine (see the module documentation).
@@ -468,6 +489,26 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         self.sas.iter().rev().find(|s| s.established() && !s.replaced).map(IsakmpSa::cookies)
     }
 
+    /// The line of Wireshark's `ikev1_decryption_table` for the ISAKMP SA `cookies`
+    /// ([`crate::keylog`]): available once its keys are derived (so at
+    /// [`ConnectionEvent::Phase1Established`] and [`ConnectionEvent::Phase1Rekeyed`] for
+    /// the new SA), `None` for an SA this connection does not hold. Owners that keep a
+    /// key log append it at each of those events, so that a capture stays decryptable
+    /// across phase-1 rekeys. **The line holds the SA's encryption key.**
+    #[must_use]
+    pub fn keylog_line(&self, cookies: Cookies) -> Option<zeroize::Zeroizing<String>> {
+        let sa = self.sas.iter().find(|s| s.cookies() == cookies)?;
+        crate::keylog::ikev1_line_for_phase1(&sa.phase1)
+    }
+
+    /// The keys and IV state of the established ISAKMP SA `cookies`, for an owner that
+    /// sends informational messages of its own ([`info::encode`]) or keeps a key log
+    /// ([`crate::keylog::ikev1_line_for_context`]). **It holds the SA's keys.**
+    #[must_use]
+    pub fn isakmp_context(&self, cookies: Cookies) -> Option<&IsakmpContext> {
+        self.sas.iter().find(|s| s.cookies() == cookies)?.ctx.as_ref()
+    }
+
     /// The ISAKMP SAs (established or not) this connection holds.
     #[must_use]
     pub fn isakmp_sas(&self) -> Vec<Cookies> {
@@ -596,7 +637,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             Err(e) => return Err(e),
         };
         sa.remember(message_id);
-        self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None });
+        self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None, started_at: now });
         Ok(())
     }
 
@@ -690,8 +731,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         });
     }
 
-    /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are the peer's inbound ones (our
-    /// outbound); ISAKMP SPIs are cookie pairs.
+    /// RFC 2408 §3.15: the peer deleted SAs. ESP SPIs are normally the peer's inbound
+    /// ones (our outbound), but §3.15 does not say whose, so our inbound SPI names the
+    /// pair too; ISAKMP SPIs are cookie pairs.
     fn peer_delete(&mut self, protocol_id: ProtocolId, spis: &[Vec<u8>]) {
         for spi in spis {
             match protocol_id {
@@ -699,7 +741,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                     let Ok(spi) = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes) else {
                         continue;
                     };
-                    if let Some(i) = self.children.iter().position(|c| c.spi_out == spi) {
+                    // Normally the peer names its inbound SPI (our outbound); charon,
+                    // when it could not install a pair, names the SPI it would have sent
+                    // to (our inbound). Either names one pair; the peer's own SPI wins.
+                    let i = self
+                        .children
+                        .iter()
+                        .position(|c| c.spi_out == spi)
+                        .or_else(|| self.children.iter().position(|c| c.spi_in == spi));
+                    if let Some(i) = i {
                         self.remove_child(i, DeleteReason::PeerDeleted, false);
                     }
                 }
@@ -871,7 +921,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         if let Some(c) = rekey_of.and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s)) {
             c.rekeying = true;
         }
-        self.exchanges.push(Exchange { qm, cookies, rekey_of, done_at: None });
+        self.exchanges.push(Exchange { qm, cookies, rekey_of, done_at: None, started_at: now });
         Ok(())
     }
 
@@ -1006,16 +1056,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
                 match e {
                     QuickModeEvent::Established { child, traffic_selectors, peer_original_addresses } => {
                         self.exchanges[i].done_at = Some(now);
-                        let initiator = self.exchanges[i].qm.is_initiator();
-                        let rekey_of = self.exchanges[i].rekey_of;
-                        self.child_up(
-                            now,
-                            child,
-                            traffic_selectors,
-                            peer_original_addresses,
-                            rekey_of,
-                            initiator,
-                        );
+                        let x = &self.exchanges[i];
+                        let (ni, nr) = x.qm.nonces();
+                        let done = QuickModeDone {
+                            rekey_of: x.rekey_of,
+                            ours: x.qm.is_initiator(),
+                            started_at: x.started_at,
+                            lowest_nonce: ni.min(nr).to_vec(),
+                        };
+                        self.child_up(now, child, traffic_selectors, peer_original_addresses, done);
                     }
                     QuickModeEvent::Failed(error) => {
                         let x = &mut self.exchanges[i];
@@ -1138,19 +1187,39 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
         child: Box<ChildSa>,
         traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
         peer_original_addresses: Vec<IpAddr>,
-        rekey_of: Option<u32>,
-        ours: bool,
+        done: QuickModeDone,
     ) {
+        let QuickModeDone { rekey_of, ours, started_at, lowest_nonce } = done;
         // RFC 2409 §5.5: IDci names the initiator's side; keep them as (ours, peer's).
         let selectors = traffic_selectors.clone().map(|(ci, cr)| if ours { (ci, cr) } else { (cr, ci) });
         // A pair the peer started with the selectors of a pair we have is its rekey.
-        let replaces = rekey_of.or_else(|| {
+        let mut replaces = rekey_of.or_else(|| {
             self.children
                 .iter()
                 .rev()
                 .find(|c| !ours && !c.replaced && c.selectors == selectors)
                 .map(|c| c.spi_in)
         });
+        // Simultaneous rekeys: both sides rekeyed the same pair at once, so two new pairs
+        // replace it. Found either way round: our rekey finds its pair already replaced
+        // by the peer's, or the peer's Quick Mode finds the pair our rekey brought up
+        // while it ran or so recently that the pair it replaced is still installed (the
+        // peer started before it saw our rekey end: its first message may come after our
+        // last one).
+        let sibling = match replaces.and_then(|s| self.children.iter().find(|c| c.spi_in == s)) {
+            Some(c) if rekey_of.is_some() && c.replaced => {
+                self.children.iter().find(|w| w.replaces == Some(c.spi_in) && !w.replaced).map(|w| w.spi_in)
+            }
+            Some(c)
+                if rekey_of.is_none()
+                    && c.replaces.is_some()
+                    && (c.up_at >= started_at || (c.initiated && self.replaced_pair_installed(c))) =>
+            {
+                replaces = c.replaces;
+                Some(c.spi_in)
+            }
+            _ => None,
+        };
         let margin = if ours { self.config.rekey_margin } else { self.config.rekey_margin / 2 };
         let soft_at = child.hard_lifetime.time.and_then(|hard| {
             now.checked_add(soft_deadline(hard, margin, self.config.rekey_jitter, &mut self.rng))
@@ -1169,7 +1238,15 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             replaced: false,
             rekeying: false,
             delete_at: None,
+            replaces,
+            up_at: now,
+            lowest_nonce,
+            initiated: ours,
         });
+        if let Some(w) = sibling {
+            self.settle_simultaneous_rekey(now, child, traffic_selectors, peer_original_addresses, w);
+            return;
+        }
         let old = replaces
             .and_then(|s| self.children.iter_mut().find(|c| c.spi_in == s && c.spi_in != child.spi_in));
         match old {
@@ -1195,10 +1272,79 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             }),
         }
     }
+
+    /// The pair `c` replaced by a rekey of ours is still installed (its Delete is due
+    /// [`ConnectionConfig::delete_rekeyed_after`] after the rekey).
+    fn replaced_pair_installed(&self, c: &Child) -> bool {
+        c.replaces.is_some_and(|r| self.children.iter().any(|o| o.spi_in == r))
+    }
+
+    /// Two new pairs (the one just up, the last in the list, and `sibling`) replace the
+    /// same pair because both sides rekeyed it at once. As RFC 7296 §2.8.1 settles the
+    /// same race in IKEv2 (IKEv1 has no rule), the pair whose Quick Mode used the lowest
+    /// of the four nonces is redundant: both sides stop using it and the side that
+    /// started it deletes it (after [`ConnectionConfig::delete_rekeyed_after`]). The
+    /// other pair carries on alone; the pair both replaced is deleted as after any rekey.
+    fn settle_simultaneous_rekey(
+        &mut self,
+        now: Instant,
+        child: Box<ChildSa>,
+        traffic_selectors: Option<(TrafficSelector, TrafficSelector)>,
+        peer_original_addresses: Vec<IpAddr>,
+        sibling: u32,
+    ) {
+        let n = self.children.len() - 1;
+        let Some(w) = self.children.iter().position(|c| c.spi_in == sibling) else { return };
+        let key = |c: &Child| (c.lowest_nonce.clone(), c.spi_in.min(c.spi_out));
+        let new_wins = key(&self.children[n]) > key(&self.children[w]);
+        let (winner, loser) = if new_wins { (n, w) } else { (w, n) };
+        let delete_after = self.config.delete_rekeyed_after;
+        let l = &mut self.children[loser];
+        l.replaced = true;
+        l.soft_at = None;
+        l.soft_bytes = None;
+        l.rekeying = false;
+        if l.initiated {
+            l.delete_at = now.checked_add(delete_after);
+        }
+        let loser_spi = l.spi_in;
+        // The pair both replaced: gone as after any rekey (once, not twice).
+        if let Some(old) = self.children[winner].replaces
+            && let Some(o) = self.children.iter_mut().find(|c| c.spi_in == old)
+        {
+            o.replaced = true;
+            o.rekeying = false;
+            o.soft_at = None;
+            o.soft_bytes = None;
+            if o.delete_at.is_none() {
+                o.delete_at = now.checked_add(delete_after);
+            }
+        }
+        if new_wins {
+            // The owner sends on the new pair from now on; the redundant one receives
+            // until it is deleted.
+            self.events.push_back(ConnectionEvent::ChildSaRekeyed {
+                old_spi_in: loser_spi,
+                child,
+                traffic_selectors,
+            });
+        } else {
+            // Redundant from the start: installed so that whatever the peer sends on it
+            // arrives, and deleted soon (by us or by the peer).
+            self.events.push_back(ConnectionEvent::ChildSaUp {
+                child,
+                traffic_selectors,
+                peer_original_addresses,
+            });
+        }
+    }
 }
 
 /// Phase-1 responders for many peers, with a limit on half-open ISAKMP SAs over all of
 /// them: one [`Connection`] per peer address, created by the first datagram from it.
+/// A peer whose port changes (the float to 4500 after NAT detection, RFC 3947 §4, or a
+/// NAT rebinding) is found again by the cookies of its ISAKMP SA and keyed by its new
+/// address after the first encrypted message that its connection accepts from there.
 pub struct Responders<R> {
     template: ConnectionConfig,
     max_half_open_total: usize,
@@ -1244,6 +1390,9 @@ impl<R: CryptoRng + SeedableRng> Responders<R> {
         if opens && self.half_open() >= self.max_half_open_total {
             return Err(Error::ResourceLimit("half-open ISAKMP SAs in total"));
         }
+        if !self.peers.contains_key(&from) && !opens {
+            return self.moved_peer_input(now, from, &h, data);
+        }
         if !self.peers.contains_key(&from) {
             if !opens {
                 return Err(Error::UnexpectedMessage("unknown peer"));
@@ -1262,6 +1411,39 @@ impl<R: CryptoRng + SeedableRng> Responders<R> {
             return Ok(());
         }
         self.peers.get_mut(&from).map_or(Ok(()), |c| c.handle_input(now, data))
+    }
+
+    /// A datagram from an address we hold no connection for, which does not open an SA:
+    /// RFC 3947 §4 moves the peer to port 4500 after the NAT detection (and a NAT may
+    /// change the port of its mapping later). It goes to the connection with the same IP
+    /// address that holds the ISAKMP SA its cookies name; if that connection accepts it
+    /// and the message was encrypted (so it decrypted under the SA's keys and passed its
+    /// hash check), the peer is known under the new address from then on.
+    fn moved_peer_input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        h: &Header,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let cookies = (h.initiator_spi, h.responder_spi);
+        let old = self
+            .peers
+            .iter()
+            .find(|(addr, c)| addr.ip() == from.ip() && c.sas.iter().any(|s| s.cookies() == cookies))
+            .map(|(addr, _)| *addr)
+            .ok_or(Error::UnexpectedMessage("unknown peer"))?;
+        let c = self.peers.get_mut(&old).ok_or(Error::UnexpectedMessage("unknown peer"))?;
+        c.handle_input(now, data)?;
+        if h.flags.encrypted()
+            && let Some(mut c) = self.peers.remove(&old)
+        {
+            if let Some(n) = &mut c.config.phase1.nat_traversal {
+                n.remote = from;
+            }
+            self.peers.insert(from, c);
+        }
+        Ok(())
     }
 
     /// The connection with `peer`, if any.

@@ -263,6 +263,8 @@ pub struct QuickMode<R> {
     kilobytes: Option<u64>,
     spi_in: u32,
     ni_b: Vec<u8>,
+    /// Nr_b once known (the initiator after message 2, the responder at once).
+    nr_b: Vec<u8>,
     sa_i: Vec<u8>,
     kx: Option<KeyExchange>,
     ids: Option<(TrafficSelector, TrafficSelector)>,
@@ -399,6 +401,7 @@ impl<R: CryptoRng> QuickMode<R> {
             kilobytes: None,
             spi_in: 0,
             ni_b: Vec::new(),
+            nr_b: Vec::new(),
             sa_i: Vec::new(),
             kx: None,
             ids: None,
@@ -690,6 +693,7 @@ impl<R: CryptoRng> QuickMode<R> {
         let msg = q.seal(hash2.as_bytes(), &rest)?;
         drop(rest);
         q.ni_b = ni_b.to_vec();
+        q.nr_b.clone_from(&nr);
         q.sa_i = nr; // the responder keeps Nr_b here for HASH(3)
         q.ids = ids;
         q.peer_nat_oa = peer_nat_oa;
@@ -710,6 +714,13 @@ impl<R: CryptoRng> QuickMode<R> {
     #[must_use]
     pub const fn spi_in(&self) -> u32 {
         self.spi_in
+    }
+
+    /// The nonce bodies (Ni_b, Nr_b) of the exchange; Nr_b is empty until the
+    /// initiator has message 2.
+    #[must_use]
+    pub fn nonces(&self) -> (&[u8], &[u8]) {
+        (&self.ni_b, &self.nr_b)
     }
 
     /// This side started the exchange.
@@ -827,6 +838,7 @@ impl<R: CryptoRng> QuickMode<R> {
                 return Err(e);
             }
         };
+        self.nr_b = nr_b.to_vec();
         self.last_received = Some(data.to_vec());
         self.send(now, msg);
         // The initiator does not retransmit HASH(3) on a timer: a repeated HASH(2)
