@@ -135,6 +135,8 @@ struct Peer {
     dpd: Option<Dpd<ChaCha20Rng>>,
     /// The identity the peer proved in phase 1.
     peer_id: Option<phase1::Identity>,
+    /// The peer's last message came on the NAT-T port: answer there.
+    via_natt: bool,
 }
 
 /// One ESP SA pair of a connection.
@@ -151,12 +153,14 @@ struct ChildRecord {
 fn drain_transmits(
     out: &mut VecDeque<IkeTransmit>,
     destination: SocketAddr,
+    via_natt: bool,
     mut poll: impl FnMut(&mut Vec<u8>) -> Option<phase1::Transmit>,
 ) {
     let mut buf = Vec::new();
     while let Some(t) = poll(&mut buf) {
         let message = buf[buf.len() - t.size..].to_vec();
-        out.push_back(IkeTransmit { destination, udp_encapsulated: t.udp_encapsulated, message });
+        let udp_encapsulated = t.udp_encapsulated || via_natt;
+        out.push_back(IkeTransmit { destination, udp_encapsulated, message });
         buf.clear();
     }
 }
@@ -245,6 +249,38 @@ impl IkeV1Server {
         from: SocketAddr,
         message: &[u8],
     ) -> Result<(), l2sec_ike::Error> {
+        self.handle_input_via(now, from, message, false)
+    }
+
+    /// [`handle_input`](Self::handle_input) for a message that came on the NAT-T port
+    /// (`via_natt`, the non-ESP marker removed): the answers go back there, with the
+    /// marker. RFC 3947 §4: a peer that already floated to port 4500 (a phase-1 rekey)
+    /// starts its new Main Mode there.
+    pub fn handle_input_via(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+        via_natt: bool,
+    ) -> Result<(), l2sec_ike::Error> {
+        let result = self.input(now, from, message, via_natt);
+        if result.is_ok() {
+            let icookie: [u8; 8] = message[..8].try_into().expect("length checked by input");
+            if let Some(p) = self.peers.get_mut(&icookie) {
+                p.via_natt = via_natt;
+            }
+            self.drain(now, &icookie);
+        }
+        result
+    }
+
+    fn input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+        _via_natt: bool,
+    ) -> Result<(), l2sec_ike::Error> {
         let malformed = l2sec_ike::Error::UnexpectedMessage("not an ISAKMP message");
         if message.len() < 28 {
             return Err(malformed);
@@ -280,6 +316,7 @@ impl IkeV1Server {
                             quick: HashMap::new(),
                             dpd: None,
                             peer_id: None,
+                            via_natt: false,
                         },
                     );
                 } else {
@@ -360,7 +397,6 @@ impl IkeV1Server {
             }
             _ => return Err(l2sec_ike::Error::UnexpectedMessage("exchange type not handled")),
         }
-        self.drain(now, &icookie);
         Ok(())
     }
 
@@ -411,7 +447,7 @@ impl IkeV1Server {
         let mut failed = None;
         let mut established = None;
         let mut expired = false;
-        drain_transmits(&mut self.out, peer.remote, |b| peer.phase1.poll_transmit(now, b));
+        drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| peer.phase1.poll_transmit(now, b));
         while let Some(ev) = peer.phase1.poll_event() {
             match ev {
                 phase1::Event::Established { nat, peer_id, initial_contact, .. } => {
@@ -453,7 +489,7 @@ impl IkeV1Server {
         let mut done = Vec::new();
         let mut children = Vec::new();
         for (id, q) in &mut peer.quick {
-            drain_transmits(&mut self.out, peer.remote, |b| q.poll_transmit(now, b));
+            drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| q.poll_transmit(now, b));
             while let Some(ev) = q.poll_event() {
                 match ev {
                     QuickModeEvent::Established { child, .. } => {
@@ -473,7 +509,7 @@ impl IkeV1Server {
         }
         let mut dead = false;
         if let Some(dpd) = peer.dpd.as_mut() {
-            drain_transmits(&mut self.out, peer.remote, |b| dpd.poll_transmit(now, b));
+            drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| dpd.poll_transmit(now, b));
             while let Some(ev) = dpd.poll_event() {
                 dead |= matches!(ev, DpdEvent::PeerDead);
             }
@@ -498,11 +534,13 @@ impl IkeV1Server {
             self.peers.remove(icookie);
             return;
         }
-        if dead || expired {
-            self.peers.remove(icookie);
+        let others = self.peers.iter().any(|(k, p)| k != icookie && p.conn == conn);
+        if dead || (expired && others) {
             // A superseded ISAKMP SA goes alone; the last one takes its connection along
-            // when DPD declared the peer dead.
-            if dead && !self.peers.values().any(|p| p.conn == conn) {
+            // when DPD declared the peer dead. (The last one past its lifetime stays: the
+            // peer's ESP SAs outlive it, RFC 2409 §5.5.)
+            self.peers.remove(icookie);
+            if !others {
                 self.end(conn, remote, true);
             }
         }

@@ -46,7 +46,7 @@ impl Server {
         on_event: &mut impl FnMut(&ServerEvent),
     ) {
         let result = match ike_major_version(message) {
-            Some(1) => self.ike.handle_input(now, from, message),
+            Some(1) => self.ike.handle_input_via(now, from, message, via_natt),
             Some(2) => self.ike2.handle_input(now, from, message, via_natt),
             _ => Err(l2sec_ike::Error::UnexpectedMessage("unknown IKE version")),
         };
