@@ -150,6 +150,10 @@ fn run(case: &Case) {
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or_else(|| panic!("no ping summary\n{context}"));
     println!("{version} reauth={reauth}: {received}/{PINGS} echoes across the rekeys");
+    let keywords = ["rekey", "reauth", "initiating", "established", "DELETE"];
+    for l in logs.lines().filter(|l| keywords.iter().any(|k| l.contains(k))) {
+        println!("  charon: {l}");
+    }
     let count = |what: &str| during.matches(&format!(r#""event":"{what}""#)).count();
     let (esp_rekeyed, ike_rekeyed) = (count("esp_rekeyed"), count("ike_rekeyed"));
     println!(
