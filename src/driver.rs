@@ -190,6 +190,31 @@ pub enum ServerEvent {
         /// The peer's SPI (outbound).
         spi_out: u32,
     },
+    /// A peer rekeyed its Child SA: the new pair carries the connection from now on;
+    /// the old inbound SA stays until the peer deletes it (or it expires).
+    EspRekeyed {
+        /// The peer.
+        remote: SocketAddr,
+        /// Our inbound SPI of the replaced pair.
+        old_spi_in: u32,
+        /// Our new inbound SPI.
+        spi_in: u32,
+        /// The peer's new SPI (outbound).
+        spi_out: u32,
+    },
+    /// An old Child SA of a connection that lives on (after a rekey) was removed.
+    EspDown {
+        /// The peer.
+        remote: Option<SocketAddr>,
+        /// Our inbound SPI of the removed pair.
+        spi_in: u32,
+    },
+    /// A peer rekeyed (IKEv2) or re-authenticated (IKEv1 phase 1) its IKE SA; its
+    /// connection and session stay.
+    IkeRekeyed {
+        /// The peer.
+        remote: SocketAddr,
+    },
     /// PPP authentication of a user succeeded or failed.
     PppAuth {
         /// The user name.
@@ -242,6 +267,16 @@ impl ServerEvent {
                     r#"{{"event":"esp_up","remote":"{remote}","spi_in":"{spi_in:08x}","spi_out":"{spi_out:08x}"}}"#
                 )
             }
+            Self::EspRekeyed { remote, old_spi_in, spi_in, spi_out } => {
+                format!(
+                    r#"{{"event":"esp_rekeyed","remote":"{remote}","old_spi_in":"{old_spi_in:08x}","spi_in":"{spi_in:08x}","spi_out":"{spi_out:08x}"}}"#
+                )
+            }
+            Self::EspDown { remote, spi_in } => match remote {
+                Some(r) => format!(r#"{{"event":"esp_down","remote":"{r}","spi_in":"{spi_in:08x}"}}"#),
+                None => format!(r#"{{"event":"esp_down","spi_in":"{spi_in:08x}"}}"#),
+            },
+            Self::IkeRekeyed { remote } => format!(r#"{{"event":"ike_rekeyed","remote":"{remote}"}}"#),
             Self::PppAuth { user, ok } => {
                 let e = if *ok { "ppp_auth_ok" } else { "ppp_auth_failed" };
                 format!(r#"{{"event":"{e}","user":"{}"}}"#, esc(user))
@@ -582,32 +617,27 @@ impl Server {
                     }
                     on_event(&ServerEvent::IkeUp { remote });
                 }
-                IkeEvent::ChildSa { conn, remote, child } => match child.esp_params() {
-                    Ok((inbound, outbound)) => match self
-                        .data
-                        .install_child_sa(conn, remote, &inbound, &outbound)
-                    {
-                        Ok(()) => {
-                            self.note_child_encapsulation(conn, &child);
-                            if let Some(k) = self.keylog.as_mut() {
-                                k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
-                                    &inbound, None, None,
-                                )));
-                                k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(
-                                    &outbound, None, None,
-                                )));
-                                k.write()?;
-                            }
-                            on_event(&ServerEvent::EspUp {
-                                remote,
-                                spi_in: inbound.spi,
-                                spi_out: outbound.spi,
-                            })
-                        }
-                        Err(e) => on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}"))),
-                    },
-                    Err(e) => on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}"))),
-                },
+                IkeEvent::PeerRekeyed { remote, keylog, .. } => {
+                    if let Some(k) = self.keylog.as_mut() {
+                        k.ikev1.push(keylog);
+                        k.write()?;
+                    }
+                    on_event(&ServerEvent::IkeRekeyed { remote });
+                }
+                IkeEvent::ChildSa { conn, remote, child } => {
+                    if let Some((spi_in, spi_out)) = self.install_child(conn, remote, &child, on_event)? {
+                        on_event(&ServerEvent::EspUp { remote, spi_in, spi_out });
+                    }
+                }
+                IkeEvent::ChildSaRekeyed { conn, remote, old_spi_in, child } => {
+                    if let Some((spi_in, spi_out)) = self.install_child(conn, remote, &child, on_event)? {
+                        on_event(&ServerEvent::EspRekeyed { remote, old_spi_in, spi_in, spi_out });
+                    }
+                }
+                IkeEvent::ChildSaRemoved { conn, spi_in } => {
+                    self.data.remove_inbound_sa(spi_in);
+                    on_event(&ServerEvent::EspDown { remote: self.data.remote_of(conn), spi_in });
+                }
                 IkeEvent::PeerGone { conn, remote, dead } => {
                     self.data.end_connection(now, conn, dead);
                     on_event(&ServerEvent::IkeDown { remote, dead });

@@ -9,8 +9,15 @@
 //!
 //! Informational exchanges go to a Dead Peer Detection machine per peer (RFC 3706), which
 //! answers R-U-THERE and probes an idle peer; a peer's Delete, or its death, ends its
-//! connection ([`IkeEvent::PeerGone`]). Not yet here: phase-1 rekeying; a peer whose
-//! exchange failed is forgotten.
+//! connection ([`IkeEvent::PeerGone`]). A peer whose exchange failed is forgotten.
+//!
+//! Rekeying: a further Quick Mode on a connection installs its new SA pair for the same
+//! connection ([`IkeEvent::ChildSaRekeyed`]); the peer's ESP Delete of the old pair, or
+//! the old pair's hard lifetime, removes only it ([`IkeEvent::ChildSaRemoved`]). A new
+//! Main Mode from a peer that already has an ISAKMP SA (same address and identity, no
+//! INITIAL-CONTACT) re-authenticates the same connection ([`IkeEvent::PeerRekeyed`]);
+//! the old ISAKMP SA's Delete (or its expiry, or its death) then only forgets it. A
+//! connection ends when its last ESP SA pair or its last ISAKMP SA is deleted.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -58,6 +65,36 @@ pub enum IkeEvent {
         /// The SAs.
         child: Box<ChildSa>,
     },
+    /// A further Quick Mode on a connection that has SAs (RFC 2409 §5.5 rekey): install
+    /// `child` for the same connection; the old pair stays until
+    /// [`IkeEvent::ChildSaRemoved`].
+    ChildSaRekeyed {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's current address.
+        remote: SocketAddr,
+        /// Our inbound SPI of the newest pair before this one.
+        old_spi_in: u32,
+        /// The new SAs.
+        child: Box<ChildSa>,
+    },
+    /// An old SA pair of a connection that lives on was deleted by the peer or expired:
+    /// remove its inbound SA.
+    ChildSaRemoved {
+        /// The connection.
+        conn: ConnId,
+        /// Our inbound SPI of the pair.
+        spi_in: u32,
+    },
+    /// A peer re-authenticated (a new ISAKMP SA for a connection that has one).
+    PeerRekeyed {
+        /// The connection.
+        conn: ConnId,
+        /// Its address.
+        remote: SocketAddr,
+        /// The new ISAKMP SA's line of Wireshark's `ikev1_decryption_table` (secret).
+        keylog: zeroize::Zeroizing<String>,
+    },
     /// A peer deleted its SAs or stopped answering Dead Peer Detection: remove its
     /// connection from the data path.
     PeerGone {
@@ -96,6 +133,19 @@ struct Peer {
     nat: Option<NatStatus>,
     quick: HashMap<u32, QuickMode<ChaCha20Rng>>,
     dpd: Option<Dpd<ChaCha20Rng>>,
+    /// The identity the peer proved in phase 1.
+    peer_id: Option<phase1::Identity>,
+    /// The peer's last message came on the NAT-T port: answer there.
+    via_natt: bool,
+}
+
+/// One ESP SA pair of a connection.
+#[derive(Debug, Clone, Copy)]
+struct ChildRecord {
+    spi_in: u32,
+    spi_out: u32,
+    /// End of its hard lifetime (it is removed then only once a newer pair exists).
+    expires: Option<Instant>,
 }
 
 /// Moves every datagram a machine has ready (`poll` appends one to the buffer it is given)
@@ -103,12 +153,14 @@ struct Peer {
 fn drain_transmits(
     out: &mut VecDeque<IkeTransmit>,
     destination: SocketAddr,
+    via_natt: bool,
     mut poll: impl FnMut(&mut Vec<u8>) -> Option<phase1::Transmit>,
 ) {
     let mut buf = Vec::new();
     while let Some(t) = poll(&mut buf) {
         let message = buf[buf.len() - t.size..].to_vec();
-        out.push_back(IkeTransmit { destination, udp_encapsulated: t.udp_encapsulated, message });
+        let udp_encapsulated = t.udp_encapsulated || via_natt;
+        out.push_back(IkeTransmit { destination, udp_encapsulated, message });
         buf.clear();
     }
 }
@@ -132,6 +184,10 @@ pub struct IkeV1Server {
     /// The data path takes plain ESP (IP protocol 50) too: only NAT detection asks for
     /// UDP encapsulation.
     raw_esp: bool,
+    /// The ESP SA pairs of each connection, oldest first.
+    children: HashMap<ConnId, Vec<ChildRecord>>,
+    /// Connections reported up and not yet gone.
+    live: std::collections::HashSet<ConnId>,
 }
 
 impl std::fmt::Debug for IkeV1Server {
@@ -165,6 +221,8 @@ impl IkeV1Server {
             dpd_config: DpdConfig::default(),
             accepting: true,
             raw_esp: false,
+            children: HashMap::new(),
+            live: std::collections::HashSet::new(),
         }
     }
 
@@ -228,6 +286,38 @@ impl IkeV1Server {
         from: SocketAddr,
         message: &[u8],
     ) -> Result<(), l2sec_ike::Error> {
+        self.handle_input_via(now, from, message, false)
+    }
+
+    /// [`handle_input`](Self::handle_input) for a message that came on the NAT-T port
+    /// (`via_natt`, the non-ESP marker removed): the answers go back there, with the
+    /// marker. RFC 3947 §4: a peer that already floated to port 4500 (a phase-1 rekey)
+    /// starts its new Main Mode there.
+    pub fn handle_input_via(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+        via_natt: bool,
+    ) -> Result<(), l2sec_ike::Error> {
+        let result = self.input(now, from, message, via_natt);
+        if result.is_ok() {
+            let icookie: [u8; 8] = message[..8].try_into().expect("length checked by input");
+            if let Some(p) = self.peers.get_mut(&icookie) {
+                p.via_natt = via_natt;
+            }
+            self.drain(now, &icookie);
+        }
+        result
+    }
+
+    fn input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        message: &[u8],
+        _via_natt: bool,
+    ) -> Result<(), l2sec_ike::Error> {
         let malformed = l2sec_ike::Error::UnexpectedMessage("not an ISAKMP message");
         if message.len() < 28 {
             return Err(malformed);
@@ -270,6 +360,8 @@ impl IkeV1Server {
                             nat: None,
                             quick: HashMap::new(),
                             dpd: None,
+                            peer_id: None,
+                            via_natt: false,
                         },
                     );
                 } else {
@@ -315,68 +407,139 @@ impl IkeV1Server {
                 let items = dpd.handle_input(now, message)?;
                 dpd.traffic_seen(now);
                 peer.remote = from;
-                if items.iter().any(|i| matches!(i, Informational::Delete { .. })) {
-                    let (conn, remote) = (peer.conn, peer.remote);
-                    let deletes_isakmp = items.iter().any(|i| {
-                        matches!(i, Informational::Delete { protocol_id, .. } if *protocol_id == ProtocolId::Isakmp)
-                    });
-                    // An L2TP/IPsec client has one Child SA: deleting it (or the ISAKMP SA)
-                    // ends the connection.
-                    self.events.push_back(IkeEvent::PeerGone { conn, remote, dead: false });
-                    if deletes_isakmp {
-                        self.peers.remove(&icookie);
-                        return Ok(());
+                let (conn, remote) = (peer.conn, peer.remote);
+                let mut deletes_isakmp = false;
+                let mut esp_deleted = false;
+                for item in &items {
+                    let Informational::Delete { protocol_id, spis } = item else { continue };
+                    match *protocol_id {
+                        ProtocolId::Isakmp => deletes_isakmp = true,
+                        ProtocolId::IpsecEsp => {
+                            for spi in spis {
+                                let Ok(spi) = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes)
+                                else {
+                                    continue;
+                                };
+                                esp_deleted |= self.remove_child(conn, spi);
+                            }
+                        }
+                        _ => {}
                     }
+                }
+                if deletes_isakmp {
+                    self.peers.remove(&icookie);
+                }
+                // RFC 2408 §4.6.3: the peer deleted its last ESP SA pair (it hangs up) or
+                // its last ISAKMP SA: the connection ends. An old pair after a Quick Mode
+                // rekey, or an old ISAKMP SA after a new Main Mode, goes alone.
+                let no_children = self.children.get(&conn).is_none_or(Vec::is_empty);
+                let no_isakmp = !self.peers.values().any(|p| p.conn == conn);
+                if (esp_deleted && no_children) || (deletes_isakmp && no_isakmp) {
+                    self.end(conn, remote, false);
+                }
+                if deletes_isakmp {
+                    return Ok(());
                 }
             }
             _ => return Err(l2sec_ike::Error::UnexpectedMessage("exchange type not handled")),
         }
-        self.drain(now, &icookie);
         Ok(())
+    }
+
+    /// Ends a connection once: forgets its SA pairs and reports it gone.
+    fn end(&mut self, conn: ConnId, remote: SocketAddr, dead: bool) {
+        self.children.remove(&conn);
+        if self.live.remove(&conn) {
+            self.events.push_back(IkeEvent::PeerGone { conn, remote, dead });
+        }
+    }
+
+    /// RFC 2408 §4.6.3: the peer deleted the ESP SA named by `spi` (its inbound SPI, our
+    /// outbound one; ours is accepted too). Returns whether `conn` had it.
+    fn remove_child(&mut self, conn: ConnId, spi: u32) -> bool {
+        let Some(list) = self.children.get_mut(&conn) else { return false };
+        let Some(i) = list.iter().position(|c| c.spi_out == spi || c.spi_in == spi) else { return false };
+        let gone = list.remove(i);
+        if !list.is_empty() {
+            self.events.push_back(IkeEvent::ChildSaRemoved { conn, spi_in: gone.spi_in });
+        }
+        true
+    }
+
+    /// The connection a new ISAKMP SA with `remote` and `peer_id` re-authenticates: an
+    /// established one of the same identity from the same address (the same port if
+    /// there is one, else the same host).
+    fn reauthenticated_conn(
+        &self,
+        icookie: &[u8; 8],
+        remote: SocketAddr,
+        peer_id: &phase1::Identity,
+    ) -> Option<ConnId> {
+        let candidates = || {
+            self.peers.iter().filter(move |(k, p)| {
+                *k != icookie
+                    && p.context.is_some()
+                    && p.peer_id.as_ref() == Some(peer_id)
+                    && p.remote.ip() == remote.ip()
+                    && self.live.contains(&p.conn)
+            })
+        };
+        candidates().find(|(_, p)| p.remote == remote).or_else(|| candidates().next()).map(|(_, p)| p.conn)
     }
 
     /// Collects what the peer's machines want to send and tell.
     fn drain(&mut self, now: Instant, icookie: &[u8; 8]) {
         let Some(peer) = self.peers.get_mut(icookie) else { return };
         let mut failed = None;
-        drain_transmits(&mut self.out, peer.remote, |b| peer.phase1.poll_transmit(now, b));
+        let mut established = None;
+        let mut expired = false;
+        drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| peer.phase1.poll_transmit(now, b));
         while let Some(ev) = peer.phase1.poll_event() {
             match ev {
-                phase1::Event::Established { nat, .. } => {
+                phase1::Event::Established { nat, peer_id, initial_contact, .. } => {
                     peer.context = peer.phase1.isakmp_context();
                     peer.nat = nat;
+                    peer.peer_id = Some(peer_id);
                     if let Some(ctx) = peer.context.clone() {
                         let mut seed = [0u8; 32];
                         rand_core::Rng::fill_bytes(&mut self.seeds, &mut seed);
                         peer.dpd = Some(Dpd::new(ctx, self.dpd_config, ChaCha20Rng::from_seed(seed), now));
                     }
-                    let keylog = peer
-                        .context
-                        .as_ref()
-                        .map(l2sec_ike::keylog::ikev1_line_for_context)
-                        .unwrap_or_default();
-                    self.events.push_back(IkeEvent::PeerUp {
-                        conn: peer.conn,
-                        remote: peer.remote,
-                        nat,
-                        keylog,
-                    });
+                    established = Some((nat, initial_contact));
                 }
                 phase1::Event::Failed(error) => failed = Some(error),
+                phase1::Event::Expired => expired = true,
                 _ => {}
             }
         }
+        if let Some((nat, initial_contact)) = established {
+            let (remote, id) = (peer.remote, peer.peer_id.clone().expect("set above"));
+            let keylog =
+                peer.context.as_ref().map(l2sec_ike::keylog::ikev1_line_for_context).unwrap_or_default();
+            let old = if initial_contact { None } else { self.reauthenticated_conn(icookie, remote, &id) };
+            let peer = self.peers.get_mut(icookie).expect("present");
+            match old {
+                Some(conn) => {
+                    // Phase-1 rekey / re-authentication: the same connection goes on.
+                    peer.conn = conn;
+                    self.events.push_back(IkeEvent::PeerRekeyed { conn, remote, keylog });
+                }
+                None => {
+                    self.live.insert(peer.conn);
+                    self.events.push_back(IkeEvent::PeerUp { conn: peer.conn, remote, nat, keylog });
+                }
+            }
+        }
+        let peer = self.peers.get_mut(icookie).expect("present");
+        let (conn, remote) = (peer.conn, peer.remote);
         let mut done = Vec::new();
+        let mut children = Vec::new();
         for (id, q) in &mut peer.quick {
-            drain_transmits(&mut self.out, peer.remote, |b| q.poll_transmit(now, b));
+            drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| q.poll_transmit(now, b));
             while let Some(ev) = q.poll_event() {
                 match ev {
                     QuickModeEvent::Established { child, .. } => {
-                        self.events.push_back(IkeEvent::ChildSa {
-                            conn: peer.conn,
-                            remote: peer.remote,
-                            child,
-                        });
+                        children.push(child);
                         done.push(*id);
                     }
                     QuickModeEvent::Failed(error) => {
@@ -392,26 +555,64 @@ impl IkeV1Server {
         }
         let mut dead = false;
         if let Some(dpd) = peer.dpd.as_mut() {
-            drain_transmits(&mut self.out, peer.remote, |b| dpd.poll_transmit(now, b));
+            drain_transmits(&mut self.out, peer.remote, peer.via_natt, |b| dpd.poll_transmit(now, b));
             while let Some(ev) = dpd.poll_event() {
                 dead |= matches!(ev, DpdEvent::PeerDead);
             }
         }
-        if dead {
-            self.events.push_back(IkeEvent::PeerGone { conn: peer.conn, remote: peer.remote, dead: true });
+        for child in children {
+            let record = ChildRecord {
+                spi_in: child.spi_in,
+                spi_out: child.spi_out,
+                expires: child.hard_lifetime.time.map(|t| now + t),
+            };
+            self.live.insert(conn);
+            let list = self.children.entry(conn).or_default();
+            let previous = list.last().map(|c| c.spi_in);
+            list.push(record);
+            self.events.push_back(match previous {
+                Some(old_spi_in) => IkeEvent::ChildSaRekeyed { conn, remote, old_spi_in, child },
+                None => IkeEvent::ChildSa { conn, remote, child },
+            });
+        }
+        if let Some(error) = failed {
+            self.events.push_back(IkeEvent::Failed { remote, error });
             self.peers.remove(icookie);
             return;
         }
-        if let Some(error) = failed {
-            self.events.push_back(IkeEvent::Failed { remote: peer.remote, error });
+        let others = self.peers.iter().any(|(k, p)| k != icookie && p.conn == conn);
+        if dead || (expired && others) {
+            // A superseded ISAKMP SA goes alone; the last one takes its connection along
+            // when DPD declared the peer dead. (The last one past its lifetime stays: the
+            // peer's ESP SAs outlive it, RFC 2409 §5.5.)
             self.peers.remove(icookie);
+            if !others {
+                self.end(conn, remote, true);
+            }
+        }
+    }
+
+    /// Removes the old SA pairs of connections that have newer ones once their hard
+    /// lifetime is over (a peer that never sent their Delete).
+    fn expire_children(&mut self, now: Instant) {
+        for (conn, list) in &mut self.children {
+            let newest = list.len().saturating_sub(1);
+            let mut i = 0;
+            list.retain(|c| {
+                let keep = i == newest || c.expires.is_none_or(|t| t > now);
+                if !keep {
+                    self.events.push_back(IkeEvent::ChildSaRemoved { conn: *conn, spi_in: c.spi_in });
+                }
+                i += 1;
+                keep
+            });
         }
     }
 
     /// Authenticated traffic (ESP) arrived on `conn`: the peer is alive, so Dead Peer
     /// Detection need not probe it yet (RFC 3706 §5.3).
     pub fn traffic_seen(&mut self, now: Instant, conn: ConnId) {
-        if let Some(d) = self.peers.values_mut().find(|p| p.conn == conn).and_then(|p| p.dpd.as_mut()) {
+        for d in self.peers.values_mut().filter(|p| p.conn == conn).filter_map(|p| p.dpd.as_mut()) {
             d.traffic_seen(now);
         }
     }
@@ -422,9 +623,14 @@ impl IkeV1Server {
     /// are not acknowledged in IKEv1, so nothing waits for an answer.
     pub fn delete_all(&mut self, mut esp_spis: impl FnMut(ConnId) -> Vec<u32>) {
         let mut rng = self.rng();
+        let mut ended = std::collections::HashSet::new();
         for (_, peer) in self.peers.drain() {
             let Some(ctx) = peer.context.as_ref() else { continue };
-            let spis: Vec<Vec<u8>> = esp_spis(peer.conn).iter().map(|s| s.to_be_bytes().to_vec()).collect();
+            let first = ended.insert(peer.conn);
+            let spis: Vec<Vec<u8>> = if first { esp_spis(peer.conn) } else { Vec::new() }
+                .iter()
+                .map(|s| s.to_be_bytes().to_vec())
+                .collect();
             let mut cookies = ctx.cookies.0.to_vec();
             cookies.extend_from_slice(&ctx.cookies.1);
             let mut deletes = Vec::new();
@@ -441,8 +647,15 @@ impl IkeV1Server {
                     });
                 }
             }
-            self.events.push_back(IkeEvent::PeerGone { conn: peer.conn, remote: peer.remote, dead: false });
+            if first && self.live.remove(&peer.conn) {
+                self.events.push_back(IkeEvent::PeerGone {
+                    conn: peer.conn,
+                    remote: peer.remote,
+                    dead: false,
+                });
+            }
         }
+        self.children.clear();
     }
 
     /// The next datagram to send.
@@ -467,6 +680,11 @@ impl IkeV1Server {
                     .chain(p.phase1.poll_timeout())
                     .chain(p.dpd.as_ref().and_then(Dpd::poll_timeout))
             })
+            .chain(
+                self.children
+                    .values()
+                    .flat_map(|l| l.iter().take(l.len().saturating_sub(1)).filter_map(|c| c.expires)),
+            )
             .min()
     }
 
@@ -485,5 +703,6 @@ impl IkeV1Server {
             }
             self.drain(now, &k);
         }
+        self.expire_children(now);
     }
 }

@@ -20,7 +20,13 @@
 //! Half-open SAs (IKE_SA_INIT answered, IKE_AUTH not yet done) are bounded by
 //! [`IkeV2Config::max_half_open`]: beyond it new IKE_SA_INIT requests are dropped until
 //! some handshake finishes or times out. Not here yet: answering with COOKIEs instead
-//! (RFC 7296 §2.6, the responder side is not in `l2sec-ike`), rekeying (CREATE_CHILD_SA).
+//! (RFC 7296 §2.6, the responder side is not in `l2sec-ike`).
+//!
+//! Rekeying (RFC 7296 §1.3.2, §1.3.3, §2.8): a client's CREATE_CHILD_SA rekey of its
+//! Child SA hands the new SAs to the owner for the same connection
+//! ([`IkeV2Event::ChildSaRekeyed`]) and the old pair's Delete removes only that pair
+//! ([`IkeV2Event::ChildSaRemoved`]); a rekey of the IKE SA moves the machine to the new
+//! SPIs while the old ones still reach it for the old SA's Delete.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use l2sec_ike::child::{ChildSa, EspEncryption, EspIntegrity};
 use l2sec_ike::v1::keys::SecretBytes;
-use l2sec_ike::v2::ike_sa::{ChildConfig, Event, Identity, IkeSa, IkeSaConfig, NatStatus, State};
+use l2sec_ike::v2::ike_sa::{ChildConfig, Event, Identity, IkeSa, IkeSaConfig, NatStatus, Role, State};
 use l2sec_ike::wire::v2::TrafficSelector;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
@@ -139,6 +145,37 @@ pub enum IkeV2Event {
         /// The SAs.
         child: Box<ChildSa>,
     },
+    /// RFC 7296 §1.3.3, §2.8: the client rekeyed the connection's Child SA: install
+    /// `child` for the same connection (outbound traffic moves to it) and keep accepting
+    /// on `old_spi_in` until [`IkeV2Event::ChildSaRemoved`].
+    ChildSaRekeyed {
+        /// The connection.
+        conn: ConnId,
+        /// The client's current address.
+        remote: SocketAddr,
+        /// Our inbound SPI of the Child SA replaced.
+        old_spi_in: u32,
+        /// The new SAs.
+        child: Box<ChildSa>,
+    },
+    /// RFC 7296 §1.4.1: one Child SA of a connection that keeps others (the old one after
+    /// a rekey) was deleted: remove its inbound SA from the data path.
+    ChildSaRemoved {
+        /// The connection.
+        conn: ConnId,
+        /// Our inbound SPI of the deleted pair.
+        spi_in: u32,
+    },
+    /// RFC 7296 §1.3.2, §2.18: the client's IKE SA was rekeyed; the connection, its
+    /// Child SAs and its session stay.
+    IkeSaRekeyed {
+        /// The connection.
+        conn: ConnId,
+        /// The client's current address.
+        remote: SocketAddr,
+        /// The new IKE SA's line of Wireshark's `ikev2_decryption_table` (secret).
+        keylog: zeroize::Zeroizing<String>,
+    },
     /// The client deleted its Child SA or IKE SA, or stopped answering liveness checks:
     /// remove its connection.
     PeerGone {
@@ -213,6 +250,9 @@ pub struct IkeV2Server {
     init_index: HashMap<([u8; 8], SocketAddr), [u8; 8]>,
     /// The IKE SA of each connection (ESP traffic names the connection).
     by_conn: HashMap<ConnId, [u8; 8]>,
+    /// RFC 7296 §2.18: our SPI of a rekeyed IKE SA → the `sas` key of its machine (which
+    /// keeps its first SPI as key, so the old IKE SA's Delete still finds it).
+    rekeyed: HashMap<[u8; 8], [u8; 8]>,
     seeds: ChaCha20Rng,
     next_conn: u32,
     out: VecDeque<IkeTransmit>,
@@ -249,6 +289,7 @@ impl IkeV2Server {
             sas: HashMap::new(),
             init_index: HashMap::new(),
             by_conn: HashMap::new(),
+            rekeyed: HashMap::new(),
             seeds: ChaCha20Rng::from_seed(seed),
             next_conn: FIRST_CONN,
             out: VecDeque::new(),
@@ -294,8 +335,12 @@ impl IkeV2Server {
                 Some(k) => *k,
                 None => return self.new_responder(now, from, message, via_natt),
             }
-        } else {
+        } else if self.sas.contains_key(&spi_r) {
             spi_r
+        } else {
+            // After a rekey the header names the new IKE SA: ours is the responder SPI
+            // when the client rekeyed, the initiator SPI when we did.
+            *self.rekeyed.get(&spi_r).or_else(|| self.rekeyed.get(&spi_i)).unwrap_or(&spi_r)
         };
         let peer = self.sas.get_mut(&key).ok_or(l2sec_ike::Error::UnexpectedMessage("unknown IKE SA"))?;
         let result = peer.sa.handle_input(now, message);
@@ -366,6 +411,7 @@ impl IkeV2Server {
     /// Removes an IKE SA and its handshake index entry.
     fn forget(&mut self, key: [u8; 8]) {
         if let Some(p) = self.sas.remove(&key) {
+            self.rekeyed.retain(|_, k| *k != key);
             self.by_conn.remove(&p.conn);
             if let Some(k) = p.init_key {
                 self.init_index.remove(&k);
@@ -430,6 +476,38 @@ impl IkeV2Server {
                         self.events.push_back(IkeV2Event::Failed { remote: peer.remote, error });
                     }
                     remove = true;
+                }
+                Event::ChildSaRekeyed { old_spi_in, child, .. } => {
+                    self.events.push_back(IkeV2Event::ChildSaRekeyed {
+                        conn: peer.conn,
+                        remote: peer.remote,
+                        old_spi_in,
+                        child: Box::new(child),
+                    });
+                }
+                Event::ChildSaCreated { child, .. } => {
+                    // A further Child SA on the same connection (not what L2TP clients do,
+                    // but harmless): it carries the same connection's traffic.
+                    self.events.push_back(IkeV2Event::ChildSa {
+                        conn: peer.conn,
+                        remote: peer.remote,
+                        child: Box::new(child),
+                    });
+                }
+                Event::IkeSaRekeyed { spis, .. } => {
+                    let ours = if peer.sa.role() == Role::Responder { spis.1 } else { spis.0 };
+                    self.rekeyed.insert(ours, key);
+                    let keylog = l2sec_ike::keylog::ikev2_line_for_sa(&peer.sa).unwrap_or_default();
+                    self.events.push_back(IkeV2Event::IkeSaRekeyed {
+                        conn: peer.conn,
+                        remote: peer.remote,
+                        keylog,
+                    });
+                }
+                Event::ChildDeleted { spi_in } if peer.up && !peer.sa.child_spis().is_empty() => {
+                    // RFC 7296 §2.8: the old Child SA after a rekey; the connection lives on
+                    // in the new one.
+                    self.events.push_back(IkeV2Event::ChildSaRemoved { conn: peer.conn, spi_in });
                 }
                 Event::ChildDeleted { .. } | Event::Closed => {
                     // The L2TP Child SA was the point of the IKE SA: end both.

@@ -51,7 +51,7 @@ impl Server {
         self.ike.set_wall_clock(wall);
         self.ike2.set_wall_clock(wall);
         let result = match ike_major_version(message) {
-            Some(1) => self.ike.handle_input(now, from, message),
+            Some(1) => self.ike.handle_input_via(now, from, message, via_natt),
             Some(2) => self.ike2.handle_input(now, from, message, via_natt),
             _ => Err(l2sec_ike::Error::UnexpectedMessage("unknown IKE version")),
         };
@@ -89,26 +89,25 @@ impl Server {
                     on_event(&ServerEvent::IkeUp { remote });
                 }
                 IkeV2Event::ChildSa { conn, remote, child } => {
-                    let (inbound, outbound) = match child.esp_params() {
-                        Ok(p) => p,
-                        Err(e) => {
-                            on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}")));
-                            continue;
-                        }
-                    };
-                    if let Err(e) = self.data.install_child_sa(conn, remote, &inbound, &outbound) {
-                        on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}")));
-                        continue;
+                    if let Some((spi_in, spi_out)) = self.install_child(conn, remote, &child, on_event)? {
+                        on_event(&ServerEvent::EspUp { remote, spi_in, spi_out });
                     }
-                    self.note_child_encapsulation(conn, &child);
+                }
+                IkeV2Event::ChildSaRekeyed { conn, remote, old_spi_in, child } => {
+                    if let Some((spi_in, spi_out)) = self.install_child(conn, remote, &child, on_event)? {
+                        on_event(&ServerEvent::EspRekeyed { remote, old_spi_in, spi_in, spi_out });
+                    }
+                }
+                IkeV2Event::ChildSaRemoved { conn, spi_in } => {
+                    self.data.remove_inbound_sa(spi_in);
+                    on_event(&ServerEvent::EspDown { remote: self.data.remote_of(conn), spi_in });
+                }
+                IkeV2Event::IkeSaRekeyed { remote, keylog, .. } => {
                     if let Some(k) = self.keylog.as_mut() {
-                        for p in [&inbound, &outbound] {
-                            k.esp
-                                .push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(p, None, None)));
-                        }
-                        k.write()?;
+                        k.ikev2.push(keylog);
+                        k.write_ikev2()?;
                     }
-                    on_event(&ServerEvent::EspUp { remote, spi_in: inbound.spi, spi_out: outbound.spi });
+                    on_event(&ServerEvent::IkeRekeyed { remote });
                 }
                 IkeV2Event::PeerGone { conn, remote, dead } => {
                     self.data.end_connection(now, conn, dead);
@@ -120,6 +119,39 @@ impl Server {
             }
         }
         Ok(())
+    }
+}
+
+impl Server {
+    /// Installs a negotiated Child SA (IKEv1 or IKEv2) for `conn` and logs its keys;
+    /// returns `(spi_in, spi_out)`, or `None` after reporting why it could not.
+    pub(super) fn install_child(
+        &mut self,
+        conn: crate::ipsec_lns::ConnId,
+        remote: SocketAddr,
+        child: &l2sec_ike::child::ChildSa,
+        on_event: &mut impl FnMut(&ServerEvent),
+    ) -> io::Result<Option<(u32, u32)>> {
+        let (inbound, outbound) = match child.esp_params() {
+            Ok(p) => p,
+            Err(e) => {
+                on_event(&ServerEvent::Error(format!("SAs for {remote}: {e}")));
+                return Ok(None);
+            }
+        };
+        if let Err(e) = self.data.install_child_sa(conn, remote, &inbound, &outbound) {
+            on_event(&ServerEvent::Error(format!("installing SAs for {remote}: {e}")));
+            return Ok(None);
+        }
+        // ESP in UDP, or raw (IP protocol 50) when negotiated without encapsulation.
+        self.note_child_encapsulation(conn, child);
+        if let Some(k) = self.keylog.as_mut() {
+            for p in [&inbound, &outbound] {
+                k.esp.push(zeroize::Zeroizing::new(l2sec_esp::keylog::esp_sa_line(p, None, None)));
+            }
+            k.write()?;
+        }
+        Ok(Some((inbound.spi, outbound.spi)))
     }
 }
 
