@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds every cargo-fuzz target and runs each for a bounded time ($FUZZ_SECONDS, default 15).
+# Builds every cargo-fuzz target and runs each for a bounded time ($FUZZ_SECONDS, default 10).
 # cargo-fuzz needs nightly-only flags (sanitizers); RUSTC_BOOTSTRAP lets the pinned stable
 # toolchain accept them, so no second toolchain has to be fetched.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-10}
 targets=$(cargo fuzz list)
 [ -n "$targets" ] || { echo "no fuzz targets"; exit 1; }
 cargo fuzz build -O --debug-assertions
