@@ -956,3 +956,78 @@ fn simultaneous_child_rekeys_agree_over_a_lossy_link() {
         assert_ne!(p.a.active_children()[0], a_old, "seed {seed}");
     }
 }
+
+#[test]
+fn phase1_kilobyte_lifetime_rekeys_the_isakmp_sa_by_volume() {
+    // A offers a 4 kB ISAKMP SA lifetime (and an hour); B offers none and accepts it.
+    // A rekeys at half of it, so that the rekey ends long before the hard volume.
+    let mut a = config("a", 3600, 3600);
+    a.phase1.lifetime_kilobytes = Some(4);
+    a.rekey_margin = 500;
+    let mut p = Pair::new(a, config("b", 3600, 3600), Link::new(21, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let old = p.a.current_isakmp_sa().unwrap();
+    assert_eq!(p.a.isakmp_sas(), vec![old], "the first Quick Mode stays under the soft volume");
+    // Child rekeys are encrypted IKE traffic on `old` (about 500 bytes each, both
+    // directions counted): a few take it past half of 4096 bytes.
+    let mut rekeys = 0;
+    while p.a.current_isakmp_sa() == Some(old) && rekeys < 8 {
+        let child = p.a.active_children()[0];
+        p.a.rekey_child(p.now, child).unwrap();
+        p.run_for(Duration::from_secs(2));
+        rekeys += 1;
+    }
+    assert!(rekeys >= 3, "not before the volume is reached ({rekeys} child rekeys)");
+    // The replaced SA lingers a little before A deletes it.
+    p.run_for(Duration::from_secs(60));
+    let new = p.a.current_isakmp_sa().unwrap();
+    assert_ne!(old, new, "volume, not time (1 h), rekeyed the ISAKMP SA");
+    assert!(p.ev_a.iter().any(
+        |e| matches!(e, ConnectionEvent::Phase1Rekeyed { old: o, new: n, .. } if *o == old && *n == new)
+    ));
+    assert!(
+        p.ev_b.iter().any(|e| matches!(e, ConnectionEvent::Phase1Deleted { cookies, .. } if *cookies == old))
+    );
+    assert_eq!(p.b.current_isakmp_sa(), Some(new));
+    assert!(
+        !p.ev_a
+            .iter()
+            .chain(&p.ev_b)
+            .any(|e| matches!(e, ConnectionEvent::Phase1Deleted { reason: DeleteReason::Expired, .. }))
+    );
+    assert_children_match(&p);
+    // The new SA negotiated the same volume limit: its own counter starts at zero.
+    let child = p.a.active_children()[0];
+    p.a.rekey_child(p.now, child).unwrap();
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.a.current_isakmp_sa(), Some(new));
+}
+
+#[test]
+fn phase1_kilobyte_lifetime_without_auto_rekey_reports_then_deletes() {
+    let mut a = config("a", 3600, 3600);
+    a.phase1.lifetime_kilobytes = Some(2);
+    a.auto_rekey = false;
+    let mut b = config("b", 3600, 3600);
+    b.auto_rekey = false;
+    let mut p = Pair::new(a, b, Link::new(22, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let sa = p.a.current_isakmp_sa().unwrap();
+    assert!(!p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: None })));
+    for _ in 0..4 {
+        let Some(&child) = p.a.active_children().first() else { break };
+        let _ = p.a.rekey_child(p.now, child);
+        p.run_for(Duration::from_secs(2));
+    }
+    assert!(p.ev_a.iter().any(|e| matches!(e, ConnectionEvent::RekeyDue { spi_in: None })));
+    assert!(
+        p.ev_a
+            .iter()
+            .chain(&p.ev_b)
+            .any(|e| matches!(e, ConnectionEvent::Phase1Deleted { cookies, reason: DeleteReason::Expired } if *cookies == sa))
+    );
+    assert!(p.a.isakmp_sas().is_empty());
+    assert!(p.b.isakmp_sas().is_empty());
+}

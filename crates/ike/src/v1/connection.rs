@@ -7,7 +7,9 @@
 //!   soft one (the rekey point: [`ConnectionConfig::rekey_margin`] before the end, minus a
 //!   random jitter of up to [`ConnectionConfig::rekey_jitter`] drawn from the injected
 //!   RNG). ESP SAs also expire by volume when a kilobyte lifetime was negotiated; the
-//!   owner reports ESP traffic with [`Connection::child_traffic`].
+//!   owner reports ESP traffic with [`Connection::child_traffic`]. ISAKMP SAs expire by
+//!   volume too ([`super::phase1::Phase1Config::lifetime_kilobytes`]): the connection
+//!   counts the encrypted IKE messages it sends and receives on each.
 //! - **Phase-2 rekey**: at the soft point a new Quick Mode with the same traffic
 //!   selectors runs under the newest ISAKMP SA; once it is up
 //!   ([`ConnectionEvent::ChildSaRekeyed`]) the old pair is deleted with an informational
@@ -296,6 +298,11 @@ struct IsakmpSa<R> {
     ours: bool,
     soft_at: Option<Instant>,
     hard_at: Option<Instant>,
+    /// Bytes of encrypted IKE messages sent and received on this SA (RFC 2407 §4.5
+    /// kilobyte lifetime).
+    bytes: u64,
+    soft_bytes: Option<u64>,
+    hard_bytes: Option<u64>,
     /// A newer ISAKMP SA replaced this one.
     replaced: bool,
     delete_at: Option<Instant>,
@@ -540,6 +547,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         let h = Header::parse(data)?;
         let cookies = (h.initiator_spi, h.responder_spi);
+        if h.flags.encrypted() {
+            self.count_isakmp_bytes(now, cookies, data.len());
+        }
         let result = match h.exchange_type {
             ExchangeType::IdentityProtection | ExchangeType::Aggressive if h.message_id == 0 => {
                 self.phase1_input(now, &h, data)
@@ -578,6 +588,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             ours: false,
             soft_at: None,
             hard_at: None,
+            bytes: 0,
+            soft_bytes: None,
+            hard_bytes: None,
             replaced: false,
             delete_at: None,
             seen_ids: VecDeque::new(),
@@ -831,6 +844,36 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
 
     /// Appends the next datagram to send to `buf`, if any.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let start = buf.len();
+        let t = self.next_transmit(now, buf)?;
+        if let Some(msg) = buf.get(start..)
+            && let Ok(h) = Header::parse(msg)
+            && h.flags.encrypted()
+        {
+            self.count_isakmp_bytes(now, (h.initiator_spi, h.responder_spi), msg.len());
+        }
+        Some(t)
+    }
+
+    /// RFC 2407 §4.5: counts `len` bytes against the kilobyte lifetime of the ISAKMP SA
+    /// `cookies`; a limit reached arms the matching deadline at `now`, so the next
+    /// [`Self::handle_timeout`] rekeys or deletes the SA as for its time lifetime.
+    fn count_isakmp_bytes(&mut self, now: Instant, cookies: Cookies, len: usize) {
+        let Some(sa) = self.sas.iter_mut().find(|s| s.established() && s.cookies() == cookies) else {
+            return;
+        };
+        sa.bytes = sa.bytes.saturating_add(len as u64);
+        if sa.hard_bytes.is_some_and(|b| sa.bytes >= b) {
+            sa.hard_bytes = None;
+            sa.hard_at = Some(now);
+        }
+        if sa.soft_bytes.is_some_and(|b| sa.bytes >= b) {
+            sa.soft_bytes = None;
+            sa.soft_at = Some(now);
+        }
+    }
+
+    fn next_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         if let Some((msg, udp_encapsulated)) = self.outbox.pop_front() {
             buf.extend_from_slice(&msg);
             return Some(Transmit { size: msg.len(), udp_encapsulated });
@@ -889,6 +932,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             ours: true,
             soft_at: None,
             hard_at: None,
+            bytes: 0,
+            soft_bytes: None,
+            hard_bytes: None,
             replaced: false,
             delete_at: None,
             seen_ids: VecDeque::new(),
@@ -1126,6 +1172,9 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             // A lifetime beyond the clock's range means none.
             sa.hard_at = now.checked_add(proposal.lifetime);
             sa.soft_at = now.checked_add(soft);
+            // RFC 2407 §4.5 kilobyte lifetime, with the same margin as the time one.
+            sa.hard_bytes = sa.phase1.lifetime_kilobytes().map(|k| k.saturating_mul(1024));
+            sa.soft_bytes = sa.hard_bytes.map(|b| b / 1000 * u64::from(1000 - margin.min(1000)));
         }
         if initial_contact && !ours {
             // The peer restarted: everything older with it is gone on its side.
@@ -1155,6 +1204,7 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             if old.contains(&sa.cookies()) {
                 sa.replaced = true;
                 sa.soft_at = None;
+                sa.soft_bytes = None;
                 if ours {
                     sa.delete_at = now.checked_add(self.config.delete_rekeyed_after);
                 }

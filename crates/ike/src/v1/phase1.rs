@@ -124,8 +124,7 @@ impl Phase1Proposal {
         if t.attributes.iter().any(|a| a.kind == u16::from(IkeAttributeType::Prf)) {
             return None; // RFC 2409: no PRF is defined besides the HMAC form; refuse others.
         }
-        // RFC 2409 Appendix A: life pairs; a kilobyte lifetime is read and not enforced
-        // (an ISAKMP SA carries a handful of messages).
+        // RFC 2409 Appendix A: life pairs (the kilobyte one is read by `kilobytes_of`).
         let lifetime = super::lifetime::parse_life(
             t,
             IkeAttributeType::LifeType.into(),
@@ -236,6 +235,10 @@ pub struct Phase1Config {
     /// RFC 4754 methods 9 / 10 for ECDSA P-256 / P-384) instead of the pre-shared key, and
     /// require the same of the peer; `None` by default.
     pub certificate: Option<CertificateAuth>,
+    /// RFC 2407 §4.5 / RFC 2409 Appendix A: kilobyte lifetime of the ISAKMP SA (the bytes
+    /// of the encrypted IKE messages it protects): offered by an initiator, the maximum a
+    /// responder accepts; `None` (default) offers none and accepts the peer's.
+    pub lifetime_kilobytes: Option<u64>,
 }
 
 impl Phase1Config {
@@ -269,6 +272,7 @@ impl Phase1Config {
             dpd: true,
             initial_contact: true,
             certificate: None,
+            lifetime_kilobytes: None,
         }
     }
 
@@ -376,6 +380,8 @@ struct Exchange {
     /// The authentication method of the SA (ours as initiator, the chosen transform's as
     /// responder); ECDSA methods change the HASH_I/HASH_R PRF (see [`sig_auth::hash_i`]).
     auth: AuthMethod,
+    /// The negotiated kilobyte lifetime (the smaller of the peer's and ours).
+    kilobytes: Option<u64>,
 }
 
 /// An IKEv1 phase-1 exchange (Main or Aggressive Mode, PSK) producing an ISAKMP SA.
@@ -436,6 +442,7 @@ impl<R: CryptoRng> Phase1<R> {
                 g_xr: Vec::new(),
                 idii: None,
                 auth: AuthMethod::PreSharedKey,
+                kilobytes: None,
             },
             exchange: ExchangeType::IdentityProtection,
             keys: None,
@@ -541,6 +548,8 @@ impl<R: CryptoRng> Phase1<R> {
             .iter()
             .map(|p| u32::try_from(p.lifetime.as_secs()).unwrap_or(u32::MAX).to_be_bytes())
             .collect();
+        // RFC 2409 Appendix A: an optional kilobytes pair after the seconds one.
+        let kb = self.config.lifetime_kilobytes.map(|k| u32::try_from(k).unwrap_or(u32::MAX).to_be_bytes());
         let sa = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: SIT_IDENTITY_ONLY,
@@ -554,10 +563,23 @@ impl<R: CryptoRng> Phase1<R> {
                     .iter()
                     .zip(&lifetimes)
                     .enumerate()
-                    .map(|(i, (p, l))| Transform {
-                        number: u8::try_from(i + 1).unwrap_or(u8::MAX),
-                        transform_id: KEY_IKE,
-                        attributes: p.attributes(l, self.config.auth_method()),
+                    .map(|(i, (p, l))| {
+                        let mut attributes = p.attributes(l, self.config.auth_method());
+                        if let Some(kb) = &kb {
+                            attributes.push(Attribute::basic(
+                                IkeAttributeType::LifeType.into(),
+                                super::lifetime::LIFE_KILOBYTES,
+                            ));
+                            attributes.push(Attribute {
+                                kind: IkeAttributeType::LifeDuration.into(),
+                                value: AttributeValue::Variable(kb),
+                            });
+                        }
+                        Transform {
+                            number: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                            transform_id: KEY_IKE,
+                            attributes,
+                        }
                     })
                     .collect(),
             }],
@@ -774,6 +796,25 @@ impl<R: CryptoRng> Phase1<R> {
         self.timers.iter().flatten().min().copied()
     }
 
+    /// RFC 2407 §4.5: the negotiated kilobyte lifetime of the ISAKMP SA (the smaller of
+    /// the peer's and [`Phase1Config::lifetime_kilobytes`]), once the SA was chosen;
+    /// `None` means no volume limit. The owner counts the bytes (see
+    /// [`super::connection::Connection`]).
+    #[must_use]
+    pub fn lifetime_kilobytes(&self) -> Option<u64> {
+        self.ex.kilobytes
+    }
+
+    /// The kilobyte lifetime to use for transform `t`: the peer's, capped by ours.
+    fn kilobytes_of(&self, t: &Transform<'_>) -> Option<u64> {
+        let life = super::lifetime::parse_life(
+            t,
+            IkeAttributeType::LifeType.into(),
+            IkeAttributeType::LifeDuration.into(),
+        );
+        super::lifetime::min_limit(life.kilobytes, self.config.lifetime_kilobytes)
+    }
+
     // --- steps ------------------------------------------------------------------------
 
     /// The first transform of the initiator (its preference) that we accept.
@@ -843,6 +884,7 @@ impl<R: CryptoRng> Phase1<R> {
             g_xr,
             idii: Some((idii.0, idii.1)),
             auth: transform_auth(&transform),
+            kilobytes: None,
         };
         let id = self.config.local_id.clone();
         let mut idir_b = Vec::new();
@@ -853,7 +895,8 @@ impl<R: CryptoRng> Phase1<R> {
             self.config.certificate.as_ref().map(sig_auth::certificate_requests).unwrap_or_default();
         self.keys = Some(keys);
         let mut life_store = super::lifetime::LifeStore::default();
-        let transform = answer_transform(transform, &proposal, &mut life_store);
+        self.ex.kilobytes = self.kilobytes_of(&transform);
+        let transform = answer_transform(transform, &proposal, self.ex.kilobytes, &mut life_store);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: sa.situation,
@@ -909,6 +952,7 @@ impl<R: CryptoRng> Phase1<R> {
             return Err(Error::UnexpectedMessage("AM2 without responder cookie"));
         }
         let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
+        let kilobytes = self.kilobytes_of(t);
         let (g_xr, nr_b) = find_ke_nonce(&payloads)?;
         let (idir_b, peer_id) = find_id(&payloads)?;
         let hash = if self.config.certificate.is_some() { None } else { Some(find_hash(&payloads)?) };
@@ -948,6 +992,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.natt = self.config.nat_traversal.and(natt_variant(&payloads));
         self.nat = self.detect_nat(proposal.hash, &payloads);
         self.ex.proposal = Some(proposal);
+        self.ex.kilobytes = kilobytes;
         self.ex.g_xr = g_xr.to_vec();
         self.ex.nr_b = nr_b.to_vec();
         let mut ivs = IvChain::new(keys.initial_iv(&self.ex.g_xi, g_xr));
@@ -1024,7 +1069,8 @@ impl<R: CryptoRng> Phase1<R> {
         self.ex.proposal = Some(proposal);
         self.ex.auth = transform_auth(&transform);
         let mut life_store = super::lifetime::LifeStore::default();
-        let transform = answer_transform(transform, &proposal, &mut life_store);
+        self.ex.kilobytes = self.kilobytes_of(&transform);
+        let transform = answer_transform(transform, &proposal, self.ex.kilobytes, &mut life_store);
         let reply = SecurityAssociation {
             doi: DOI_IPSEC,
             situation: sa.situation,
@@ -1075,6 +1121,7 @@ impl<R: CryptoRng> Phase1<R> {
             return Err(Error::UnexpectedMessage("MM2 without responder cookie"));
         }
         let proposal = Phase1Proposal { lifetime: chosen.lifetime.min(ours.lifetime), ..chosen };
+        let kilobytes = self.kilobytes_of(t);
         let natt = self.config.nat_traversal.and(natt_variant(&payloads));
         let kx = KeyExchange::generate(proposal.group, &mut self.rng);
         let mut ni = vec![0u8; NONCE_LEN];
@@ -1083,6 +1130,7 @@ impl<R: CryptoRng> Phase1<R> {
         self.natt = natt;
         self.peer_dpd = has_vid(&payloads, &VENDOR_ID_DPD);
         self.ex.proposal = Some(proposal);
+        self.ex.kilobytes = kilobytes;
         self.ex.g_xi = kx.public_value().to_vec();
         self.ex.kx = Some(kx);
         self.ex.ni_b = ni;
@@ -1448,20 +1496,20 @@ impl<R: CryptoRng> Phase1<R> {
     }
 }
 
-/// The transform a responder returns: as offered, or with our lower lifetime in place of
-/// the offered one (the initiator adopts it).
+/// The transform a responder returns: as offered, or with our lower lifetimes in place of
+/// the offered ones (the initiator adopts them).
 fn answer_transform<'a>(
     t: Transform<'a>,
     chosen: &Phase1Proposal,
+    kilobytes: Option<u64>,
     store: &'a mut super::lifetime::LifeStore,
 ) -> Transform<'a> {
     let (ty, du) = (IkeAttributeType::LifeType.into(), IkeAttributeType::LifeDuration.into());
     let offered = super::lifetime::parse_life(&t, ty, du);
-    if offered.duration() == chosen.lifetime {
+    if offered.duration() == chosen.lifetime && offered.kilobytes == kilobytes {
         return t;
     }
-    let life =
-        super::lifetime::Life { seconds: Some(chosen.lifetime.as_secs()), kilobytes: offered.kilobytes };
+    let life = super::lifetime::Life { seconds: Some(chosen.lifetime.as_secs()), kilobytes };
     super::lifetime::replace_life(&t, ty, du, life, store)
 }
 
