@@ -9,7 +9,7 @@ use l2sec_ike::child::{EspEncapsulation, EspEncryption, EspIntegrity, EspMode};
 use l2sec_ike::v1::connection::{Connection, ConnectionConfig, ConnectionEvent, DeleteReason, Responders};
 use l2sec_ike::v1::dpd::DpdConfig;
 use l2sec_ike::v1::phase1::{Identity, Phase1, Phase1Config};
-use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig, TrafficSelector};
+use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig, SelectorPattern, SelectorPolicy, TrafficSelector};
 use l2sec_ike::wire::v1::IdType;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -1030,4 +1030,89 @@ fn phase1_kilobyte_lifetime_without_auto_rekey_reports_then_deletes() {
     );
     assert!(p.a.isakmp_sas().is_empty());
     assert!(p.b.isakmp_sas().is_empty());
+}
+
+fn pattern(a: [u8; 4], prefix_len: u8, protocol: u8, port: u16) -> SelectorPattern {
+    SelectorPattern { address: std::net::IpAddr::from(a), prefix_len, protocol, port }
+}
+
+#[test]
+fn responder_policy_refuses_selectors_outside_it_with_invalid_id_information() {
+    // B only accepts 10.0.0.0/8 on its side; A proposes 192.0.2.201 <-> 192.0.2.202.
+    let mut b = config("b", 3600, 600);
+    b.responder_selectors = Some(vec![SelectorPolicy {
+        local: pattern([10, 0, 0, 0], 8, 0, 0),
+        remote: pattern([192, 0, 2, 0], 24, 0, 0),
+    }]);
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(23, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    // Well before the first retransmission (1 s): the notification ends A's exchange.
+    p.run_for(Duration::from_millis(500));
+    assert!(
+        p.ev_a
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::QuickModeFailed { error: Error::PeerRefused(18), .. })),
+        "{:?}",
+        p.ev_a
+    );
+    let refused = p.ev_b.iter().find_map(|e| match e {
+        ConnectionEvent::QuickModeRefused { traffic_selectors, .. } => Some(traffic_selectors.clone()),
+        _ => None,
+    });
+    assert_eq!(refused, Some((ts(201), ts(202))));
+    assert!(p.a.active_children().is_empty() && p.b.installed_children().is_empty());
+    // Nothing else changed: the ISAKMP SA stays up on both sides.
+    let sa = p.a.current_isakmp_sa().unwrap();
+    assert_eq!(p.b.current_isakmp_sa(), Some(sa));
+    assert!(!p.ev_b.iter().any(|e| matches!(e, ConnectionEvent::ChildSaUp { .. })));
+}
+
+#[test]
+fn responder_policy_accepts_selectors_inside_it() {
+    // Host selectors inside the blocks, any protocol and port; a port-bound entry first
+    // that does not match (A's selectors name no port).
+    let mut b = config("b", 3600, 600);
+    b.responder_selectors = Some(vec![
+        SelectorPolicy { local: pattern([192, 0, 2, 202], 32, 17, 1701), remote: pattern([0; 4], 0, 17, 0) },
+        SelectorPolicy {
+            local: pattern([192, 0, 2, 192], 27, 0, 0),
+            remote: pattern([192, 0, 2, 0], 24, 0, 0),
+        },
+    ]);
+    let mut p = Pair::new(config("a", 3600, 600), b, Link::new(24, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    assert_eq!(p.a.active_children().len(), 1);
+    assert!(!p.ev_b.iter().any(|e| matches!(e, ConnectionEvent::QuickModeRefused { .. })));
+    assert_children_match(&p);
+}
+
+#[test]
+fn selector_patterns_cover_addresses_subnets_and_ranges() {
+    let net = pattern([10, 1, 0, 0], 16, 0, 0);
+    let sel = |id_type, data: Vec<u8>| TrafficSelector { id_type, protocol: 17, port: 1701, data };
+    assert!(net.contains(&sel(IdType::Ipv4Addr, vec![10, 1, 2, 3])));
+    assert!(!net.contains(&sel(IdType::Ipv4Addr, vec![10, 2, 0, 0])));
+    assert!(net.contains(&sel(IdType::Ipv4AddrSubnet, vec![10, 1, 2, 0, 255, 255, 255, 0])));
+    assert!(!net.contains(&sel(IdType::Ipv4AddrSubnet, vec![10, 0, 0, 0, 255, 0, 0, 0])));
+    assert!(net.contains(&sel(IdType::Ipv4AddrRange, vec![10, 1, 0, 5, 10, 1, 255, 255])));
+    assert!(!net.contains(&sel(IdType::Ipv4AddrRange, vec![10, 1, 0, 5, 10, 2, 0, 0])));
+    // Malformed, inverted or of the other family: refused.
+    assert!(!net.contains(&sel(IdType::Ipv4Addr, vec![10, 1, 2])));
+    assert!(!net.contains(&sel(IdType::Ipv4AddrRange, vec![10, 1, 9, 9, 10, 1, 0, 0])));
+    assert!(!net.contains(&sel(IdType::Ipv6Addr, vec![0; 16])));
+    // Protocol and port: 0 in the pattern is any; otherwise they must match.
+    assert!(pattern([10, 1, 0, 0], 16, 17, 1701).contains(&sel(IdType::Ipv4Addr, vec![10, 1, 2, 3])));
+    assert!(!pattern([10, 1, 0, 0], 16, 6, 0).contains(&sel(IdType::Ipv4Addr, vec![10, 1, 2, 3])));
+    assert!(!pattern([10, 1, 0, 0], 16, 0, 500).contains(&sel(IdType::Ipv4Addr, vec![10, 1, 2, 3])));
+    // /0 covers the whole family.
+    assert!(
+        pattern([0; 4], 0, 0, 0).contains(&sel(IdType::Ipv4AddrRange, vec![0, 0, 0, 0, 255, 255, 255, 255]))
+    );
+    let v6 = SelectorPattern { address: "2001:db8::".parse().unwrap(), prefix_len: 32, protocol: 0, port: 0 };
+    let mut a = vec![0x20, 0x01, 0x0d, 0xb8];
+    a.extend([0; 11]);
+    a.push(1);
+    assert!(v6.contains(&sel(IdType::Ipv6Addr, a)));
+    assert!(!v6.contains(&sel(IdType::Ipv6Addr, vec![0xfe; 16])));
 }

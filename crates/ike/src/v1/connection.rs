@@ -152,6 +152,13 @@ pub struct ConnectionConfig {
     /// Responder: Aggressive Mode keys by the initiator's identity (see
     /// [`super::psk`]); `None` uses `phase1.psk` for everyone.
     pub psks: Option<super::psk::PskTable>,
+    /// Responder policy for Quick Mode traffic selectors: the initiator's (IDci, IDcr)
+    /// must lie within one entry, else the Quick Mode is refused with an authenticated
+    /// INVALID-ID-INFORMATION notification (RFC 2407 §4.6.3, RFC 2408 §3.14.1 type 18)
+    /// and [`ConnectionEvent::QuickModeRefused`]. `None` (default) accepts and echoes
+    /// any selectors. A Quick Mode without IDs (the SA between the phase-1 addresses)
+    /// is not subject to it.
+    pub responder_selectors: Option<Vec<super::quick::SelectorPolicy>>,
 }
 
 impl ConnectionConfig {
@@ -170,6 +177,7 @@ impl ConnectionConfig {
             delete_rekeyed_after: Duration::from_secs(2),
             max_half_open: 4,
             psks: None,
+            responder_selectors: None,
         }
     }
 }
@@ -264,6 +272,15 @@ pub enum ConnectionEvent {
         rekey_of: Option<u32>,
         /// Why.
         error: Error,
+    },
+    /// As responder, we refused a Quick Mode whose traffic selectors lie outside
+    /// [`ConnectionConfig::responder_selectors`] (and told the peer with
+    /// INVALID-ID-INFORMATION); nothing else changed.
+    QuickModeRefused {
+        /// Its Message ID.
+        message_id: u32,
+        /// The initiator's (IDci, IDcr).
+        traffic_selectors: (TrafficSelector, TrafficSelector),
     },
     /// A phase-1 exchange failed. With no other ISAKMP SA this ends the connection's
     /// ability to negotiate until [`Connection::connect`] is called again.
@@ -650,6 +667,27 @@ impl<R: CryptoRng + SeedableRng> Connection<R> {
             Err(e) => return Err(e),
         };
         sa.remember(message_id);
+        if let (Some(policy), Some((idci, idcr))) = (&self.config.responder_selectors, qm.traffic_selectors())
+            && !policy.iter().any(|p| p.accepts(idci, idcr))
+        {
+            // HASH(1) verified: refuse (RFC 2407 §4.6.3) and drop the exchange before
+            // its answer goes out; the Message ID stays remembered so a repeat is not
+            // a new exchange.
+            let refusal = Informational::Notify {
+                protocol_id: ProtocolId::IpsecEsp,
+                notify_type: crate::wire::v1::NotifyType::InvalidIdInformation,
+                spi: Vec::new(),
+                data: Vec::new(),
+            };
+            if let Ok(msg) = info::encode(&ctx, &refusal, &mut self.rng) {
+                self.outbox.push_back((msg, ctx.udp_encapsulated));
+            }
+            self.events.push_back(ConnectionEvent::QuickModeRefused {
+                message_id,
+                traffic_selectors: (idci.clone(), idcr.clone()),
+            });
+            return Err(Error::UnexpectedMessage("traffic selectors outside the responder policy"));
+        }
         self.exchanges.push(Exchange { qm, cookies, rekey_of: None, done_at: None, started_at: now });
         Ok(())
     }

@@ -136,6 +136,88 @@ impl TrafficSelector {
     }
 }
 
+/// One side of an acceptable traffic selector (a responder policy entry): an address
+/// block, an IP protocol and a port, where 0 means any protocol / any port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectorPattern {
+    /// Network address of the block.
+    pub address: IpAddr,
+    /// Prefix length of the block (0 = the whole address family).
+    pub prefix_len: u8,
+    /// IP protocol the selector must name (0 = any).
+    pub protocol: u8,
+    /// Port the selector must name (0 = any).
+    pub port: u16,
+}
+
+impl SelectorPattern {
+    /// Whether every address `ts` covers lies in this block, with the same family, and
+    /// its protocol and port are the ones required. RFC 2407 §4.6.2: the selector is an
+    /// address, a subnet (address and mask) or a range (first and last address).
+    #[must_use]
+    pub fn contains(&self, ts: &TrafficSelector) -> bool {
+        if self.protocol != 0 && ts.protocol != self.protocol {
+            return false;
+        }
+        if self.port != 0 && ts.port != self.port {
+            return false;
+        }
+        let (v6, ours) = match self.address {
+            IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (true, u128::from(a)),
+        };
+        let bits: u32 = if v6 { 128 } else { 32 };
+        let prefix = u32::from(self.prefix_len).min(bits);
+        let host_mask = if prefix == 0 { u128::MAX >> (128 - bits) } else { (1u128 << (bits - prefix)) - 1 };
+        let (first, last) = (ours & !host_mask, ours | host_mask);
+        let Some((lo, hi)) = selector_range(ts, v6) else { return false };
+        lo <= hi && lo >= first && hi <= last
+    }
+}
+
+/// The lowest and highest address `ts` covers, as integers, if it is of the family
+/// (`v6`) and well formed. A non-contiguous subnet mask yields its enclosing range.
+fn selector_range(ts: &TrafficSelector, v6: bool) -> Option<(u128, u128)> {
+    let n = if v6 { 16 } else { 4 };
+    let int = |b: &[u8]| b.iter().fold(0u128, |acc, x| (acc << 8) | u128::from(*x));
+    let all = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+    let (single, subnet, range) = if v6 {
+        (IdType::Ipv6Addr, IdType::Ipv6AddrSubnet, IdType::Ipv6AddrRange)
+    } else {
+        (IdType::Ipv4Addr, IdType::Ipv4AddrSubnet, IdType::Ipv4AddrRange)
+    };
+    let d = &ts.data;
+    if ts.id_type == single && d.len() == n {
+        let a = int(d);
+        Some((a, a))
+    } else if ts.id_type == subnet && d.len() == 2 * n {
+        let (a, m) = (int(&d[..n]), int(&d[n..]));
+        Some((a & m, (a & m) | (!m & all)))
+    } else if ts.id_type == range && d.len() == 2 * n {
+        Some((int(&d[..n]), int(&d[n..])))
+    } else {
+        None
+    }
+}
+
+/// A responder policy entry: the (local, remote) selector pair it accepts, local being
+/// the responder's side (the initiator's IDcr) and remote the initiator's (IDci).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectorPolicy {
+    /// What the initiator's IDcr (our side) must lie in.
+    pub local: SelectorPattern,
+    /// What the initiator's IDci (its side) must lie in.
+    pub remote: SelectorPattern,
+}
+
+impl SelectorPolicy {
+    /// Whether the initiator's (IDci, IDcr) pair lies within this entry.
+    #[must_use]
+    pub fn accepts(&self, idci: &TrafficSelector, idcr: &TrafficSelector) -> bool {
+        self.remote.contains(idci) && self.local.contains(idcr)
+    }
+}
+
 /// Settings of one Quick Mode exchange.
 #[derive(Debug, Clone)]
 pub struct QuickModeConfig {
@@ -702,6 +784,13 @@ impl<R: CryptoRng> QuickMode<R> {
         q.last_received = Some(data.to_vec());
         q.send(now, msg);
         Ok(q)
+    }
+
+    /// The traffic selectors (IDci, IDcr) of this exchange, if it carried them: the
+    /// configured ones as initiator, the initiator's as responder.
+    #[must_use]
+    pub fn traffic_selectors(&self) -> Option<&(TrafficSelector, TrafficSelector)> {
+        self.ids.as_ref()
     }
 
     /// The exchange's Message ID.
