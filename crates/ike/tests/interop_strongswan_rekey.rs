@@ -18,7 +18,7 @@ use l2sec_ike::child::{ChildSa, EspEncapsulation, EspEncryption, EspIntegrity, E
 use l2sec_ike::crypto::{CipherAlgorithm, DhGroup, PrfAlgorithm};
 use l2sec_ike::v1::connection::{Connection, ConnectionConfig, ConnectionEvent, DeleteReason};
 use l2sec_ike::v1::phase1::{Identity, NatTraversal, Phase1Config, Phase1Proposal};
-use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig, TrafficSelector};
+use l2sec_ike::v1::quick::{EspProposal, QuickModeConfig, SelectorPattern, SelectorPolicy, TrafficSelector};
 use l2sec_ike::wire::v1::IdType;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -854,6 +854,44 @@ fn inner_refusing_responder() {
     assert!(ep.conn.current_isakmp_sa().is_some());
     assert!(ep.conn.active_children().is_empty());
     ep.log("refused charon's Quick Mode");
+}
+
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn our_selector_policy_refusal_reaches_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_selector_policy_responder();
+        return;
+    }
+    let lab = Lab::up("hv1l", INNER_ENV);
+    lab.run_env(&["start", "cli", "hv1l-a", "initiator"], &[("ENCAP", "yes")]);
+    let out = run_inner(&lab, "b", "our_selector_policy_refusal_reaches_charon", "cli");
+    assert!(out.contains("refused by selector policy"), "{}", tail(&out, 40));
+    let log = lab.charon_log_full("cli");
+    let line = log.lines().find(|l| l.contains("received INVALID_ID_INFORMATION error notify"));
+    println!("charon: {}", line.unwrap_or("(no notify seen)"));
+    assert!(line.is_some(), "{}", tail(&log, 40));
+}
+
+fn inner_selector_policy_responder() {
+    // charon proposes 192.0.2.201 <-> 192.0.2.202; we accept only 10.0.0.0/8 on our side.
+    let mut config = config(false, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    let any = SelectorPattern { address: [0, 0, 0, 0].into(), prefix_len: 0, protocol: 0, port: 0 };
+    config.responder_selectors = Some(vec![SelectorPolicy {
+        local: SelectorPattern { address: [10, 0, 0, 0].into(), prefix_len: 8, ..any },
+        remote: any,
+    }]);
+    let mut ep = Endpoint::new(false, config);
+    let up = swanctl_spawn("cli", &["--initiate", "--child", "mm-tun", "--timeout", "5"]);
+    ep.run_while(up, 10);
+    assert!(ep.conn.current_isakmp_sa().is_some());
+    assert!(ep.conn.active_children().is_empty());
+    let refused = ep.events.iter().find_map(|e| match e {
+        ConnectionEvent::QuickModeRefused { traffic_selectors, .. } => Some(traffic_selectors.clone()),
+        _ => None,
+    });
+    assert!(refused.is_some(), "no QuickModeRefused event");
+    ep.log(&format!("refused by selector policy: {refused:?}"));
 }
 
 // --- behind a NAT, with DPD -------------------------------------------------------------------
