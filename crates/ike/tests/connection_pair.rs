@@ -1116,3 +1116,32 @@ fn selector_patterns_cover_addresses_subnets_and_ranges() {
     assert!(v6.contains(&sel(IdType::Ipv6Addr, a)));
     assert!(!v6.contains(&sel(IdType::Ipv6Addr, vec![0xfe; 16])));
 }
+
+#[test]
+fn responder_caps_the_phase1_kilobyte_lifetime_and_the_initiator_adopts_it() {
+    // A offers 1000 kB, B allows 4 kB: A's SA lives by B's limit (A rekeys at half).
+    let mut a = config("a", 3600, 3600);
+    a.phase1.lifetime_kilobytes = Some(1000);
+    a.rekey_margin = 500;
+    let mut b = config("b", 3600, 3600);
+    b.phase1.lifetime_kilobytes = Some(4);
+    let mut p = Pair::new(a, b, Link::new(25, 0, 0, 0));
+    p.a.connect(p.now).unwrap();
+    p.run_for(Duration::from_secs(1));
+    let old = p.a.current_isakmp_sa().unwrap();
+    let mut rekeys = 0;
+    while p.a.current_isakmp_sa() == Some(old) && rekeys < 8 {
+        let child = p.a.active_children()[0];
+        p.a.rekey_child(p.now, child).unwrap();
+        p.run_for(Duration::from_secs(2));
+        rekeys += 1;
+    }
+    p.run_for(Duration::from_secs(5));
+    let new = p.a.current_isakmp_sa().unwrap();
+    assert_ne!(old, new, "A rekeyed by B's 4 kB after {rekeys} child rekeys");
+    assert!(p.ev_a.iter().any(
+        |e| matches!(e, ConnectionEvent::Phase1Rekeyed { old: o, new: n, .. } if *o == old && *n == new)
+    ));
+    assert_eq!(p.b.current_isakmp_sa(), Some(new));
+    assert_children_match(&p);
+}
