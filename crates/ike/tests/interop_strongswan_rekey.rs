@@ -670,6 +670,35 @@ fn inner_proposals() {
     ep.ping(spi);
 }
 
+#[test]
+#[ignore = "interop: needs strongSwan (charon, swanctl) and root; run by .ci/run with --ignored"]
+fn phase1_kilobyte_lifetime_offer_against_charon() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        inner_kilobyte_offer();
+        return;
+    }
+    let lab = Lab::up("hv1m", INNER_ENV);
+    lab.run_env(&["start", "srv", "hv1m-b", "responder"], &[("V1_ESP_PROPOSALS_RESP", "aes128-sha1")]);
+    let out = run_inner(&lab, "a", "phase1_kilobyte_lifetime_offer_against_charon", "srv");
+    assert!(out.contains("kilobyte offer accepted"), "{}", tail(&out, 40));
+    let sas =
+        String::from_utf8_lossy(&lab.run(&["swanctl", "srv", "--list-sas", "--raw"]).stdout).into_owned();
+    assert!(sas.contains("state=ESTABLISHED") && sas.contains("state=INSTALLED"), "{sas}");
+    println!("charon established phase 1 offered with a kilobyte lifetime and installed the ESP SA");
+}
+
+fn inner_kilobyte_offer() {
+    // RFC 2409 Appendix A: a seconds pair and a kilobytes pair (100000 kB, variable form).
+    let mut config = config(true, default_proposals(Duration::from_secs(3600)), Duration::from_secs(3600));
+    config.phase1.lifetime_kilobytes = Some(100_000);
+    let mut ep = Endpoint::new(true, config);
+    ep.conn.connect(Instant::now()).unwrap();
+    ep.until("child up", 15, |e| !e.conn.active_children().is_empty());
+    let spi = ep.conn.active_children()[0];
+    ep.ping(spi);
+    ep.log("kilobyte offer accepted");
+}
+
 // --- Aggressive Mode with a key table ----------------------------------------------------
 
 #[test]
